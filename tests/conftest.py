@@ -1,0 +1,25 @@
+"""Shared fixtures: where the real judgments live, and one small synthetic benchmark per test session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("SOCIAL_OOO_DATA", REPO.parent / "shared" / "data" / "social-ooo"))
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The public human judgments (no videos). Missing data is a failure, never a silent skip."""
+    assert (REAL_DATA / "all_triplets.csv").is_file(), f"real judgments not found at {REAL_DATA}"
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    """A small synthetic benchmark (videos, judgments, annotations, ground truth), generated once."""
+    from study.synthetic import SyntheticConfig, generate_benchmark
+
+    return generate_benchmark(tmp_path_factory.mktemp("synthetic"), SyntheticConfig.tiny())
