@@ -1,0 +1,203 @@
+"""The trial's settings, typed once: Ray hands the worker a flat dict, `TrainConfig.from_dict` turns it into these.
+
+Every flat key belongs to exactly one section (model, loss, sampling, optim) or to the top level; keys are unique
+across sections so a search space can name them without prefixes. Bad keys and values raise `ValueError` naming
+the key and the value (`study.sweep` re-raises them as `ConfigError`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
+VARIANTS = ("hybrid", "triplet-only", "rsa-only", "budget-matched")
+SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _help(text: str, **kwargs) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = _help("Tiny preset name ('tiny', 'small', 'base-random'), a hub id such as "
+                          "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder.",
+                          default="tiny")
+    num_frames: int = _help("Frames per clip; must match the prepared clips.", default=8)
+    image_size: int = _help("Frame side in pixels; must match the prepared clips.", default=64)
+    lora_r: int = _help("LoRA rank.", default=8)
+    lora_alpha: float = _help("LoRA scaling numerator (scale = lora_alpha / lora_r).", default=16.0)
+    lora_dropout: float = _help("Dropout on the LoRA branch, in [0, 1).", default=0.1)
+    lora_targets: str = _help("Comma-separated LoRA target groups out of " + ", ".join(LORA_TARGET_NAMES) +
+                              " (the paper's default is all five).", default=",".join(LORA_TARGET_NAMES))
+    head_dropout: float = _help("Dropout in the projection head, in [0, 1).", default=0.1)
+    embed_dim: int = _help("Size of the L2-normalised embedding (paper: 128).", default=128)
+    gradient_checkpointing: bool = _help("Recompute backbone activations in backward to save memory.",
+                                         default=False)
+    precision: str = _help("'auto' (bf16 autocast on a CUDA GPU that supports it, else fp32), 'fp32' or 'bf16'.",
+                           default="auto")
+
+    def __post_init__(self):
+        _check_positive(self, "num_frames", "image_size", "lora_r", "embed_dim")
+        _check_fraction(self, "lora_dropout", "head_dropout")
+        if self.lora_alpha <= 0:
+            raise ValueError(f"lora_alpha must be > 0, got {self.lora_alpha!r}")
+        groups = self.target_groups()
+        bad = [g for g in groups if g not in LORA_TARGET_NAMES]
+        if bad or not groups:
+            raise ValueError(f"lora_targets must name some of {LORA_TARGET_NAMES}, got {self.lora_targets!r}")
+        _check_choice(self, "precision", PRECISIONS)
+        if not self.backbone:
+            raise ValueError("backbone must name a preset, a hub id or a folder, got ''")
+
+    def target_groups(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.lora_targets.split(",") if g.strip())
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    variant: str = _help("'hybrid' (alpha*triplet + beta(epoch)*RSA), 'triplet-only', 'rsa-only', or "
+                         "'budget-matched' (triplet-only plus mined hard negatives from as many extra clips as "
+                         "the hybrid's RSA subset).", default="hybrid")
+    margin: float = _help("Triplet margin on cosine distance (paper 0.2).", default=0.2)
+    alpha: float = _help("Weight of the triplet term in the hybrid (paper 0.7).", default=0.7)
+    beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)
+    beta_end: float = _help("RSA weight ceiling (paper 0.7).", default=0.7)
+    beta_step: float = _help("RSA weight increase per epoch (paper 0.1).", default=0.1)
+
+    def __post_init__(self):
+        _check_choice(self, "variant", VARIANTS)
+        for name in ("margin", "alpha", "beta_start", "beta_end", "beta_step"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    sampling: str = _help("Triplet order per epoch: 'uniform', 'coverage' (every observed pair before "
+                          "repeats), 'hard-negative' (oversample triplets the model gets wrong) or 'consensus' "
+                          "(weight triads by participant agreement).", default="uniform")
+    hard_negative_boost: float = _help("With 'hard-negative': a violated triplet is this many times as likely "
+                                       "to be drawn as a satisfied one.", default=4.0)
+    rsa_subset: int = _help("Extra training videos embedded per step (same forward pass) for the RSA term, or "
+                            "as the negative pool of 'budget-matched'.", default=16)
+
+    def __post_init__(self):
+        _check_choice(self, "sampling", SAMPLINGS)
+        if self.hard_negative_boost < 1:
+            raise ValueError(f"hard_negative_boost must be >= 1, got {self.hard_negative_boost!r}")
+        if self.rsa_subset < 0:
+            raise ValueError(f"rsa_subset must be >= 0, got {self.rsa_subset!r}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    batch_size: int = _help("Triplets per step per worker.", default=16)
+    lr: float = _help("AdamW peak learning rate (cosine decay after a linear warm-up).", default=1e-3)
+    weight_decay: float = _help("AdamW weight decay.", default=0.01)
+    warmup_fraction: float = _help("Fraction of all steps spent warming the learning rate up.", default=0.05)
+    epochs: int = _help("Training epochs; one validation report per epoch.", default=5)
+    steps_per_epoch: int = _help("Cap on steps per epoch (0 = a full pass over the training triplets).",
+                                 default=0)
+
+    def __post_init__(self):
+        _check_positive(self, "batch_size", "epochs")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
+        if self.steps_per_epoch < 0:
+            raise ValueError(f"steps_per_epoch must be >= 0, got {self.steps_per_epoch!r}")
+
+
+_SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "optim": OptimConfig}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    prepared_dir: str = _help("Folder written by study.prepare.prepare_dataset.", default="")
+    seed: int = _help("Seed for sampling, dropout and head initialisation.", default=0)
+    resume_from: str = _help("Checkpoint folder to continue from when Ray offers none ('' = start fresh).",
+                             default="")
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    @classmethod
+    def from_dict(cls, flat: dict[str, Any]) -> "TrainConfig":
+        """Flat trial dict -> typed config. Unknown key or bad value -> ValueError naming key and value."""
+        owner = _key_owners()
+        parts: dict[str, dict[str, Any]] = {name: {} for name in [*_SECTIONS, "top"]}
+        for key, value in flat.items():
+            if key not in owner:
+                raise ValueError(f"unknown training setting {key!r} (value {value!r}); known: {sorted(owner)}")
+            section, f = owner[key]
+            parts[section][key] = _coerce(key, value, f.type)
+        sections = {name: kind(**parts[name]) for name, kind in _SECTIONS.items()}
+        return cls(**parts["top"], **sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat dict from_dict reads (every key, resolved defaults included)."""
+        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _SECTIONS}
+        for name in _SECTIONS:
+            flat.update(dataclasses.asdict(getattr(self, name)))
+        return flat
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2)
+
+
+def config_help() -> dict[str, str]:
+    """Every flat key with its help text (for docs and error messages)."""
+    return {key: f.metadata.get("help", "") for key, (_, f) in _key_owners().items()}
+
+
+def _key_owners() -> dict[str, tuple[str, dataclasses.Field]]:
+    owner = {f.name: ("top", f) for f in dataclasses.fields(TrainConfig) if f.name not in _SECTIONS}
+    for name, kind in _SECTIONS.items():
+        owner.update({f.name: (name, f) for f in dataclasses.fields(kind)})
+    return owner
+
+
+def _coerce(key: str, value: Any, type_name: str) -> Any:
+    # Optuna and numpy hand over numpy scalars; accept them, but never silently truncate 2.5 to an int.
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    kind = {"int": int, "float": float, "bool": bool, "str": str}[type_name]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(value, str):
+        return value
+    raise ValueError(f"training setting {key!r} must be {type_name}, got {value!r}")
+
+
+def _check_positive(obj, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(obj, name)!r}")
+
+
+def _check_fraction(obj, *names: str) -> None:
+    for name in names:
+        if not 0 <= getattr(obj, name) < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {getattr(obj, name)!r}")
+
+
+def _check_choice(obj, name: str, choices: tuple[str, ...]) -> None:
+    if getattr(obj, name) not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {getattr(obj, name)!r}")
