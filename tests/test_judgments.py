@@ -205,11 +205,17 @@ def test_missing_column_and_empty_file(tmp_path):
 
 def test_mapping_and_test_list_are_checked(tmp_path):
     folder = write_folder(tmp_path / "d", [row("p", 0, 1, 2, 0)])
+    (folder / "test.csv").write_text("index,video_name\n4,v4.mp4\n5,other.mp4\n")
+    with pytest.raises(DataError, match=r"test.csv: row 2: video 5 is named 'other.mp4' here but 'v5.mp4'"):
+        load_judgments(folder)
     (folder / "test.csv").write_text("index,video_name\n4,v4.mp4\n7,v7.mp4\n")
     with pytest.raises(DataError, match=r"test.csv: row 2: video id 7 is not in video_mapping.csv"):
         load_judgments(folder)
     (folder / "video_mapping.csv").write_text("index,video_name\n0,a\n2,b\n")
     with pytest.raises(DataError, match=r"video_mapping.csv: row 2: video ids must run 0..1"):
+        load_judgments(folder)
+    (folder / "video_mapping.csv").unlink()
+    with pytest.raises(DataError, match=r"video_mapping.csv: file not found"):
         load_judgments(folder)
 
 
