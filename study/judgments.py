@@ -125,6 +125,17 @@ def _integer_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     return numbers.astype(np.int64)
 
 
+def _float_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    """Column as float64; an empty cell is NaN (missing), any other non-number is an error."""
+    text = frame[column].str.strip()
+    numbers = pd.to_numeric(text.replace("", "nan"), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(numbers) & text.ne("").to_numpy() & ~text.str.lower().eq("nan").to_numpy()
+    if bad.any():
+        row = _first_bad_row(bad)
+        raise DataError(f"{path}: row {row + 1}, column {column}: {text.iloc[row]!r} is not a number")
+    return numbers
+
+
 def _first_bad_row(bad: np.ndarray) -> int:
     return int(np.argmax(bad))
 
@@ -219,11 +230,7 @@ def load_judgments(data_dir: str | Path, *,
     stims = np.column_stack([_integer_column(frame, c, path) for c in STIM_COLUMNS])
     choice = _integer_column(frame, "choice", path)
     _validate_trials(stims, choice, len(video_names), path)
-    rt = pd.to_numeric(frame["response_time"].str.strip().replace("", np.nan), errors="coerce")
-    if (rt.isna() & frame["response_time"].str.strip().ne("")).any():
-        row = int(np.argmax((rt.isna() & frame["response_time"].str.strip().ne("")).to_numpy()))
-        raise DataError(f"{path}: row {row + 1}, column response_time: {frame['response_time'].iloc[row]!r} "
-                        f"is not a number")
+    response_time = _float_column(frame, "response_time", path)
     who, people = pd.factorize(frame["participation"].to_numpy(), sort=False)
     is_catch = (stims[:, 0] == stims[:, 1]) | (stims[:, 0] == stims[:, 2]) | (stims[:, 1] == stims[:, 2])
     # Two real rows show one video three times: a catch trial without a right answer, dropped but not scored.
@@ -240,7 +247,7 @@ def load_judgments(data_dir: str | Path, *,
     return Judgments(
         triplets=_order_kept_first(stims[keep], choice[keep]).astype(np.int64),
         participant=kept_who.astype(np.int64).reshape(-1),
-        response_time=rt.to_numpy(dtype=np.float64)[keep],
+        response_time=response_time[keep],
         participants=tuple(str(people[i]) for i in kept_people),
         video_names=video_names, test_videos=test_videos, catch=report)
 

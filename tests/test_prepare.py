@@ -78,6 +78,17 @@ def test_triplets_are_rows_and_similarity_follows_rows(data_dir, tmp_path):
     assert len(arrays["triplets_train"]) == 20 and len(arrays["triplets_val"]) == 1  # C(6,3), C(3,3)
 
 
+def test_clips_are_copied_where_hard_links_fail(data_dir, tmp_path, monkeypatch):
+    linked = np.load(prepare(data_dir, tmp_path / "linked") / "clips.npy")
+
+    def no_link(*args, **kwargs):
+        raise OSError("cross-device link")
+
+    monkeypatch.setattr("study.prepare.os.link", no_link)
+    copied = prepare(data_dir, tmp_path / "copied") / "clips.npy"
+    assert copied.stat().st_nlink == 1 and np.array_equal(np.load(copied), linked)
+
+
 def test_folder_is_reused_and_rebuilt_when_inputs_change(data_dir, tmp_path):
     first = prepare(data_dir, tmp_path)
     stamp = (first / "meta.json").stat().st_mtime_ns
