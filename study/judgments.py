@@ -104,8 +104,8 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
-    except pd.errors.ParserError as err:
-        raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0][:120]})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})")
@@ -118,9 +118,9 @@ def _integer_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     """Column as int64; the first value that is not a whole number is reported by its 1-based data row."""
     text = frame[column].str.strip()
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    bad = np.isnan(numbers) | (numbers != np.round(numbers))
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers))
     if bad.any():
-        row = int(np.argmax(bad))
+        row = _first_bad_row(bad)
         raise DataError(f"{path}: row {row + 1}, column {column}: {text.iloc[row]!r} is not an integer id")
     return numbers.astype(np.int64)
 
@@ -187,6 +187,18 @@ def _validate_trials(stims: np.ndarray, choice: np.ndarray, n_videos: int, path:
                         f"{tuple(int(v) for v in stims[row])}")
 
 
+def _read_trials(path: Path, n_videos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """all_triplets.csv -> stims (n, 3), choice (n,), response_time (n,), participant ids (n,), validated."""
+    frame = _read_csv(path, TRIPLET_COLUMNS)
+    stims = np.column_stack([_integer_column(frame, c, path) for c in STIM_COLUMNS])
+    choice = _integer_column(frame, "choice", path)
+    _validate_trials(stims, choice, n_videos, path)
+    participation = frame["participation"].str.strip().to_numpy()
+    if (participation == "").any():
+        raise DataError(f"{path}: row {_first_bad_row(participation == '') + 1}, column participation: empty")
+    return stims, choice, _float_column(frame, "response_time", path), participation
+
+
 def _catch_answer(stims: np.ndarray) -> np.ndarray:
     """For a triad like (120, 120, 56), the video that appears once is the right answer."""
     a, b, c = stims.T
@@ -222,16 +234,10 @@ def load_judgments(data_dir: str | Path, *,
     Raises DataError naming the file and the 1-based data row (row 1 = first line after the header).
     """
     threshold = _check_threshold(min_catch_accuracy)
-    data_dir = Path(data_dir)
-    video_names = _load_mapping(data_dir)
-    test_videos = _load_test_videos(data_dir, video_names)
-    path = data_dir / TRIPLETS_FILE
-    frame = _read_csv(path, TRIPLET_COLUMNS)
-    stims = np.column_stack([_integer_column(frame, c, path) for c in STIM_COLUMNS])
-    choice = _integer_column(frame, "choice", path)
-    _validate_trials(stims, choice, len(video_names), path)
-    response_time = _float_column(frame, "response_time", path)
-    who, people = pd.factorize(frame["participation"].to_numpy(), sort=False)
+    video_names = _load_mapping(Path(data_dir))
+    test_videos = _load_test_videos(Path(data_dir), video_names)
+    stims, choice, response_time, participation = _read_trials(Path(data_dir) / TRIPLETS_FILE, len(video_names))
+    who, people = pd.factorize(participation, sort=False)
     is_catch = (stims[:, 0] == stims[:, 1]) | (stims[:, 0] == stims[:, 2]) | (stims[:, 1] == stims[:, 2])
     # Two real rows show one video three times: a catch trial without a right answer, dropped but not scored.
     scorable = is_catch & ~((stims[:, 0] == stims[:, 1]) & (stims[:, 1] == stims[:, 2]))
@@ -240,7 +246,7 @@ def load_judgments(data_dir: str | Path, *,
     keep = ~is_catch & ~failed[who]
     kept_people, kept_who = np.unique(who[keep], return_inverse=True)
     report = CatchReport(
-        n_rows=len(frame), n_catch_trials=int(is_catch.sum()), min_catch_accuracy=threshold,
+        n_rows=len(stims), n_catch_trials=int(is_catch.sum()), min_catch_accuracy=threshold,
         participants=tuple(str(p) for p in people), catch_accuracy=accuracy,
         excluded=tuple(str(p) for p in people[failed]),
         n_excluded_rows=int((~is_catch & failed[who]).sum()), n_kept=int(keep.sum()))

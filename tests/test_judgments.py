@@ -181,6 +181,8 @@ BAD_ROWS = [
     ([row("p", 0, 1, 2, 0), row("p", 0, "x", 2, 0)], r"row 2, column stim2_name: 'x' is not an integer"),
     ([row("p", 0, 1, 2, "")], r"row 1, column choice: '' is not an integer"),
     ([row("p", 0, 1, 2, 0, rt="slow")], r"row 1, column response_time: 'slow' is not a number"),
+    ([row("p", 0, 1, 2, 0), row("p", 0, 1, "inf", 0)], r"row 2, column stim3_name: 'inf' is not an integer"),
+    ([row("", 0, 1, 2, 0)], r"row 1, column participation: empty"),
     ([], r"all_triplets.csv: no data rows"),
 ]
 
