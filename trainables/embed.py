@@ -1,0 +1,41 @@
+"""Embedding videos with a trained checkpoint, or with the bare backbone (the no-fine-tuning baseline)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainables.checkpoint import load_weights, read_config
+from trainables.config import ModelConfig, TrainConfig
+from trainables.model import VideoEmbedder, build_model, load_backbone, normalise_clips
+
+
+def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig]:
+    """The model a checkpoint folder describes, in eval mode on the CPU, and its resolved config."""
+    config = read_config(checkpoint_dir)
+    model = build_model(config.model)
+    load_weights(checkpoint_dir, model)
+    return model.eval(), config
+
+
+@torch.no_grad()
+def embed_clips(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """clips: uint8 (n, T, 3, H, W). Returns float32 (n, embed_dim) unit rows, in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(torch.from_numpy(np.ascontiguousarray(clips[k:k + batch_size])).to(device)).cpu()
+           for k in range(0, len(clips), batch_size)]
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, model.head[0].out_features), np.float32)
+
+
+@torch.no_grad()
+def backbone_features(config: TrainConfig | ModelConfig, clips: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """The base backbone's CLS features (no adapters, no head): float32 (n, hidden_size)."""
+    model_config = config.model if isinstance(config, TrainConfig) else config
+    backbone = load_backbone(model_config).eval()
+    out = [backbone(pixel_values=normalise_clips(torch.from_numpy(np.ascontiguousarray(clips[k:k + batch_size]))))
+           .last_hidden_state[:, 0] for k in range(0, len(clips), batch_size)]
+    return torch.cat(out).numpy()

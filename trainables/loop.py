@@ -1,0 +1,248 @@
+"""The training loop every trial runs: under Ray Train (`train_loop_per_worker`) or in one process (`train`).
+
+Reads top to bottom: build (data, model, optimiser, resume), then per epoch: order the triplets, train, validate
+on the gathered validation embeddings, report with a checkpoint. Workers agree on the triplet order through a
+shared seed and each takes its own shard of every step (the DistributedSampler idea without a DataLoader: the
+clips are a memory-mapped array and each step embeds the distinct videos of its triplets once).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from analysis.compare import compare_rdms
+from analysis.odd_one_out import odd_one_out_accuracy, per_triplet_correct
+from analysis.rdm import model_rdm
+from trainables.checkpoint import load_train_state, load_weights, write_atomically, write_checkpoint_files
+from trainables.config import TrainConfig
+from trainables.data import PreparedData, load_prepared
+from trainables.embed import embed_clips
+from trainables.losses import hybrid_loss, mine_hard_negatives, rsa_loss, triplet_loss
+from trainables.model import build_model, trainable_parameters, use_device
+from trainables.sampling import TripletPool, sample_triplets
+
+METRICS = ("epoch", "train_loss", "train_triplet_loss", "train_rsa_loss", "val_ooo_acc", "val_rsa", "time_epoch_s")
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Where this process sits: its rank among `world` workers, its device, and how it wraps the model."""
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+    wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda model: model
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """Ray Train worker function (ray.train.torch.TorchTrainer, Train V1 under Tune or V2 alone)."""
+    import ray.train
+    import ray.train.torch
+
+    cfg = TrainConfig.from_dict(config)
+    ctx = ray.train.get_context()
+    worker = Worker(ctx.get_world_rank(), ctx.get_world_size(), ray.train.torch.get_device(),
+                    ray.train.torch.prepare_model)
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as resume_dir:
+            run(cfg, worker, _ray_report, resume_dir=resume_dir)
+    else:
+        run(cfg, worker, _ray_report, resume_dir=cfg.resume_from or None)
+
+
+def _ray_report(metrics: dict, write: Callable[[Path], None], worker: Worker) -> None:
+    import ray.train
+
+    if worker.rank != 0:  # every worker reports; rank 0 alone carries the checkpoint
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp))
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+
+def train(config: dict, *, checkpoint_dir: str | Path | None = None) -> list[dict]:
+    """The same loop in this process, no Ray. Checkpoints go to checkpoint_dir/epoch_NNN when given."""
+    cfg = TrainConfig.from_dict(config)
+    history: list[dict] = []
+
+    def report(metrics: dict, write: Callable[[Path], None], worker: Worker) -> None:
+        history.append(metrics)
+        if checkpoint_dir is not None:
+            write_atomically(Path(checkpoint_dir) / f"epoch_{metrics['epoch']:03d}", write)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    run(cfg, Worker(device=device), report, resume_dir=cfg.resume_from or None)
+    return history
+
+
+def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str | Path | None) -> None:
+    """Build, optionally resume, then train epoch by epoch, reporting metrics and a checkpoint each time."""
+    data = load_prepared(cfg.prepared_dir)
+    _check_clip_shape(data, cfg)
+    torch.manual_seed(_seed(cfg.seed, -1, 0))  # same head and adapter init on every worker
+    module = use_device(build_model(cfg.model), cfg.model, worker.device)
+    steps = _steps_per_epoch(len(data.triplets_train), cfg, worker.world)
+    optimizer = torch.optim.AdamW(trainable_parameters(module), lr=cfg.optim.lr,
+                                  weight_decay=cfg.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
+        _warmup_cosine, total=steps * cfg.optim.epochs, warmup=int(cfg.optim.warmup_fraction * steps * cfg.optim.epochs)))
+    start = _resume(resume_dir, module, optimizer, scheduler)
+    model = worker.wrap(module)
+    step_data = _StepData(data, cfg, worker.device)
+    for epoch in range(start, cfg.optim.epochs):
+        began = time.perf_counter()
+        losses = _train_epoch(model, module, optimizer, scheduler, step_data, cfg, worker, epoch, steps)
+        metrics = {"epoch": epoch + 1, **losses, **_validate(module, data, worker)}
+        metrics["time_epoch_s"] = time.perf_counter() - began
+        state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+        report(metrics, functools.partial(write_checkpoint_files, model=module, config=cfg, train_state=state),
+               worker)
+
+
+class _StepData:
+    """What a step needs besides the model: the clips, and the human train matrix on the device."""
+
+    def __init__(self, data: PreparedData, cfg: TrainConfig, device: torch.device):
+        self.clips, self.device, self.cfg = data.clips, device, cfg
+        self.triplets, self.rows_train = data.triplets_train, data.rows_train
+        self.position = np.full(len(data.clips), -1, dtype=np.int64)  # clip row -> index in rows_train
+        self.position[data.rows_train] = np.arange(len(data.rows_train))
+        similarity = torch.from_numpy(np.asarray(data.human_train_similarity, dtype=np.float32)).to(device)
+        self.similarity = similarity                                  # NaN where never seen
+        self.distance = torch.nan_to_num(1.0 - similarity, nan=0.0)
+        self.observed = torch.from_numpy(np.asarray(data.human_train_counts) > 0).to(device)
+
+    def extra_rows(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The RSA subset (or budget-matched negative pool): training videos outside the batch."""
+        if self.cfg.loss.variant == "triplet-only" or self.cfg.sampling.rsa_subset == 0:
+            return np.zeros(0, dtype=np.int64)
+        outside = np.setdiff1d(self.rows_train, batch)
+        return np.sort(rng.choice(outside, size=min(self.cfg.sampling.rsa_subset, len(outside)), replace=False))
+
+    def clip_tensor(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self.clips[rows])).to(self.device)
+
+
+def _train_epoch(model, module, optimizer, scheduler, step_data: _StepData, cfg: TrainConfig, worker: Worker,
+                 epoch: int, steps: int) -> dict[str, float]:
+    """One epoch of steps on this worker's shard; losses averaged over steps and workers."""
+    order = _epoch_order(module, step_data, cfg, worker, epoch, steps)
+    torch.manual_seed(_seed(cfg.seed, epoch, worker.rank))   # dropout: reproducible per epoch, so resumes match
+    rng = np.random.default_rng([cfg.seed, epoch, worker.rank])
+    model.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=worker.device)
+    for batch_index in order:
+        parts = _train_step(model, step_data, step_data.triplets[batch_index], rng, cfg, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        parts.total.backward()
+        optimizer.step()
+        scheduler.step()
+        sums += torch.stack([p.detach().double() for p in parts])
+    sums /= steps
+    if worker.world > 1:
+        dist.all_reduce(sums)
+        sums /= worker.world
+    return dict(zip(("train_loss", "train_triplet_loss", "train_rsa_loss"), sums.tolist()))
+
+
+def _train_step(model, step_data: _StepData, triplets: np.ndarray, rng: np.random.Generator, cfg: TrainConfig,
+                epoch: int):
+    """Embed each distinct video of the batch and the extra subset once; every loss term reuses them."""
+    extra = step_data.extra_rows(np.unique(triplets), rng)
+    rows = np.unique(np.concatenate([triplets.ravel(), extra]))
+    embeddings = model(step_data.clip_tensor(rows))
+    local = torch.from_numpy(np.searchsorted(rows, triplets)).to(embeddings.device)
+    position = torch.from_numpy(step_data.position[rows]).to(embeddings.device)
+    similarity = step_data.similarity[position][:, position]
+    if cfg.loss.variant == "budget-matched":
+        pool = torch.from_numpy(np.searchsorted(rows, extra)).to(embeddings.device)
+        local = torch.cat([local, mine_hard_negatives(embeddings, local, pool, similarity)])
+    triplet = triplet_loss(embeddings, local, margin=cfg.loss.margin)
+    rsa = rsa_loss(embeddings, step_data.distance[position][:, position], step_data.observed[position][:, position])
+    return hybrid_loss(triplet, rsa, epoch=epoch, config=cfg.loss)
+
+
+def _epoch_order(module, step_data: _StepData, cfg: TrainConfig, worker: Worker, epoch: int,
+                 steps: int) -> np.ndarray:
+    """(steps, batch_size) triplet indices for this worker; the same draw on every worker, then sharded."""
+    violated = None
+    if cfg.sampling.sampling == "hard-negative":
+        embeddings = _gather_embeddings(module, step_data.clips, step_data.rows_train, worker)
+        positions = step_data.position[step_data.triplets]
+        violated = per_triplet_correct(1.0 - model_rdm(embeddings), positions) == 0
+    pool = TripletPool(step_data.triplets, violated, cfg.sampling.hard_negative_boost)
+    draws = steps * worker.world * cfg.optim.batch_size
+    order = sample_triplets(cfg.sampling.sampling, pool, draws, np.random.default_rng([cfg.seed, epoch]))
+    return order.reshape(steps, worker.world, cfg.optim.batch_size)[:, worker.rank]
+
+
+def _validate(module, data: PreparedData, worker: Worker) -> dict[str, float]:
+    """3-way odd-one-out accuracy and Spearman RSA on the whole validation set, gathered from every worker."""
+    embeddings = _gather_embeddings(module, data.clips, data.rows_val, worker)
+    rdm = model_rdm(embeddings, method="cosine")
+    position = np.full(len(data.clips), -1, dtype=np.int64)
+    position[data.rows_val] = np.arange(len(data.rows_val))
+    human = 1.0 - np.asarray(data.human_val_similarity, dtype=np.float64)
+    return {"val_ooo_acc": odd_one_out_accuracy(1.0 - rdm, position[data.triplets_val], rule="three_way"),
+            "val_rsa": compare_rdms(rdm, human, mask=np.asarray(data.human_val_counts) > 0, method="spearman")}
+
+
+def _gather_embeddings(module, clips: np.ndarray, rows: np.ndarray, worker: Worker) -> np.ndarray:
+    """Each worker embeds rows[rank::world]; all_gather puts the full (len(rows), dim) array on every worker."""
+    mine = embed_clips(module, clips[rows[worker.rank::worker.world]])
+    if worker.world == 1:
+        return mine
+    per_worker = -(-len(rows) // worker.world)
+    padded = torch.zeros(per_worker, mine.shape[1], device=worker.device)
+    padded[:len(mine)] = torch.from_numpy(mine).to(worker.device)
+    gathered = [torch.empty_like(padded) for _ in range(worker.world)]
+    dist.all_gather(gathered, padded)
+    out = np.empty((len(rows), mine.shape[1]), dtype=np.float32)
+    for rank, part in enumerate(gathered):
+        out[rank::worker.world] = part[:len(range(rank, len(rows), worker.world))].cpu().numpy()
+    return out
+
+
+def _resume(resume_dir, module, optimizer, scheduler) -> int:
+    """Load a checkpoint's weights, optimiser and scheduler state; return the epoch to start from."""
+    if resume_dir is None:
+        return 0
+    load_weights(resume_dir, module)
+    state = load_train_state(resume_dir)
+    if state is None:
+        raise ValueError(f"resume_from {str(resume_dir)!r}: no train_state.pt; it cannot continue a run")
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["epoch"])
+
+
+def _steps_per_epoch(n_triplets: int, cfg: TrainConfig, world: int) -> int:
+    full = max(1, n_triplets // (cfg.optim.batch_size * world))
+    return min(full, cfg.optim.steps_per_epoch) if cfg.optim.steps_per_epoch else full
+
+
+def _warmup_cosine(step: int, *, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def _seed(seed: int, epoch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch + 1, rank]).generate_state(1)[0])
+
+
+def _check_clip_shape(data: PreparedData, cfg: TrainConfig) -> None:
+    _, frames, _, height, width = data.clips.shape
+    for name, want, got in (("num_frames", cfg.model.num_frames, frames), ("image_size", cfg.model.image_size, height)):
+        if want != got:
+            raise ValueError(f"{name} = {want} does not match the prepared clips in {cfg.prepared_dir} ({got})")

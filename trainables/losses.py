@@ -1,0 +1,89 @@
+"""Loss terms as pure tensor functions. Embeddings are L2-normalised, so cosine distance is 1 - dot product."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from trainables.config import LossConfig
+
+
+class HybridLoss(NamedTuple):
+    total: torch.Tensor
+    triplet: torch.Tensor
+    rsa: torch.Tensor
+
+
+def cosine_distance_matrix(embeddings: torch.Tensor) -> torch.Tensor:
+    """embeddings: (n, dim), unit rows. Returns (n, n) 1 - cosine similarity."""
+    return 1.0 - embeddings @ embeddings.T
+
+
+def triplet_loss(embeddings: torch.Tensor, triplets: torch.Tensor, *, margin: float) -> torch.Tensor:
+    """Mean of max(0, d(anchor, positive) - d(anchor, negative) + margin) on cosine distance.
+
+    embeddings: (n, dim) unit rows; triplets: (k, 3) rows of `embeddings`, [anchor, positive, negative]
+    (the two the participant kept together, then the chosen odd one).
+    """
+    if triplets.numel() == 0:
+        return embeddings.sum() * 0.0  # keeps the graph (and DDP's gradient hooks) alive on an empty batch
+    a, p, n = embeddings[triplets[:, 0]], embeddings[triplets[:, 1]], embeddings[triplets[:, 2]]
+    d_ap = 1.0 - (a * p).sum(dim=1)
+    d_an = 1.0 - (a * n).sum(dim=1)
+    return torch.clamp(d_ap - d_an + margin, min=0.0).mean()
+
+
+def rsa_loss(embeddings: torch.Tensor, human_distance: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Minus the Pearson correlation of model and human distances over the observed pairs (i < j).
+
+    embeddings: (n, dim) unit rows; human_distance: (n, n), 1 - human similarity; observed: (n, n) bool
+    (pairs humans saw together). Fewer than 3 observed pairs carry no correlation: the loss is 0 then.
+    """
+    i, j = torch.triu_indices(len(embeddings), len(embeddings), offset=1, device=embeddings.device)
+    keep = observed[i, j]
+    if int(keep.sum()) < 3:
+        return embeddings.sum() * 0.0
+    model = cosine_distance_matrix(embeddings)[i[keep], j[keep]]
+    human = human_distance[i[keep], j[keep]].to(model.dtype)
+    model, human = model - model.mean(), human - human.mean()
+    denom = torch.sqrt((model * model).sum() * (human * human).sum()).clamp_min(1e-12)
+    return -(model * human).sum() / denom
+
+
+def beta_at(epoch: int, config: LossConfig) -> float:
+    """The RSA weight in an epoch: beta_start, rising by beta_step per epoch, capped at beta_end."""
+    return min(config.beta_end, config.beta_start + config.beta_step * epoch)
+
+
+def hybrid_loss(triplet: torch.Tensor, rsa: torch.Tensor, *, epoch: int, config: LossConfig) -> HybridLoss:
+    """Combine the terms the variant uses; the parts are returned either way so both are always logged.
+
+    'hybrid' = alpha * triplet + beta(epoch) * rsa; 'rsa-only' = rsa; 'triplet-only' and 'budget-matched' =
+    triplet (the budget-matched triplet term already includes the mined negatives).
+    """
+    if config.variant == "hybrid":
+        total = config.alpha * triplet + beta_at(epoch, config) * rsa
+    elif config.variant == "rsa-only":
+        total = rsa
+    else:
+        total = triplet
+    return HybridLoss(total, triplet, rsa)
+
+
+def mine_hard_negatives(embeddings: torch.Tensor, triplets: torch.Tensor, pool: torch.Tensor,
+                        human_similarity: torch.Tensor) -> torch.Tensor:
+    """For each [a, p, .] triplet, the pool video humans rank below p for a that the model puts closest to a.
+
+    pool: (m,) rows eligible as negatives; human_similarity: (n, n), NaN where never seen (those are not
+    eligible). Returns (k', 3) mined triplets [a, p, mined], one per triplet that has an eligible candidate.
+    """
+    a, p = triplets[:, 0], triplets[:, 1]
+    with torch.no_grad():
+        sim_model = embeddings[a] @ embeddings[pool].T                        # (k, m)
+        s_an = human_similarity[a][:, pool]                                    # NaN compares False: ineligible
+        eligible = (s_an < human_similarity[a, p][:, None]) & (pool[None, :] != a[:, None])
+        eligible &= pool[None, :] != p[:, None]
+        score = torch.where(eligible, sim_model, torch.full_like(sim_model, -torch.inf))
+        best = score.argmax(dim=1)
+        has = eligible.any(dim=1)
+    return torch.stack([a[has], p[has], pool[best[has]]], dim=1)

@@ -1,0 +1,127 @@
+"""TimeSformer backbone with LoRA adapters and the paper's projection head.
+
+Backbones come from `TimesformerModel.from_pretrained` (hub id or local folder) or, where no weights can be
+downloaded, from a named preset: a `TimesformerConfig` with random weights drawn from a fixed seed, so the same
+preset name always rebuilds the same base weights (a checkpoint stores only the adapter and the head).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from peft import LoraConfig, PeftModel, get_peft_model
+from torch import nn
+from transformers import TimesformerConfig, TimesformerModel
+
+from trainables.config import ModelConfig
+
+# TimeSformer-K400's input normalisation; every path into the backbone goes through normalise_clips.
+PIXEL_MEAN, PIXEL_STD = 0.45, 0.225
+PRESET_SEED = 0
+PRESETS: dict[str, dict] = {
+    # Learns the synthetic benchmark on 2 CPU cores in about a minute.
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256, patch_size=16),
+    "small": dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=3, intermediate_size=768,
+                  patch_size=16),
+    # TimeSformer-base's shape with random weights: for GPU throughput and memory measurements.
+    "base-random": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                        patch_size=16),
+}
+# Module names inside one TimesformerLayer (transformers' modeling_timesformer); both the spatial and the
+# temporal attention blocks are matched for qkv and the attention output.
+_TARGET_PATTERNS = {
+    "qkv": r"(?:temporal_)?attention\.attention\.qkv",
+    "attn_out": r"(?:temporal_)?attention\.output\.dense",
+    "mlp_in": r"intermediate\.dense",
+    "mlp_out": r"output\.dense",
+    "temporal_dense": r"temporal_dense",
+}
+DEFAULT_HUB_BACKBONE = "facebook/timesformer-base-finetuned-k400"
+
+
+def normalise_clips(clips: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, T, 3, H, W) -> float32 pixel_values, scaled to [0, 1] then standardised."""
+    return (clips.float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
+
+
+def load_backbone(config: ModelConfig) -> TimesformerModel:
+    """A preset with fixed random weights, or from_pretrained on a local folder or hub id."""
+    if config.backbone in PRESETS:
+        return _preset_backbone(config)
+    path = Path(config.backbone).expanduser()
+    looks_local = path.exists() or config.backbone.startswith((".", "/", "~")) or config.backbone.count("/") > 1
+    if looks_local and not (path / "config.json").is_file():
+        raise ValueError(f"backbone {config.backbone!r}: no folder with config.json there. " + _HOW_TO_POINT)
+    try:
+        return TimesformerModel.from_pretrained(str(path) if looks_local else config.backbone)
+    except (OSError, ValueError) as err:
+        tried = "the local folder" if looks_local else "the Hugging Face hub"
+        raise ValueError(f"backbone {config.backbone!r}: loading from {tried} failed ({err}). "
+                         + _HOW_TO_POINT) from None
+
+
+_HOW_TO_POINT = ("Set backbone to a local copy saved with TimesformerModel.from_pretrained(hub_id)"
+                 ".save_pretrained(DIR) on a machine with internet, or to a preset: " + ", ".join(PRESETS) + ".")
+
+
+def _preset_backbone(config: ModelConfig) -> TimesformerModel:
+    shape = TimesformerConfig(num_frames=config.num_frames, image_size=config.image_size,
+                              **PRESETS[config.backbone])
+    with torch.random.fork_rng(devices=[]):  # fixed base weights without disturbing the caller's RNG
+        torch.manual_seed(PRESET_SEED)
+        return TimesformerModel(shape)
+
+
+def lora_config(config: ModelConfig) -> LoraConfig:
+    """PEFT LoRA over the chosen groups of each encoder layer's linear layers."""
+    groups = "|".join(_TARGET_PATTERNS[g] for g in config.target_groups())
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=rf".*encoder\.layer\.\d+\.(?:{groups})", bias="none")
+
+
+class VideoEmbedder(nn.Module):
+    """Clips -> L2-normalised embeddings: backbone CLS -> Linear -> LayerNorm -> ReLU -> Dropout -> unit norm."""
+
+    def __init__(self, backbone: nn.Module, config: ModelConfig, hidden_size: int):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Sequential(nn.Linear(hidden_size, config.embed_dim), nn.LayerNorm(config.embed_dim),
+                                  nn.ReLU(), nn.Dropout(config.head_dropout))
+        self.bf16 = False  # set by use_device once the device is known
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips: uint8 (B, T, 3, H, W). Returns float32 (B, embed_dim) with unit rows."""
+        with torch.autocast(clips.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            cls = self.backbone(pixel_values=normalise_clips(clips)).last_hidden_state[:, 0]
+            out = self.head(cls)
+        return F.normalize(out.float(), dim=1)
+
+
+def build_model(config: ModelConfig) -> VideoEmbedder:
+    """Backbone with LoRA adapters (frozen base) and a fresh head; only adapters and head train."""
+    backbone = load_backbone(config)
+    if config.gradient_checkpointing:
+        # Non-reentrant checkpointing lets gradients reach the adapters although the base inputs are frozen.
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    peft_backbone = get_peft_model(backbone, lora_config(config))
+    return VideoEmbedder(peft_backbone, config, backbone.config.hidden_size)
+
+
+def use_device(model: VideoEmbedder, config: ModelConfig, device: torch.device) -> VideoEmbedder:
+    """Move to device and pick the precision: bf16 autocast on CUDA where supported ('auto'), else float32."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls left outside autocast run on tensor cores
+        torch.backends.cudnn.allow_tf32 = True
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    model.bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda_bf16)
+    return model.to(device)
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def peft_backbone(model: nn.Module) -> PeftModel:
+    """The PeftModel inside a VideoEmbedder, unwrapping DDP if needed."""
+    return getattr(model, "module", model).backbone
