@@ -1,6 +1,7 @@
 """Human judgments: real-data facts, catch trials, similarity against a naive loop, splits, bad input."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -252,3 +253,11 @@ def test_cli_summary_and_exit_2_on_bad_input(tmp_path, real_data_dir):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         f"error: {bad / 'all_triplets.csv'}: row 1: choice 5 is not one of the three videos (0, 1, 2)"]
+
+
+def test_default_threshold_removes_exactly_the_synthetic_random_responders(synthetic_dir):
+    truth = json.loads((synthetic_dir / "ground_truth" / "noise_ceiling.json").read_text())
+    j = load_judgments(synthetic_dir)
+    assert len(j.participants) == truth["n_attentive_participants"] < len(j.catch.participants)
+    assert len(j) == truth["n_attentive_regular_triplets"]
+    assert j.catch.n_excluded_rows > 0 and len(j.catch.excluded) == len(j.catch.participants) - len(j.participants)

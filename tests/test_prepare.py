@@ -141,3 +141,13 @@ def test_corrupt_training_video_leaves_nothing_behind(data_dir, tmp_path):
 def test_unknown_split_kind(data_dir, tmp_path):
     with pytest.raises(ConfigError, match="split must be one of paper, random; got 'authors'"):
         prepare(data_dir, tmp_path, split="authors")
+
+
+def test_synthetic_benchmark_prepares_without_test_videos(synthetic_dir, tmp_path):
+    folder = prepare_dataset(synthetic_dir, decode=DECODE, out_root=tmp_path)
+    meta, ids = json.loads((folder / "meta.json").read_text()), np.load(folder / "video_ids.npy")
+    j = load_judgments(synthetic_dir)
+    assert not np.isin(ids, j.test_videos).any() and len(ids) + len(j.test_videos) == j.n_videos
+    assert meta["video_names"] == [j.video_names[i] for i in ids]
+    assert np.load(folder / "clips.npy", mmap_mode="r").shape == (len(ids), 4, 3, 32, 32)
+    assert meta["n_triplets"]["train"] == len(np.load(folder / "triplets_train.npy")) > 0
