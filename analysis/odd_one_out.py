@@ -18,7 +18,13 @@ def odd_one_out_accuracy(similarity: np.ndarray, triplets: np.ndarray, *, rule: 
 
 
 def per_triplet_correct(similarity: np.ndarray, triplets: np.ndarray, *, rule: str = "three_way") -> np.ndarray:
-    """(n,) float: 1/0 per triplet for "three_way", 0/0.5/1 for "paper"; the basis for bootstraps."""
+    """(n,) float credit per triplet, the basis for bootstraps.
+
+    "three_way": 1 when the kept pair is the most similar, 0 otherwise; "paper": 0, 0.5 or 1.
+    Ties count as a fair guess among the tied items (1/k for a k-way tie at the top, 1/2 for a tied
+    comparison), so a constant matrix scores exactly chance; NaN similarities earn no credit (fill them
+    first when that is not wanted, as the noise ceilings do).
+    """
     s = np.asarray(similarity, dtype=np.float64)
     t = np.asarray(triplets, dtype=np.int64)
     if t.ndim != 2 or t.shape[1] != 3:
@@ -26,7 +32,18 @@ def per_triplet_correct(similarity: np.ndarray, triplets: np.ndarray, *, rule: s
     a, b, odd = t[:, 0], t[:, 1], t[:, 2]
     s_ab, s_ao, s_bo = s[a, b], s[a, odd], s[b, odd]
     if rule == "three_way":
-        return ((s_ab > s_ao) & (s_ab > s_bo)).astype(np.float64)
+        return _three_way(s_ab, s_ao, s_bo)
     if rule == "paper":
-        return 0.5 * ((s_ab > s_ao).astype(np.float64) + (s_ab > s_bo).astype(np.float64))
+        return 0.5 * (_beats(s_ab, s_ao) + _beats(s_ab, s_bo))
     raise ValueError(f"unknown odd-one-out rule {rule!r}; expected 'three_way' or 'paper'")
+
+
+def _three_way(s_ab: np.ndarray, s_ao: np.ndarray, s_bo: np.ndarray) -> np.ndarray:
+    top = np.maximum(np.maximum(s_ab, s_ao), s_bo)
+    n_top = (s_ab == top).astype(np.float64) + (s_ao == top) + (s_bo == top)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(s_ab == top, 1.0 / np.maximum(n_top, 1.0), 0.0)
+
+
+def _beats(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x > y).astype(np.float64) + 0.5 * (x == y)

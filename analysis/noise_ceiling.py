@@ -1,0 +1,154 @@
+"""How well any model could do, given how much the human judgments disagree with themselves.
+
+Which figure to compare with which metric (see docs/analysis.md):
+- RSA correlation with the full human matrix  ->  `rsa_noise_ceiling` (lower, upper) = (r_full, sqrt(r_full)).
+- Explained variance (r squared)               ->  `SplitHalf.r_full`, the Spearman-Brown reliability.
+- Odd-one-out accuracy (either rule)           ->  `ooo_noise_ceiling` (lower, upper) for the same rule,
+                                                   and `repeated_triad_agreement` for the three-way rule.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import sparse
+
+from analysis.compare import compare_vectors
+from analysis.odd_one_out import per_triplet_correct
+from analysis.triplet_pairs import pair_counts, pair_events, similarity_from_counts
+
+
+class NoiseCeiling(NamedTuple):
+    lower: float
+    upper: float
+
+
+class SplitHalf(NamedTuple):
+    """r_half: mean correlation between the two halves' matrices; r_full: Spearman-Brown 2r/(1+r), the
+    expected correlation between two independent full-size samples (the matrix's reliability);
+    per_split: (n_splits,) r of each split; n_pairs: (n_splits,) pairs seen by both halves."""
+    r_half: float
+    r_full: float
+    per_split: np.ndarray
+    n_pairs: np.ndarray
+
+
+class RepeatedTriads(NamedTuple):
+    """Triads (same three videos) judged more than once. agreement: chance two responses to the same triad
+    pick the same odd one out; loo_majority: accuracy of predicting each response by the majority of the
+    other responses to its triad (ties split)."""
+    n_triads: int
+    n_responses: int
+    agreement: float
+    loo_majority: float
+
+
+def spearman_brown(r: float | np.ndarray, factor: float = 2.0) -> float | np.ndarray:
+    """Reliability of a sample `factor` times larger than the one whose reliability is r."""
+    return factor * r / (1.0 + (factor - 1.0) * r)
+
+
+def split_half_reliability(triplets: np.ndarray, participant: np.ndarray, *, n_videos: int,
+                           n_splits: int = 100, method: str = "spearman", seed: int = 0,
+                           videos: np.ndarray | None = None) -> SplitHalf:
+    """Split participants in random halves, correlate the halves' similarity matrices over the pairs both
+    saw, and Spearman-Brown correct the mean.
+
+    triplets: (n, 3) [kept_a, kept_b, odd]; participant: (n,) int; videos: restrict to pairs within them.
+    """
+    together, shown, _ = _participant_pair_matrices(triplets, participant, n_videos, videos)
+    halves = _random_halves(int(participant.max()) + 1, n_splits, seed)
+    t_a, n_a = (together @ halves.T).T, (shown @ halves.T).T
+    t_all, n_all = np.asarray(together.sum(axis=1)).ravel(), np.asarray(shown.sum(axis=1)).ravel()
+    rs, n_pairs = np.empty(n_splits), np.empty(n_splits, dtype=np.int64)
+    for s in range(n_splits):
+        both = (n_a[s] > 0) & (n_all - n_a[s] > 0)
+        sim_a = t_a[s, both] / n_a[s, both]
+        sim_b = (t_all[both] - t_a[s, both]) / (n_all[both] - n_a[s, both])
+        rs[s], n_pairs[s] = compare_vectors(sim_a, sim_b, method=method), both.sum()
+    r_half = float(np.nanmean(rs))
+    return SplitHalf(r_half, float(spearman_brown(r_half)), rs, n_pairs)
+
+
+def rsa_noise_ceiling(split: SplitHalf) -> NoiseCeiling:
+    """(lower, upper) for a model's correlation with the full human matrix: lower = r_full (a model as good
+    as an independent group of the same size), upper = sqrt(r_full) (the noise-free mean judgment)."""
+    return NoiseCeiling(split.r_full, float(np.sqrt(max(split.r_full, 0.0))))
+
+
+def ooo_noise_ceiling(triplets: np.ndarray, participant: np.ndarray, *, n_videos: int,
+                      rule: str = "three_way", n_splits: int = 100, seed: int = 0) -> NoiseCeiling:
+    """(lower, upper) for odd-one-out accuracy under `rule`.
+
+    lower: predict one half of the participants' choices from the other half's similarity matrix (both
+    directions, mean over splits): a half-size sample is noisier than the full one, so this under-estimates.
+    upper: predict every choice from the full matrix, its own trial included: over-estimates.
+    Pairs a half never saw get that half's mean similarity (an uninformed guess).
+    """
+    halves = _random_halves(int(participant.max()) + 1, n_splits, seed)
+    accs = [_cross_half_accuracy(triplets, h[participant] > 0, n_videos, rule) for h in halves]
+    together, shown = pair_counts(triplets, n_videos)
+    full = _fill_unseen(similarity_from_counts(together, shown))
+    upper = float(per_triplet_correct(full, triplets, rule=rule).mean())
+    return NoiseCeiling(float(np.mean(accs)), upper)
+
+
+def repeated_triad_agreement(triplets: np.ndarray) -> RepeatedTriads:
+    """Consistency of choices on triads shown more than once (by anyone)."""
+    t = np.asarray(triplets, dtype=np.int64)
+    ordered = np.sort(t, axis=1)
+    _, triad = np.unique(ordered, axis=0, return_inverse=True)
+    triad = triad.ravel()
+    position = np.argmax(ordered == t[:, 2:3], axis=1)              # which of the sorted three was odd
+    votes = np.zeros((triad.max() + 1, 3))
+    np.add.at(votes, (triad, position), 1.0)
+    n_triad = votes.sum(axis=1)
+    repeated = n_triad[triad] > 1
+    if not repeated.any():
+        return RepeatedTriads(0, 0, float("nan"), float("nan"))
+    agreement = (votes * (votes - 1)).sum() / (n_triad * (n_triad - 1)).sum()
+    # Leave each response out: its own choice loses its vote; credit when it is (one of) the top.
+    others = votes[triad[repeated]] - np.eye(3)[position[repeated]]
+    top = others.max(axis=1, keepdims=True)
+    own = np.take_along_axis(others, position[repeated][:, None], axis=1)
+    credit = (own == top).ravel() / (others == top).sum(axis=1)
+    return RepeatedTriads(int((n_triad > 1).sum()), int(repeated.sum()), float(agreement),
+                          float(credit.mean()))
+
+
+def _cross_half_accuracy(triplets: np.ndarray, in_a: np.ndarray, n_videos: int, rule: str) -> float:
+    sims = [_fill_unseen(similarity_from_counts(*pair_counts(triplets, n_videos, weights=w)))
+            for w in (in_a.astype(np.float64), (~in_a).astype(np.float64))]
+    hits_b = per_triplet_correct(sims[0], triplets[~in_a], rule=rule)
+    hits_a = per_triplet_correct(sims[1], triplets[in_a], rule=rule)
+    return float(np.concatenate([hits_a, hits_b]).mean())
+
+
+def _fill_unseen(similarity: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(similarity), np.nanmean(similarity), similarity)
+
+
+def _random_halves(n_participants: int, n_splits: int, seed: int) -> np.ndarray:
+    """(n_splits, n_participants) 0/1: which participants are in half A."""
+    rng = np.random.default_rng(seed)
+    order = rng.permuted(np.tile(np.arange(n_participants), (n_splits, 1)), axis=1)
+    halves = np.zeros((n_splits, n_participants))
+    np.put_along_axis(halves, order[:, : n_participants // 2], 1.0, axis=1)
+    return halves
+
+
+def _participant_pair_matrices(triplets: np.ndarray, participant: np.ndarray, n_videos: int,
+                               videos: np.ndarray | None):
+    """Sparse (n_pairs, n_participants) together and shown counts over the selected pairs (i < j)."""
+    ev = pair_events(triplets, n_videos)
+    keep = np.zeros(n_videos, dtype=bool)
+    keep[np.arange(n_videos) if videos is None else np.asarray(videos)] = True
+    i, j = np.divmod(ev.pair, n_videos)
+    ok = keep[i] & keep[j]
+    column = np.repeat(np.asarray(participant, dtype=np.int64)[:, None], 3, axis=1)
+    pairs, row = np.unique(ev.pair[ok], return_inverse=True)
+    shape = (len(pairs), int(participant.max()) + 1)
+    shown = sparse.csr_matrix((np.ones(ok.sum()), (row, column[ok])), shape=shape)
+    tog = np.broadcast_to(ev.together, ev.pair.shape)[ok]
+    together = sparse.csr_matrix((tog, (row, column[ok])), shape=shape)
+    return together, shown, pairs
