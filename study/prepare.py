@@ -36,13 +36,16 @@ def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0
     split: "paper" (test = test.csv) or "random" (seeded; test_fraction of all videos, used only here).
     out_root: default `$SOCIAL_ALIGN_CACHE`, else `~/.cache/social-align`.
     """
+    if not isinstance(decode, DecodeSettings):
+        raise ConfigError(f"decode must be a study.clips.DecodeSettings; got {decode!r}")
     data_dir = Path(data_dir)
     j = load_judgments(data_dir, min_catch_accuracy=min_catch_accuracy)
     chosen = _make_split(j, split, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
     row_ids = np.concatenate([chosen.train, chosen.val])  # train rows first, then validation
-    settings = {"split": split, "seed": seed, "val_fraction": val_fraction, "min_catch_accuracy":
-                min_catch_accuracy, "decode": asdict(decode)} | ({"test_fraction": test_fraction}
-                                                                 if split == "random" else {})
+    settings = {"split": split, "seed": int(seed), "val_fraction": float(val_fraction),
+                "min_catch_accuracy": float(min_catch_accuracy), "decode": asdict(decode)}
+    if split == "random":  # only then does test_fraction shape the folder
+        settings["test_fraction"] = float(test_fraction)
     key = _folder_key(data_dir, [j.video_names[i] for i in row_ids], settings)
     root = Path(out_root) if out_root is not None else default_cache_root()
     target = root / f"prepared-{key}"
@@ -139,6 +142,7 @@ def _meta(data_dir: Path, j: Judgments, split: Split, parts: SplitTriplets, row_
         "data_fingerprint": data_fingerprint(data_dir),
         "decode": asdict(decode),
         "video_names": [j.video_names[i] for i in row_ids],
+        "test_video_ids": split.test.tolist(),  # ids only: their clips are never in the folder
         "n_videos": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
         "n_triplets": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
         "n_mixed_dropped": parts.n_mixed_dropped,

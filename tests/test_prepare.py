@@ -11,7 +11,7 @@ import pytest
 
 from study.clips import DecodeSettings, write_clip
 from study.errors import ConfigError, DataError
-from study.judgments import load_judgments, paper_split, similarity_matrix, split_triplets
+from study.judgments import load_judgments, paper_split, random_split, similarity_matrix, split_triplets
 from study.prepare import prepare_dataset
 
 N_VIDEOS, TEST_IDS = 12, (9, 10, 11)
@@ -102,6 +102,14 @@ def test_folder_is_reused_and_rebuilt_when_inputs_change(data_dir, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
+def test_random_split_keeps_its_test_videos_out(data_dir, tmp_path):
+    folder = prepare(data_dir, tmp_path, split="random", seed=3, test_fraction=0.25)
+    meta, ids = json.loads((folder / "meta.json").read_text()), np.load(folder / "video_ids.npy")
+    expected = random_split(load_judgments(data_dir), test_fraction=0.25, val_fraction=0.34, seed=3)
+    assert meta["test_video_ids"] == expected.test.tolist() and not np.isin(ids, expected.test).any()
+    assert np.array_equal(ids, np.concatenate([expected.train, expected.val]))
+
+
 def test_default_out_root_honours_env(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SOCIAL_ALIGN_CACHE", str(tmp_path / "cache"))
     folder = prepare_dataset(data_dir, val_fraction=0.34, decode=DECODE)
@@ -138,9 +146,14 @@ def test_corrupt_training_video_leaves_nothing_behind(data_dir, tmp_path):
     assert not list(out.glob("prepared-*")) and not list(out.glob(".prepared-*"))
 
 
-def test_unknown_split_kind(data_dir, tmp_path):
+def test_bad_settings_are_config_errors(data_dir, tmp_path):
     with pytest.raises(ConfigError, match="split must be one of paper, random; got 'authors'"):
         prepare(data_dir, tmp_path, split="authors")
+    with pytest.raises(ConfigError, match="decode must be a study.clips.DecodeSettings"):
+        prepare_dataset(data_dir, decode={"num_frames": 4}, out_root=tmp_path)
+    with pytest.raises(ConfigError, match="'val' has 1 video"):
+        prepare_dataset(data_dir, val_fraction=0.1, decode=DECODE, out_root=tmp_path)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
 
 
 def test_synthetic_benchmark_prepares_without_test_videos(synthetic_dir, tmp_path):
