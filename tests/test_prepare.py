@@ -164,3 +164,11 @@ def test_synthetic_benchmark_prepares_without_test_videos(synthetic_dir, tmp_pat
     assert meta["video_names"] == [j.video_names[i] for i in ids]
     assert np.load(folder / "clips.npy", mmap_mode="r").shape == (len(ids), 4, 3, 32, 32)
     assert meta["n_triplets"]["train"] == len(np.load(folder / "triplets_train.npy")) > 0
+
+
+def test_trainer_side_reader_accepts_the_folder(data_dir, tmp_path):
+    from trainables.data import load_prepared
+
+    data = load_prepared(prepare(data_dir, tmp_path))
+    assert isinstance(data.clips, np.memmap) and data.clips.shape[0] == len(data.video_ids)
+    assert data.meta["n_triplets"]["train"] == len(data.triplets_train)
