@@ -1,0 +1,181 @@
+"""The synthetic benchmark: same layout as the real data, honest ground truth, determinism, cache, CLI."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+import study.synthetic as synthetic
+from analysis.odd_one_out import odd_one_out_accuracy, per_triplet_correct
+from study.errors import ConfigError
+from study.judgments import load_judgments, similarity_matrix
+from study.synthetic import SyntheticConfig, ensure_benchmark, expected_ooo_accuracy, generate_benchmark
+
+TABLES = ("all_triplets.csv", "video_mapping.csv", "test.csv", "train.csv", "annotations.csv", "captions.csv")
+TRUTH = ("latents.csv", "true_similarity.npy", "noise_ceiling.json", "config.json")
+
+
+def _mini(**overrides) -> SyntheticConfig:
+    """Smaller than tiny: for tests that generate their own folders."""
+    base = dict(n_videos=12, test_fraction=0.25, n_participants=4, n_sets=2, trials_per_set=10,
+                n_replications=4, num_frames=4, frame_size=32)
+    return SyntheticConfig.tiny(**{**base, **overrides})
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    files = [folder / name for name in TABLES] + [folder / "ground_truth" / name for name in TRUTH]
+    files += sorted((folder / "videos").glob("*.mp4"))
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_same_files_and_columns_as_the_real_data(synthetic_dir, real_data_dir, name):
+    ours, real = pd.read_csv(synthetic_dir / name), pd.read_csv(real_data_dir / name, nrows=5)
+    assert list(ours.columns) == list(real.columns)
+    assert len(ours) > 0
+
+
+def test_loader_reads_it_drops_catch_trials_and_the_random_responder(synthetic_dir):
+    config = SyntheticConfig.tiny()
+    j = load_judgments(synthetic_dir)
+    assert j.catch.n_catch_trials == config.n_participants * config.n_sets
+    assert j.catch.n_rows == config.n_participants * config.n_sets * (config.trials_per_set + 1)
+    assert len(j.catch.excluded) == config.n_random_participants
+    assert len(j) == (config.n_participants - config.n_random_participants) * config.n_sets * config.trials_per_set
+    assert len(j.video_names) == config.n_videos and len(j.test_videos) == config.n_test
+    names = pd.read_csv(synthetic_dir / "video_mapping.csv")["video_name"]
+    assert all((synthetic_dir / "videos" / n).stat().st_size > 0 for n in names)
+
+
+def test_catch_trials_repeat_one_video_and_say_false_like_the_real_file(synthetic_dir):
+    rows = pd.read_csv(synthetic_dir / "all_triplets.csv")
+    s = rows[["stim1_name", "stim2_name", "stim3_name"]].to_numpy()
+    distinct = np.array([len(set(r)) for r in s])
+    assert set(distinct) == {2, 3} and not rows["catch_trial_flag"].any()
+    per_set = rows.assign(catch=distinct == 2).groupby(["participation", "task"])["catch"].sum()
+    assert (per_set == 1).all()
+
+
+def test_ground_truth_files(synthetic_dir):
+    truth = synthetic_dir / "ground_truth"
+    sim = np.load(truth / "true_similarity.npy")
+    latents = pd.read_csv(truth / "latents.csv")
+    assert sim.shape == (42, 42) and np.allclose(sim, sim.T) and np.allclose(np.diag(sim), 1)
+    assert list(latents["video_name"]) == list(pd.read_csv(synthetic_dir / "video_mapping.csv")["video_name"])
+    z = latents[list(synthetic.SOCIAL_LATENTS)].to_numpy()
+    np.testing.assert_allclose(sim, synthetic.true_similarity(z, SyntheticConfig.tiny().social_weights), atol=1e-5)
+    ceiling = json.loads((truth / "noise_ceiling.json").read_text())
+    assert 1 / 3 < ceiling["ooo_accuracy_three_way"] <= ceiling["ooo_accuracy_three_way_best_possible"] < 1
+    assert 0.5 < ceiling["ooo_accuracy_paper"] < 1 and 0 < ceiling["split_half_reliability"] < 1
+    assert abs(ceiling["pixel_similarity_spearman"]) < 0.2, "raw pixels must not give away the human similarity"
+
+
+def test_expected_accuracy_matches_the_sampled_choices(synthetic_dir):
+    """The expectation comes from choice probabilities; the loaded (sampled) choices must agree with it."""
+    ceiling = json.loads((synthetic_dir / "ground_truth" / "noise_ceiling.json").read_text())
+    sim = np.load(synthetic_dir / "ground_truth" / "true_similarity.npy")
+    j = load_judgments(synthetic_dir)
+    for rule in ("three_way", "paper"):
+        sampled = odd_one_out_accuracy(sim, j.triplets, rule=rule)
+        assert abs(sampled - ceiling[f"ooo_accuracy_{rule}"]) < 0.035, rule
+
+
+def test_expected_accuracy_against_a_naive_enumeration():
+    rng = np.random.default_rng(3)
+    sim = rng.random((6, 6))
+    sim = (sim + sim.T) / 2
+    stims = np.array([[0, 1, 2], [3, 4, 5], [5, 0, 3]])
+    probs = rng.dirichlet(np.ones(3), size=3)
+    naive = {"three_way": 0.0, "paper": 0.0}
+    for t, p in zip(stims, probs):
+        for k in range(3):  # position k chosen as odd one out: order [kept, kept, odd]
+            ordered = np.array([[*np.delete(t, k), t[k]]])
+            for rule in naive:
+                naive[rule] += p[k] * per_triplet_correct(sim, ordered, rule=rule)[0] / len(stims)
+    got = expected_ooo_accuracy(sim, stims, probs)
+    assert got["three_way"] == pytest.approx(naive["three_way"]) and got["paper"] == pytest.approx(naive["paper"])
+
+
+def test_split_half_reliability_agrees_with_the_data_s_own_halves(synthetic_dir):
+    """The Monte Carlo truth vs the generated data split by participants (one sample, so a loose band)."""
+    ceiling = json.loads((synthetic_dir / "ground_truth" / "noise_ceiling.json").read_text())
+    j = load_judgments(synthetic_dir)
+    rng, corrected = np.random.default_rng(0), []
+    for _ in range(20):
+        half = rng.permutation(len(j.participants)) < len(j.participants) // 2
+        a, b = (similarity_matrix(j.triplets[h[j.participant]], j.n_videos) for h in (half, ~half))
+        both = np.triu((a.counts > 0) & (b.counts > 0), k=1)
+        r = spearmanr(a.similarity[both], b.similarity[both]).statistic
+        corrected.append(2 * r / (1 + r))
+    assert abs(np.mean(corrected) - ceiling["split_half_reliability"]) < 0.1
+
+
+def test_same_config_same_bytes_other_seed_other_data(tmp_path):
+    first = _digests(generate_benchmark(tmp_path / "a", _mini()))
+    assert first == _digests(generate_benchmark(tmp_path / "b", _mini()))
+    other = _digests(generate_benchmark(tmp_path / "c", _mini(seed=1)))
+    assert other["all_triplets.csv"] != first["all_triplets.csv"]
+    assert other["true_similarity.npy"] != first["true_similarity.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"], "no temporary folders left behind"
+
+
+def test_ensure_benchmark_generates_once_and_keys_by_config(tmp_path, monkeypatch):
+    calls = []
+    real = synthetic.generate_benchmark
+    monkeypatch.setattr(synthetic, "generate_benchmark", lambda out, cfg: calls.append(out) or real(out, cfg))
+    monkeypatch.setenv("SOCIAL_ALIGN_CACHE", str(tmp_path))
+    first = ensure_benchmark(config=_mini())
+    assert first.parent == tmp_path / "synthetic" and ensure_benchmark(config=_mini()) == first
+    assert len(calls) == 1
+    other = ensure_benchmark(root=tmp_path / "elsewhere", config=_mini(temperature=0.2))
+    assert other != first and len(calls) == 2
+
+
+def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="mine.*not empty"):
+        generate_benchmark(tmp_path / "mine", _mini())
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_videos": 3}, r"n_videos .*>= 9.*3"),
+    ({"temperature": 0}, r"temperature .*0"),
+    ({"lapse_rate": 1.5}, r"lapse_rate .*1\.5"),
+    ({"frame_size": 33}, r"frame_size must be even.*33"),
+    ({"n_random_participants": 14}, r"n_random_participants .*14"),
+    ({"social_weights": (1, 2)}, r"social_weights .*\(1\.0, 2\.0\)"),
+    ({"n_videos": 10}, r"test_fraction=0\.2 leaves 2 test"),
+])
+def test_bad_config_names_the_setting_and_value(kwargs, message):
+    with pytest.raises(ConfigError, match=rf"SyntheticConfig\.{message}"):
+        SyntheticConfig.tiny(**kwargs)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n-videos", "3"], "error: SyntheticConfig.n_videos must be an integer >= 9, got 3"),
+    (["--temperature", "warm"], "invalid float value: 'warm'"),
+    (["--social-weights", "1,x"], "expected comma-separated numbers"),
+])
+def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        synthetic.main(["--out", str(tmp_path / "out"), "--tiny", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_writes_a_benchmark(tmp_path, capsys):
+    argv = ["--out", str(tmp_path / "out"), "--tiny", "--n-videos", "12", "--test-fraction", "0.25",
+            "--n-participants", "3", "--n-sets", "1", "--n-replications", "2", "--num-frames", "2", "--seed", "7"]
+    assert synthetic.main(argv) == 0
+    assert "ooo_accuracy_three_way" in capsys.readouterr().out
+    config = json.loads((tmp_path / "out" / "ground_truth" / "config.json").read_text())
+    assert config["seed"] == 7 and config["n_videos"] == 12
