@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from study.errors import ConfigError, DataError
+from study.judgments import main as judgments_main
 from study.judgments import (
     Split, data_fingerprint, load_judgments, paper_split, random_split, similarity_matrix, split_triplets,
 )
@@ -244,10 +245,13 @@ def run_cli(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli_summary_and_exit_2_on_bad_input(tmp_path, real_data_dir):
-    good = run_cli(real_data_dir)
-    assert good.returncode == 0, good.stderr
-    assert "47,126" in good.stdout and "2,358" in good.stdout and "test 50" in good.stdout
+def test_cli_summary(real_data_dir, capsys):
+    assert judgments_main([str(real_data_dir), "--min-catch-accuracy", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "47,126" in out and "2,358" in out and "test 50" in out and len(out.splitlines()) <= 24
+
+
+def test_cli_exit_2_on_bad_input(tmp_path):
     bad = write_folder(tmp_path / "d", [row("p", 0, 1, 2, 5)])
     result = run_cli(bad)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -261,3 +265,10 @@ def test_default_threshold_removes_exactly_the_synthetic_random_responders(synth
     assert len(j.participants) == truth["n_attentive_participants"] < len(j.catch.participants)
     assert len(j) == truth["n_attentive_regular_triplets"]
     assert j.catch.n_excluded_rows > 0 and len(j.catch.excluded) == len(j.catch.participants) - len(j.participants)
+
+
+def test_cli_bad_setting_exits_2_with_one_line(real_data_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        judgments_main([str(real_data_dir), "--min-catch-accuracy", "2"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: min_catch_accuracy must be in [0, 1]; got 2.0"]
