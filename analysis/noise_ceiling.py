@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import sparse
-
 from analysis.compare import compare_vectors
-from analysis.odd_one_out import per_triplet_correct
-from analysis.triplet_pairs import pair_counts, pair_events, similarity_from_counts
+from analysis.odd_one_out import credit_from_pairs, per_triplet_correct
+from analysis.triplet_pairs import ParticipantPairs, pair_counts, pair_events, participant_pairs, similarity_from_counts
 
 
 class NoiseCeiling(NamedTuple):
@@ -54,12 +52,20 @@ def split_half_reliability(triplets: np.ndarray, participant: np.ndarray, *, n_v
     """Split participants in random halves, correlate the halves' similarity matrices over the pairs both
     saw, and Spearman-Brown correct the mean.
 
-    triplets: (n, 3) [kept_a, kept_b, odd]; participant: (n,) int; videos: restrict to pairs within them.
+    triplets: (n, 3) [kept_a, kept_b, odd]; participant: (n,) int; videos: only pairs within them count
+    (from every triplet, mixed ones included).
     """
-    together, shown, _ = _participant_pair_matrices(triplets, participant, n_videos, videos)
-    halves = _random_halves(int(participant.max()) + 1, n_splits, seed)
-    t_a, n_a = (together @ halves.T).T, (shown @ halves.T).T
-    t_all, n_all = np.asarray(together.sum(axis=1)).ravel(), np.asarray(shown.sum(axis=1)).ravel()
+    pairs = participant_pairs(triplets, participant, n_videos, videos)
+    return split_half_from_pairs(pairs, n_splits=n_splits, method=method, seed=seed)
+
+
+def split_half_from_pairs(pairs: ParticipantPairs, *, n_splits: int = 100, method: str = "spearman",
+                          seed: int = 0) -> SplitHalf:
+    """`split_half_reliability` on precomputed per-participant pair counts."""
+    halves = _random_halves(pairs.shown.shape[1], n_splits, seed)
+    t_a, n_a = (pairs.together @ halves.T).T, (pairs.shown @ halves.T).T
+    t_all = np.asarray(pairs.together.sum(axis=1)).ravel()
+    n_all = np.asarray(pairs.shown.sum(axis=1)).ravel()
     rs, n_pairs = np.empty(n_splits), np.empty(n_splits, dtype=np.int64)
     for s in range(n_splits):
         both = (n_a[s] > 0) & (n_all - n_a[s] > 0)
@@ -116,6 +122,26 @@ def repeated_triad_agreement(triplets: np.ndarray) -> RepeatedTriads:
                           float(credit.mean()))
 
 
+def participant_consistency(triplets: np.ndarray, participant: np.ndarray, *, n_videos: int,
+                            rule: str = "three_way") -> np.ndarray:
+    """(n_participants,) accuracy of predicting each participant's choices from everyone else's similarity
+    matrix (leave one participant out): low values flag careless or idiosyncratic participants."""
+    ev = pair_events(triplets, n_videos)
+    who = np.repeat(np.asarray(participant, dtype=np.int64)[:, None], 3, axis=1)
+    _, key = np.unique(who * n_videos * n_videos + ev.pair, return_inverse=True)
+    key = key.reshape(ev.pair.shape)
+    tog_flag = np.broadcast_to(ev.together, ev.pair.shape)
+    own_tog, own_shown = np.bincount(key.ravel(), weights=tog_flag.ravel()), np.bincount(key.ravel())
+    together, shown = (m.ravel() for m in pair_counts(triplets, n_videos))
+    t_other, n_other = together[ev.pair] - own_tog[key], shown[ev.pair] - own_shown[key]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = np.where(n_other > 0, t_other / np.maximum(n_other, 1), np.nan)
+    sim = np.where(np.isnan(sim), np.nanmean(sim), sim)
+    credit = credit_from_pairs(sim[:, 0], sim[:, 1], sim[:, 2], rule=rule)
+    n = int(np.max(participant)) + 1
+    return np.bincount(participant, weights=credit, minlength=n) / np.bincount(participant, minlength=n)
+
+
 def _cross_half_accuracy(triplets: np.ndarray, in_a: np.ndarray, n_videos: int, rule: str) -> float:
     sims = [_fill_unseen(similarity_from_counts(*pair_counts(triplets, n_videos, weights=w)))
             for w in (in_a.astype(np.float64), (~in_a).astype(np.float64))]
@@ -135,20 +161,3 @@ def _random_halves(n_participants: int, n_splits: int, seed: int) -> np.ndarray:
     halves = np.zeros((n_splits, n_participants))
     np.put_along_axis(halves, order[:, : n_participants // 2], 1.0, axis=1)
     return halves
-
-
-def _participant_pair_matrices(triplets: np.ndarray, participant: np.ndarray, n_videos: int,
-                               videos: np.ndarray | None):
-    """Sparse (n_pairs, n_participants) together and shown counts over the selected pairs (i < j)."""
-    ev = pair_events(triplets, n_videos)
-    keep = np.zeros(n_videos, dtype=bool)
-    keep[np.arange(n_videos) if videos is None else np.asarray(videos)] = True
-    i, j = np.divmod(ev.pair, n_videos)
-    ok = keep[i] & keep[j]
-    column = np.repeat(np.asarray(participant, dtype=np.int64)[:, None], 3, axis=1)
-    pairs, row = np.unique(ev.pair[ok], return_inverse=True)
-    shape = (len(pairs), int(participant.max()) + 1)
-    shown = sparse.csr_matrix((np.ones(ok.sum()), (row, column[ok])), shape=shape)
-    tog = np.broadcast_to(ev.together, ev.pair.shape)[ok]
-    together = sparse.csr_matrix((tog, (row, column[ok])), shape=shape)
-    return together, shown, pairs

@@ -30,7 +30,11 @@ def per_triplet_correct(similarity: np.ndarray, triplets: np.ndarray, *, rule: s
     if t.ndim != 2 or t.shape[1] != 3:
         raise ValueError(f"triplets must be (n, 3) [kept_a, kept_b, odd], got shape {t.shape}")
     a, b, odd = t[:, 0], t[:, 1], t[:, 2]
-    s_ab, s_ao, s_bo = s[a, b], s[a, odd], s[b, odd]
+    return credit_from_pairs(s[a, b], s[a, odd], s[b, odd], rule=rule)
+
+
+def credit_from_pairs(s_ab: np.ndarray, s_ao: np.ndarray, s_bo: np.ndarray, *, rule: str = "three_way") -> np.ndarray:
+    """`per_triplet_correct` from each triplet's three similarities: kept pair, kept_a-odd, kept_b-odd."""
     if rule == "three_way":
         return _three_way(s_ab, s_ao, s_bo)
     if rule == "paper":

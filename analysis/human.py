@@ -1,0 +1,136 @@
+"""What the human judgments alone can tell: participant quality, noise ceilings, and the caption-language
+baseline on the held-out test videos (no video needed).
+
+    python -m analysis.human DATA_DIR [--out DIR] [--n-boot 1000] [--language-model NAME_OR_DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.noise_ceiling import participant_consistency, split_half_reliability
+from analysis.probes import linear_probes
+from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, row
+
+LANGUAGE = "language"
+
+
+def participant_quality(j) -> pd.DataFrame:
+    """One row per kept participant: triplets, catch accuracy, median response time, leave-one-out
+    consistency with everyone else (three-way accuracy predicted from the others' matrix)."""
+    n = len(j.participants)
+    accuracy = dict(zip(j.catch.participants, j.catch.catch_accuracy))
+    rt = pd.Series(j.response_time).groupby(j.participant).median().reindex(range(n))
+    return pd.DataFrame({
+        "participant": j.participants,
+        "n_triplets": np.bincount(j.participant, minlength=n),
+        "catch_accuracy": [accuracy[p] for p in j.participants],
+        "median_rt_s": rt.to_numpy(),
+        "loo_consistency": participant_consistency(j.triplets, j.participant, n_videos=j.n_videos),
+    })
+
+
+def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combine: str = "mean",
+                              cache_dir: Path | None = None) -> np.ndarray:
+    """Caption embeddings, cached on disk by the captions file's bytes, the model and `combine`."""
+    from analysis.language import caption_embeddings, read_captions
+
+    captions_path = Path(data_dir) / "captions.csv"
+    digest = hashlib.sha256(captions_path.read_bytes() + f"|{model}|{combine}|{list(video_names)}".encode())
+    cache_dir = Path(cache_dir or Path.home() / ".cache" / "social-align-study" / "captions")
+    target = cache_dir / f"{digest.hexdigest()[:16]}.npy"
+    if target.is_file():
+        return np.load(target)
+    from analysis.language import load_sentence_model
+
+    vectors = caption_embeddings(read_captions(data_dir), video_names, combine=combine,
+                                 encoder=load_sentence_model(model))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.replace(target)
+    return vectors
+
+
+def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSettings(), language_model=None,
+                   combine: str = "mean") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(metrics, participants): tidy metric rows and the participant-quality table."""
+    from study.errors import DataError
+    from study.judgments import load_judgments
+
+    data_dir = Path(data_dir)
+    j = load_judgments(data_dir)
+    try:
+        from analysis.annotations import read_ratings
+
+        ratings = read_ratings(data_dir, j.video_names)
+        language = cached_caption_embeddings(data_dir, j.video_names, model=language_model, combine=combine)
+    except (FileNotFoundError, ValueError) as err:
+        raise DataError(str(err)) from None
+    rows = _all_video_ceiling_rows(j, settings)
+    test = EvalSet.build(j.triplets, j.participant, j.n_videos, j.test_videos)
+    rows += human_ceiling_rows(test, settings)
+    reliability = next(r["value"] for r in rows if r["metric"] == "explained_variance"
+                       and r["model"] == "noise_ceiling")
+    rows += model_rows(LANGUAGE, language[j.test_videos], test, settings, reliability)
+    train = np.setdiff1d(np.arange(j.n_videos), j.test_videos)
+    probes = linear_probes(language, ratings, train, j.test_videos, n_boot=settings.n_boot, seed=settings.seed)
+    rows += [row(LANGUAGE, f"probe_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
+             for p in probes.itertuples()]
+    return pd.DataFrame(rows), participant_quality(j)
+
+
+def _all_video_ceiling_rows(j, s: SuiteSettings) -> list[dict]:
+    split = split_half_reliability(j.triplets, j.participant, n_videos=j.n_videos, n_splits=s.n_splits,
+                                   seed=s.seed)
+    return [row("noise_ceiling_all_videos", "split_half_r", split.r_half, n=int(split.n_pairs.mean())),
+            row("noise_ceiling_all_videos", "explained_variance", split.r_full, n=int(split.n_pairs.mean()))]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m analysis.human", description=__doc__.splitlines()[0])
+    p.add_argument("data_dir", type=Path, help="folder with all_triplets.csv, captions.csv, annotations.csv")
+    p.add_argument("--out", type=Path, default=None, help="write metrics.parquet, participants.csv, report.md")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--n-splits", type=int, default=100, help="split-halves for noise ceilings (default 100)")
+    p.add_argument("--language-model", default=None, help="sentence-transformers name or folder "
+                   "(default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
+                   help="how a video's captions become one vector (default mean of caption embeddings)")
+    return p
+
+
+def _main(argv: list[str] | None = None) -> int:
+    from analysis.report import human_report, main_table, write_tables
+    from study.errors import ConfigError
+
+    args = _parser().parse_args(argv)
+    try:
+        settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    start = time.perf_counter()
+    metrics, participants = human_analysis(args.data_dir, settings=settings, language_model=args.language_model,
+                                           combine=args.combine)
+    print(main_table(metrics))
+    print(f"\n{len(participants)} participants; median loo consistency "
+          f"{participants.loo_consistency.median():.3f}; {time.perf_counter() - start:.1f} s")
+    if args.out:
+        write_tables(args.out, metrics, participants=participants, report=human_report(metrics, participants))
+        print(f"wrote {args.out}/metrics.parquet, participants.csv, report.md")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from study.errors import cli_entry
+
+    return cli_entry(_main)(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

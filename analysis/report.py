@@ -1,0 +1,73 @@
+"""Tables and the markdown report; files are written under a temporary name, then renamed."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# The main table's rows, in reading order; anything else follows alphabetically.
+ORDER = ("ooo_acc_three_way", "ooo_acc_paper", "rsa_spearman", "rsa_pearson", "rsa_kendall_tau_a",
+         "explained_variance", "explained_variance_of_ceiling", "rsa_spearman_permutation_p",
+         "split_half_r", "repeated_triad_agreement")
+
+
+def main_table(df: pd.DataFrame) -> str:
+    """Markdown: one row per metric, one column per model, "value [ci_low, ci_high]" (intervals over videos;
+    for the noise ceiling "lower..upper")."""
+    shown = df[df["ci_over"].isin(["videos", "lower..upper", ""]) | df["ci_over"].str.startswith("videos (")]
+    shown = shown.drop_duplicates(["model", "metric"])
+    cells = shown.assign(cell=[_cell(r) for r in shown.itertuples()])
+    table = cells.pivot(index="metric", columns="model", values="cell").fillna("")
+    order = [m for m in ORDER if m in table.index] + sorted(set(table.index) - set(ORDER))
+    models = list(dict.fromkeys(df["model"]))
+    table = table.loc[order, [m for m in models if m in table.columns]]
+    return _markdown(table.reset_index())
+
+
+def _cell(r) -> str:
+    if r.ci_over == "lower..upper":
+        return f"{r.ci_low:.3f}..{r.ci_high:.3f}"
+    if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+        return f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+    return f"{r.value:.3g}" if abs(r.value) < 1e-3 and r.value != 0 else f"{r.value:.3f}"
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(map(str, values)) + " |" for values in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def human_report(metrics: pd.DataFrame, participants: pd.DataFrame) -> str:
+    q = participants
+    lines = ["# Human judgments: noise ceilings and the caption-language baseline", "",
+             "Held-out test videos; intervals: 95% bootstrap over videos; noise ceiling: lower..upper "
+             "(see docs/analysis.md for which ceiling bounds which metric).", "", main_table(metrics), "",
+             "## Participants", "",
+             f"{len(q)} kept; triplets each: median {q.n_triplets.median():.0f} (min {q.n_triplets.min()}); "
+             f"catch accuracy: min {q.catch_accuracy.min():.2f}; median response time "
+             f"{q.median_rt_s.median():.1f} s; leave-one-out consistency: median {q.loo_consistency.median():.3f}, "
+             f"lowest {q.loo_consistency.min():.3f} ({q.participant[q.loo_consistency.idxmin()]}).", ""]
+    return "\n".join(lines)
+
+
+def write_tables(out_dir: str | Path, metrics: pd.DataFrame, *, participants: pd.DataFrame | None = None,
+                 report: str | None = None) -> Path:
+    """metrics.parquet (+ participants.csv, report.md) under out_dir, each written atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "metrics.parquet", lambda p: metrics.to_parquet(p, index=False))
+    if participants is not None:
+        _atomic(out / "participants.csv", lambda p: participants.to_csv(p, index=False))
+    if report is not None:
+        _atomic(out / "report.md", lambda p: Path(p).write_text(report + "\n"))
+    return out
+
+
+def _atomic(target: Path, write) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    write(tmp)
+    os.replace(tmp, target)

@@ -1,0 +1,145 @@
+"""The metric suite for one set of held-out videos: every model is scored on the same triplets, pairs and
+resamples, so intervals and paired differences are comparable. Rows are tidy:
+(model, metric, value, ci_low, ci_high, n, ci_over)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analysis.bootstrap import (bootstrap_accuracy, bootstrap_rsa, paired_bootstrap_accuracy,
+                                paired_bootstrap_rsa)
+from analysis.compare import compare_vectors
+from analysis.noise_ceiling import (ooo_noise_ceiling, repeated_triad_agreement, rsa_noise_ceiling,
+                                    split_half_from_pairs)
+from analysis.odd_one_out import per_triplet_correct
+from analysis.permutation import rsa_permutation_test
+from analysis.rdm import model_rdm
+from analysis.triplet_pairs import ParticipantPairs, participant_pairs
+
+RULES = ("three_way", "paper")
+COLUMNS = ("model", "metric", "value", "ci_low", "ci_high", "n", "ci_over")
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """How much resampling the suite does."""
+
+    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples per interval"})
+    n_perm: int = field(default=1000, metadata={"help": "label permutations of the RSA permutation test"})
+    n_splits: int = field(default=100, metadata={"help": "random participant split-halves (noise ceilings)"})
+    ci: float = field(default=0.95, metadata={"help": "confidence level of every interval"})
+    rdm_method: str = field(default="cosine", metadata={"help": "model RDM: 'cosine' or 'correlation'"})
+    seed: int = field(default=0, metadata={"help": "seed of every resample (shared by all models: paired)"})
+
+    def __post_init__(self):
+        for name in ("n_boot", "n_perm", "n_splits"):
+            if int(getattr(self, name)) < 2:
+                raise ValueError(f"SuiteSettings.{name} must be >= 2, got {getattr(self, name)!r}")
+        if not 0.5 <= self.ci < 1:
+            raise ValueError(f"SuiteSettings.ci must be in [0.5, 1), got {self.ci!r}")
+        if self.rdm_method not in ("cosine", "correlation"):
+            raise ValueError(f"SuiteSettings.rdm_method must be 'cosine' or 'correlation', got {self.rdm_method!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class EvalSet:
+    """The held-out videos and the human data about them, in local ids 0..m-1 (the `videos` order).
+
+    triplets: (n, 3) [kept_a, kept_b, odd] with all three videos held out (for odd-one-out accuracy);
+    participant: (n,); pairs: human pair counts among these videos from every triplet, mixed ones included
+    (for RSA: a pair judged next to a training video is still a human judgment of that pair)."""
+
+    videos: np.ndarray
+    triplets: np.ndarray
+    participant: np.ndarray
+    pairs: ParticipantPairs
+
+    @classmethod
+    def build(cls, triplets: np.ndarray, participant: np.ndarray, n_videos: int, videos: np.ndarray) -> EvalSet:
+        videos = np.asarray(videos, dtype=np.int64)
+        local = np.full(n_videos, -1)
+        local[videos] = np.arange(len(videos))
+        inside = (local[triplets] >= 0).all(axis=1)
+        return cls(videos, local[triplets[inside]], np.asarray(participant)[inside],
+                   participant_pairs(triplets, participant, n_videos, videos))
+
+
+def row(model: str, metric: str, value: float, low: float = np.nan, high: float = np.nan, n: int = 0,
+        over: str = "") -> dict:
+    return dict(zip(COLUMNS, (model, metric, float(value), float(low), float(high), int(n), over)))
+
+
+def human_ceiling_rows(ev: EvalSet, s: SuiteSettings) -> list[dict]:
+    """Noise ceilings of these videos' human data, named like the model metrics they bound."""
+    split = split_half_from_pairs(ev.pairs, n_splits=s.n_splits, seed=s.seed)
+    rows = [row("noise_ceiling", "split_half_r", split.r_half, n=int(split.n_pairs.mean())),
+            row("noise_ceiling", "explained_variance", split.r_full, n=int(split.n_pairs.mean()))]
+    low, high = rsa_noise_ceiling(split)
+    rows.append(row("noise_ceiling", "rsa_spearman", low, low, high, int(split.n_pairs.mean()), "lower..upper"))
+    for rule in RULES:
+        c = ooo_noise_ceiling(ev.triplets, ev.participant, n_videos=len(ev.videos), rule=rule,
+                              n_splits=s.n_splits, seed=s.seed)
+        rows.append(row("noise_ceiling", f"ooo_acc_{rule}", c.lower, c.lower, c.upper, len(ev.triplets),
+                        "lower..upper"))
+    rep = repeated_triad_agreement(ev.triplets)
+    rows.append(row("noise_ceiling", "repeated_triad_agreement", rep.agreement, n=rep.n_responses))
+    return rows
+
+
+def model_rows(name: str, embeddings: np.ndarray, ev: EvalSet, s: SuiteSettings,
+               reliability: float | None = None) -> list[dict]:
+    """Odd-one-out accuracy (both rules, intervals over videos and participants), RSA (three methods),
+    explained variance (and its share of the reliability), permutation p-value."""
+    rdm = model_rdm(embeddings, method=s.rdm_method)
+    kw = dict(n_boot=s.n_boot, ci=s.ci, seed=s.seed)
+    rows = []
+    for rule in RULES:
+        credit = per_triplet_correct(1.0 - rdm, ev.triplets, rule=rule)
+        for over in ("videos", "participants"):
+            e = bootstrap_accuracy(credit, ev.triplets, ev.participant, over=over, **kw)
+            rows.append(row(name, f"ooo_acc_{rule}", *e, over))
+    for method in ("spearman", "pearson"):
+        for over in ("videos", "participants"):
+            rows.append(row(name, f"rsa_{method}", *bootstrap_rsa(rdm, ev.pairs, over=over, method=method, **kw),
+                            over))
+    human = 1.0 - ev.pairs.similarity()
+    tau = compare_vectors(rdm[ev.pairs.i, ev.pairs.j], human, method="kendall_tau_a")
+    rows.append(row(name, "rsa_kendall_tau_a", tau, n=len(human)))
+    pearson = next(r for r in rows if r["metric"] == "rsa_pearson" and r["ci_over"] == "videos")
+    rows.append(_explained_variance_row(name, pearson))
+    if reliability:
+        rows.append(_ratio_row(rows[-1], reliability))
+    test = rsa_permutation_test(rdm, ev.pairs, method="spearman", n_perm=s.n_perm, seed=s.seed)
+    rows.append(row(name, "rsa_spearman_permutation_p", test.p_value, n=s.n_perm))
+    return rows
+
+
+def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndarray, ev: EvalSet,
+                s: SuiteSettings) -> list[dict]:
+    """name minus base on the same triplets and resamples (over videos): accuracy and Spearman RSA."""
+    rdm, base_rdm = model_rdm(embeddings, method=s.rdm_method), model_rdm(base, method=s.rdm_method)
+    kw = dict(n_boot=s.n_boot, ci=s.ci, seed=s.seed)
+    rows = []
+    for rule in RULES:
+        a, b = (per_triplet_correct(1.0 - r, ev.triplets, rule=rule) for r in (rdm, base_rdm))
+        d = paired_bootstrap_accuracy(a, b, ev.triplets, ev.participant, over="videos", **kw)
+        rows.append(row(name, f"diff_vs_{base_name}_ooo_acc_{rule}", d.difference, d.ci_low, d.ci_high,
+                        len(a), f"videos (p={d.p_value:.3g})"))
+    d = paired_bootstrap_rsa(rdm, base_rdm, ev.pairs, over="videos", method="spearman", **kw)
+    rows.append(row(name, f"diff_vs_{base_name}_rsa_spearman", d.difference, d.ci_low, d.ci_high,
+                    len(ev.pairs.i), f"videos (p={d.p_value:.3g})"))
+    return rows
+
+
+def _explained_variance_row(name: str, pearson: dict) -> dict:
+    r, low, high = pearson["value"], pearson["ci_low"], pearson["ci_high"]
+    # r^2 is monotone in |r|: square the interval's ends, and start it at 0 when it straddles 0.
+    ends = sorted([low * low, high * high])
+    lo = 0.0 if low < 0 < high else ends[0]
+    return row(name, "explained_variance", r * r, lo, ends[1], pearson["n"], "videos")
+
+
+def _ratio_row(ev_row: dict, reliability: float) -> dict:
+    return row(ev_row["model"], "explained_variance_of_ceiling", ev_row["value"] / reliability,
+               ev_row["ci_low"] / reliability, ev_row["ci_high"] / reliability, ev_row["n"], "videos")
