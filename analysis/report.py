@@ -71,3 +71,21 @@ def _atomic(target: Path, write) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     write(tmp)
     os.replace(tmp, target)
+
+
+def experiment_report(metrics: pd.DataFrame, trials: pd.DataFrame, figures: list[Path]) -> str:
+    """report.md of `python -m analysis`: what was scored, the main table, the trials, the plots."""
+    chosen = ", ".join(f"{t} ({v:.3f})" for t, v in zip(trials["trial_id"], _rank_values(trials)))
+    lines = ["# Alignment of the best trials with human social judgments", "",
+             f"Models: base backbone (no fine-tuning), best trial(s) by validation odd-one-out accuracy: {chosen}; "
+             "caption-language baseline. Scored on the held-out test videos.",
+             "Intervals: 95% bootstrap over videos. `noise_ceiling` cells are lower..upper; "
+             "`diff_vs_base_*` rows are paired bootstrap differences (p in the ci_over column of "
+             "metrics.parquet). See docs/analysis.md.", "", main_table(metrics), ""]
+    lines += [f"![{p.stem}]({p.name})" for p in figures]
+    return "\n".join(lines)
+
+
+def _rank_values(trials: pd.DataFrame) -> list[float]:
+    column = "best_val_ooo_acc" if "best_val_ooo_acc" in trials.columns else "val_ooo_acc"
+    return [float(v) for v in trials[column]]

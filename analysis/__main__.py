@@ -1,0 +1,52 @@
+"""python -m analysis EXPERIMENT_DIR [--top-k K]: score the base model, the best K trials and the caption-
+language baseline on the held-out test videos; write metrics.parquet, report.md and PNG plots."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    p.add_argument("experiment_dir", type=Path, help="a sweep's folder (results.parquet, best.json, Tune files)")
+    p.add_argument("--top-k", type=int, default=1, help="best trials to score, by validation odd-one-out acc.")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default EXPERIMENT_DIR/analysis)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations")
+    p.add_argument("--n-splits", type=int, default=100, help="split-halves for the noise ceilings")
+    p.add_argument("--language-model", default=None, help="sentence-transformers name or folder "
+                   "(default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
+                   help="how a video's captions become one vector")
+    p.add_argument("--cache-dir", type=Path, default=None, help="caption-embedding cache folder")
+    return p
+
+
+def _main(argv: list[str] | None = None) -> int:
+    from analysis.experiment import run_analysis
+    from analysis.report import main_table
+    from analysis.suite import SuiteSettings
+    from study.errors import ConfigError
+
+    args = _parser().parse_args(argv)
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
+    try:
+        settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    out = args.out or args.experiment_dir / "analysis"
+    metrics = run_analysis(args.experiment_dir, args.top_k, out_dir=out, settings=settings,
+                           language_model=args.language_model, combine=args.combine, cache_dir=args.cache_dir)
+    print(main_table(metrics))
+    print(f"\nreport: {out / 'report.md'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from study.errors import cli_entry
+
+    return cli_entry(_main)(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""Score a finished sweep: the base model, the best K trials and the caption-language baseline on the
+held-out test videos. Trials are ranked by their best validation odd-one-out accuracy (`best_val_ooo_acc`,
+or `val_ooo_acc` where a results table has only that), the sweep's own objective."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, paired_rows, row
+
+BASE = "base"
+LANGUAGE = "language"
+RANK_COLUMNS = ("best_val_ooo_acc", "val_ooo_acc")
+
+
+@dataclass(frozen=True, eq=False)
+class Embedded:
+    """Every representation of the same videos (rows follow `video_ids`) plus where they came from."""
+
+    video_ids: np.ndarray
+    models: dict[str, np.ndarray]
+    data_dir: Path
+    test_videos: np.ndarray
+
+
+def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
+    """The top_k finished trials with a checkpoint, best first. DataError when there is none."""
+    from study.errors import DataError
+
+    path = Path(experiment_dir) / "results.parquet"
+    if not path.is_file():
+        raise DataError(f"{path}: no results table (is {experiment_dir} a finished sweep's folder?)")
+    frame = pd.read_parquet(path)
+    column = next((c for c in RANK_COLUMNS if c in frame.columns), None)
+    if column is None or "checkpoint_path" not in frame.columns:
+        raise DataError(f"{path}: needs a checkpoint_path column and one of {list(RANK_COLUMNS)}")
+    done = frame["checkpoint_path"].notna() & frame[column].notna()
+    if "status" in frame.columns:
+        done &= frame["status"].eq("TERMINATED")
+    if not done.any():
+        raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
+    return frame[done].sort_values(column, ascending=False).head(top_k)
+
+
+def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str = "mean",
+                     cache_dir: Path | None = None) -> Embedded:
+    """Embed train/val clips (from the prepared folder) and test clips (decoded from the data folder) with the
+    base backbone and each trial's checkpoint; caption embeddings for the same videos."""
+    from analysis.human import cached_caption_embeddings
+
+    models, first_config = {}, None
+    for trial in trials.itertuples():
+        model, config = _load_checkpoint(trial.checkpoint_path)
+        if first_config is None:
+            first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
+            models[BASE] = _backbone(config, clips)
+        models[f"trial {trial.trial_id}"] = _embed(model, clips)
+    language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
+    models[LANGUAGE] = language[ids]
+    return Embedded(ids, models, data_dir, test)
+
+
+def _load_checkpoint(path: str):
+    from study.errors import DataError
+    from trainables.embed import load_trained
+
+    try:
+        return load_trained(path)
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        raise DataError(f"{path}: checkpoint does not load with its config.json: "
+                        f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from None
+
+
+def _clips_for(prepared_dir: str):
+    """(clips of every video with clips, their global ids, data_dir, test ids, all video names)."""
+    from study.clips import DecodeSettings, load_clips
+    from study.errors import DataError
+
+    meta_path = Path(prepared_dir) / "meta.json"
+    if not meta_path.is_file():
+        raise DataError(f"{meta_path}: the trial's prepared folder is gone; rerun study.prepare")
+    meta = json.loads(meta_path.read_text())
+    data_dir = Path(meta["data_dir"])
+    names = tuple(pd.read_csv(data_dir / "video_mapping.csv").sort_values("index")["video_name"])
+    test = np.asarray(meta["test_video_ids"], dtype=np.int64)
+    seen_ids = np.load(Path(prepared_dir) / "video_ids.npy")
+    seen = np.load(Path(prepared_dir) / "clips.npy", mmap_mode="r")
+    test_clips = load_clips(data_dir, [names[i] for i in test], DecodeSettings(**meta["decode"]))
+    return (np.concatenate([np.asarray(seen), np.asarray(test_clips)]), np.concatenate([seen_ids, test]),
+            data_dir, test, names)
+
+
+def _backbone(config, clips: np.ndarray) -> np.ndarray:
+    from trainables.embed import backbone_features
+
+    return np.asarray(backbone_features(config, clips), dtype=np.float64)
+
+
+def _embed(model, clips: np.ndarray) -> np.ndarray:
+    from study.errors import DataError
+    from trainables.embed import embed_clips
+
+    try:
+        return np.asarray(embed_clips(model, clips), dtype=np.float64)
+    except RuntimeError as err:  # shape mismatch between clips and the checkpoint's model
+        raise DataError(f"checkpoint does not match the clips of its prepared folder: {err}") from None
+
+
+def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) -> tuple[pd.DataFrame, dict]:
+    """(metrics, extras): tidy rows for every model, and what the plots need (matrices, partitions, probes)."""
+    from analysis.annotations import read_ratings
+    from analysis.probes import linear_probes
+    from analysis.variance_partitioning import bootstrap_variance_partitioning
+    from analysis.rdm import model_rdm
+    from study.judgments import load_judgments
+
+    j = load_judgments(emb.data_dir)
+    ev = EvalSet.build(j.triplets, j.participant, j.n_videos, emb.test_videos)
+    rows = human_ceiling_rows(ev, settings)
+    reliability = next(r["value"] for r in rows if r["metric"] == "explained_variance")
+    test_rows = _positions(emb.video_ids, emb.test_videos)
+    train_rows = np.flatnonzero(~np.isin(emb.video_ids, emb.test_videos))
+    ratings = read_ratings(emb.data_dir, [j.video_names[i] for i in emb.video_ids])
+    language_rdm = model_rdm(emb.models[LANGUAGE][test_rows], method=settings.rdm_method)
+    extras = {"partitions": {}, "probes": {}, "rdms": {}, "human": ev}
+    for name, x in emb.models.items():
+        rows += model_rows(name, x[test_rows], ev, settings, reliability)
+        extras["rdms"][name] = model_rdm(x[test_rows], method=settings.rdm_method)
+        probes = linear_probes(x, ratings, train_rows, test_rows, n_boot=settings.n_boot, seed=settings.seed)
+        extras["probes"][name] = probes
+        rows += [row(name, f"probe_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
+                 for p in probes.itertuples()]
+        if name != LANGUAGE:
+            parts = bootstrap_variance_partitioning(extras["rdms"][name], language_rdm, ev.pairs,
+                                                    n_boot=settings.n_boot, ci=settings.ci, seed=settings.seed)
+            extras["partitions"][name] = parts
+            rows += [row(name, f"vp_{k}", *e, "videos") for k, e in parts.items()]
+        if name not in (BASE, LANGUAGE):
+            rows += paired_rows(name, BASE, x[test_rows], emb.models[BASE][test_rows], ev, settings)
+    return pd.DataFrame(rows), extras
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    where = {int(v): k for k, v in enumerate(ids)}
+    return np.array([where[int(v)] for v in wanted])
+
+
+def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, out_dir: str | Path | None = None,
+                 settings: SuiteSettings = SuiteSettings(), language_model=None, combine: str = "mean",
+                 cache_dir: Path | None = None, plots: bool = True) -> pd.DataFrame:
+    """Everything `python -m analysis EXPERIMENT_DIR` does; returns the tidy metrics table. Writes
+    metrics.parquet, report.md and PNG plots into out_dir (default EXPERIMENT_DIR/analysis)."""
+    from analysis.report import experiment_report, write_tables
+
+    trials = finished_trials(experiment_dir, top_k)
+    emb = embed_everything(trials, language_model=language_model, combine=combine, cache_dir=cache_dir)
+    metrics, extras = score_embedded(emb, settings=settings)
+    out = Path(out_dir) if out_dir else Path(experiment_dir) / "analysis"
+    figures = []
+    if plots:
+        from analysis.plots import experiment_plots
+
+        figures = experiment_plots(out, metrics, extras, pd.read_parquet(Path(experiment_dir) / "results.parquet"))
+    write_tables(out, metrics, report=experiment_report(metrics, trials, figures))
+    return metrics

@@ -1,0 +1,98 @@
+"""`python -m analysis EXPERIMENT_DIR` on a small experiment folder built here with the trainer's own
+checkpoint format (a stand-in for a finished sweep: results.parquet, best.json, checkpoints)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="module")
+def experiment(synthetic_dir, tmp_path_factory):
+    import torch
+
+    from study.clips import DecodeSettings
+    from study.prepare import prepare_dataset
+    from trainables.checkpoint import save_checkpoint
+    from trainables.config import TrainConfig
+    from trainables.model import build_model
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("experiment")
+    prepared = prepare_dataset(synthetic_dir, val_fraction=0.25, decode=DecodeSettings(num_frames=8, image_size=32),
+                               out_root=root / "prepared")
+    rows = []
+    for k, lr in enumerate((1e-3, 3e-4, 1e-4)):
+        config = TrainConfig.from_dict({"prepared_dir": str(prepared), "num_frames": 8, "image_size": 32,
+                                        "seed": k, "lora_r": 4})
+        torch.manual_seed(k)
+        checkpoint = save_checkpoint(root / "exp" / f"trial_{k}" / "checkpoint_000000", build_model(config.model),
+                                     config)
+        rows.append({"trial_id": f"t{k}", "status": "TERMINATED" if k < 2 else "ERROR",
+                     "checkpoint_path": str(checkpoint), "best_val_ooo_acc": 0.4 + 0.1 * k, "val_ooo_acc": 0.4,
+                     "best_val_rsa": 0.1, "started_at": float(k), "config/lr": lr, "config/lora_r": 4})
+    # More finished trials without checkpoints give the importance plot something to fit.
+    rng = np.random.default_rng(0)
+    rows += [{"trial_id": f"x{k}", "status": "TERMINATED", "checkpoint_path": None,
+              "best_val_ooo_acc": float(rng.random()), "val_ooo_acc": 0.3, "best_val_rsa": 0.0,
+              "started_at": 3.0 + k, "config/lr": float(10 ** rng.uniform(-5, -2)), "config/lora_r": int(rng.choice([4, 8]))}
+             for k in range(6)]
+    exp = root / "exp"
+    pd.DataFrame(rows).to_parquet(exp / "results.parquet", index=False)
+    (exp / "best.json").write_text(json.dumps({"trial_id": "t1", "metric": "val_ooo_acc", "value": 0.5,
+                                               "checkpoint": rows[1]["checkpoint_path"], "config": {}}))
+    return exp
+
+
+def test_analysis_command_scores_base_trials_and_language(experiment, tmp_path, capsys):
+    from analysis.__main__ import main
+
+    out = tmp_path / "report"
+    assert main([str(experiment), "--top-k", "2", "--out", str(out), "--n-boot", "50", "--n-splits", "5",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert {"base", "trial t1", "trial t0", "language", "noise_ceiling"} <= set(metrics.model)
+    assert "trial t2" not in set(metrics.model)                       # errored trial is never scored
+    acc = metrics[(metrics.metric == "ooo_acc_three_way") & (metrics.ci_over == "videos")]
+    assert ((acc.ci_low <= acc.value) & (acc.value <= acc.ci_high)).all()
+    assert metrics.metric.str.startswith("diff_vs_base_").any() and metrics.metric.str.startswith("vp_").any()
+    for name in ("metrics", "similarity_matrices", "variance_partitioning", "probes", "sweep_history"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    report = (out / "report.md").read_text()
+    assert "t1 (0.500)" in report and "![probes](probes.png)" in report
+    assert "report:" in capsys.readouterr().out
+
+
+def test_no_finished_trial_exits_2_with_one_line(experiment, tmp_path, capsys):
+    from analysis.__main__ import main
+
+    broken = tmp_path / "exp"
+    broken.mkdir()
+    frame = pd.read_parquet(experiment / "results.parquet").assign(status="ERROR")
+    frame.to_parquet(broken / "results.parquet", index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(broken)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "no finished trial" in err and "\n" not in err
+
+
+def test_checkpoint_that_does_not_match_its_config_exits_2(experiment, tmp_path, capsys):
+    import shutil
+
+    from analysis.__main__ import main
+
+    broken = tmp_path / "exp"
+    checkpoint = broken / "checkpoint"
+    shutil.copytree(pd.read_parquet(experiment / "results.parquet").checkpoint_path[1], checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    (checkpoint / "config.json").write_text(json.dumps({**config, "embed_dim": config["embed_dim"] * 2}))
+    pd.DataFrame([{"trial_id": "bad", "status": "TERMINATED", "checkpoint_path": str(checkpoint),
+                   "best_val_ooo_acc": 0.5}]).to_parquet(broken / "results.parquet", index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(broken), "--n-boot", "10", "--n-splits", "2"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and str(checkpoint) in err and "\n" not in err
