@@ -579,15 +579,18 @@ def ensure_benchmark(root: str | Path | None = None, config: SyntheticConfig | N
     config = config or SyntheticConfig()
     root = Path(root) if root is not None else default_cache_root() / "synthetic"
     target = root / f"synthetic-{config.key()}"
-    if (target / "ground_truth" / "config.json").is_file():
-        return target
-    try:
-        return generate_benchmark(target, config)
-    except OSError:
-        # Another process finished the same benchmark first: theirs is as good as ours.
-        if (target / "ground_truth" / "config.json").is_file():
-            return target
-        raise
+    if not (target / "ground_truth" / "config.json").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            _write_all(tmp, config)
+            os.rename(tmp, target)  # never replaces a finished folder that another process renamed in first
+        except OSError:
+            if not (target / "ground_truth" / "config.json").is_file():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 # ---------------------------------------------------------------- command line

@@ -126,14 +126,29 @@ def test_same_config_same_bytes_other_seed_other_data(tmp_path):
 
 def test_ensure_benchmark_generates_once_and_keys_by_config(tmp_path, monkeypatch):
     calls = []
-    real = synthetic.generate_benchmark
-    monkeypatch.setattr(synthetic, "generate_benchmark", lambda out, cfg: calls.append(out) or real(out, cfg))
+    real = synthetic._write_all
+    monkeypatch.setattr(synthetic, "_write_all", lambda out, cfg: calls.append(out) or real(out, cfg))
     monkeypatch.setenv("SOCIAL_ALIGN_CACHE", str(tmp_path))
     first = ensure_benchmark(config=_mini())
     assert first.parent == tmp_path / "synthetic" and ensure_benchmark(config=_mini()) == first
     assert len(calls) == 1
     other = ensure_benchmark(root=tmp_path / "elsewhere", config=_mini(temperature=0.2))
     assert other != first and len(calls) == 2
+    assert sorted(p.name for p in first.parent.iterdir()) == [first.name], "no temporary folders left behind"
+
+
+def test_ensure_benchmark_keeps_a_folder_another_process_finished_first(tmp_path, monkeypatch):
+    """Two processes race: the loser's rename fails, and it returns the winner's folder untouched."""
+    real = synthetic._write_all
+
+    def race(out, cfg):
+        real(out, cfg)
+        real(out.parent / f"synthetic-{cfg.key()}", cfg)  # the other process renames its folder in meanwhile
+
+    monkeypatch.setattr(synthetic, "_write_all", race)
+    target = ensure_benchmark(root=tmp_path, config=_mini())
+    assert (target / "ground_truth" / "config.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
