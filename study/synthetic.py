@@ -149,7 +149,8 @@ def _sample_nuisance(rng: np.random.Generator, n: int) -> pd.DataFrame:
         "object": rng.integers(2, size=n), "object_x": rng.uniform(0.1, 0.9, n), "object_y": rng.uniform(0.1, 0.9, n),
         "scale": rng.uniform(0.85, 1.15, n), "axis_angle": rng.uniform(0, 2 * np.pi, n),
         "offset_x": rng.uniform(-3, 3, n), "offset_y": rng.uniform(-3, 3, n),
-        "big_agent": rng.integers(2, size=n), "face_sign_a": rng.choice([-1, 1], n), "face_sign_b": rng.choice([-1, 1], n),
+        "big_agent": rng.integers(2, size=n),
+        "face_sign_a": rng.choice([-1, 1], n), "face_sign_b": rng.choice([-1, 1], n),
         "phase": rng.uniform(0, 2 * np.pi, n), "first_speaker": rng.integers(2, size=n),
     })
 
