@@ -31,13 +31,13 @@ def metric_bars(metrics: pd.DataFrame, path: Path) -> Path:
         sel = sel.set_index("model").reindex(models)
         x = np.arange(len(models))
         err = np.abs(np.vstack([sel.value - sel.ci_low, sel.ci_high - sel.value]))
-        ax.bar(x, sel.value, yerr=np.nan_to_num(err), capsize=4, color=plt.cm.tab10(x % 10))
+        ax.bar(x, sel.value, yerr=np.nan_to_num(err), capsize=4, color=plt.cm.tab10(x % 10), zorder=2)
         ceiling = metrics[(metrics.model == "noise_ceiling") & (metrics.metric == metric)]
         if len(ceiling):
             c = ceiling.iloc[0]
             low, high = (c.ci_low, c.ci_high) if np.isfinite(c.ci_high) else (c.value, c.value)
-            ax.axhspan(low, max(high, low + 0.004), color="0.8", alpha=0.6, label="noise ceiling")
-        ax.axhline(chance, color="k", ls="--", lw=1, label="chance")
+            ax.axhspan(low, max(high, low + 0.004), color="0.85", zorder=0, label="noise ceiling (lower..upper)")
+        ax.axhline(chance, color="k", ls="--", lw=1, label="chance", zorder=3)
         ax.set_xticks(x, models, rotation=25, ha="right")
         ax.set_title(title)
         ax.legend(loc="upper left", fontsize=8)
@@ -56,13 +56,15 @@ def similarity_matrices(human_similarity: np.ndarray, model_rdms: dict[str, np.n
     np.fill_diagonal(human, 1.0)
     order = leaves_list(linkage(squareform(1.0 - human, checks=False), "average"))
     panels = {"human": human_similarity, **{k: 1.0 - v for k, v in model_rdms.items()}}
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.9))
-    for ax, (name, sim) in zip(np.atleast_1d(axes), panels.items()):
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.2, 3.9), layout="constrained")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.75")
+    for k, (ax, (name, sim)) in enumerate(zip(np.atleast_1d(axes), panels.items())):
         shown = _percentile_scale(sim[np.ix_(order, order)])
-        image = ax.imshow(shown, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(name if name != "human" else "human (grey: never judged)", fontsize=10)
         ax.set_xlabel("test video (clustered order)")
-        ax.set_ylabel("test video")
+        if k == 0:
+            ax.set_ylabel("test video (clustered order)")
     fig.colorbar(image, ax=axes, shrink=0.8, label="similarity (percentile within panel)")
     return _save(fig, path)
 
@@ -92,8 +94,8 @@ def variance_partition_bars(partitions: dict[str, dict], path: Path) -> Path:
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(models)), [f"{m}\nvs language" for m in models])
     ax.set_ylabel("share of human-similarity variance (R²)")
-    ax.set_title("Variance partitioning: video model vs caption language")
-    ax.legend(fontsize=8)
+    ax.set_title("Variance partitioning: video model vs caption language", pad=28)
+    ax.legend(fontsize=8, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -103,7 +105,7 @@ def probe_bars(probes: dict[str, pd.DataFrame], path: Path) -> Path:
     plt = _plt()
     models = list(probes)
     attributes = list(probes[models[0]]["attribute"])
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(attributes) * max(1, len(models) / 2), 4.2))
+    fig, ax = plt.subplots(figsize=(2.0 + 0.45 * len(attributes) * max(2, len(models)) / 2, 4.4))
     width = 0.8 / len(models)
     for k, m in enumerate(models):
         t = probes[m].set_index("attribute").reindex(attributes)
@@ -113,9 +115,10 @@ def probe_bars(probes: dict[str, pd.DataFrame], path: Path) -> Path:
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(attributes)), [a.replace("_", " ") for a in attributes], rotation=30, ha="right")
     ax.set_ylabel("test R² (ridge probe)")
-    ax.set_ylim(bottom=max(-1.0, ax.get_ylim()[0]))
-    ax.set_title("Linear probes of social-affective ratings")
-    ax.legend(fontsize=8)
+    # Held-out R^2 is unbounded below; intervals that run past -1 are cut at the frame.
+    ax.set_ylim(max(-1.0, ax.get_ylim()[0]), 1.0)
+    ax.set_title("Linear probes of social-affective ratings (axis cut at R² = -1)", pad=28)
+    ax.legend(fontsize=8, ncols=len(models), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -46,6 +46,7 @@ def experiment(synthetic_dir, tmp_path_factory):
     return exp
 
 
+@pytest.mark.slow  # embeds clips with a tiny TimeSformer and loads the sentence model
 def test_analysis_command_scores_base_trials_and_language(experiment, tmp_path, capsys):
     from analysis.__main__ import main
 
