@@ -1,0 +1,97 @@
+"""`python -m benchmarks`: run the benchmark suite, write one JSON per measurement and RESULTS.md.
+
+    python -m benchmarks                 # full suite (~30 min on 2 cores) -> benchmarks/results/*.json, RESULTS.md
+    python -m benchmarks --quick --out DIR   # tiny sizes, seconds each: checks the scripts, not the speed
+    python -m benchmarks --only data_path,step_efficiency
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+# Ray's Train V1 path (Tuner(TorchTrainer)) must be chosen before anything imports ray.train.
+import study.sweep  # noqa: F401,E402
+
+from benchmarks import (analysis_timing, data_path, gpu, memory, ray_overhead, report,  # noqa: E402
+                        search_efficiency, step_efficiency)
+from benchmarks.common import BenchSettings, machine, write_json  # noqa: E402
+from study.errors import ConfigError, cli_entry  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+# The issue's numbering: 1 data path, 2 step, 5 analysis, 7 GPU, 3 Ray overhead, 4 search, 6 memory.
+BENCHMARKS = {
+    "data_path": data_path.run, "step_efficiency": step_efficiency.run, "analysis": analysis_timing.run,
+    "gpu": gpu.run, "ray_overhead": ray_overhead.run, "search_efficiency": search_efficiency.run,
+    "memory": memory.run,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes (for the tests); needs --out")
+    p.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for results/*.json, RESULTS.md and the plot (default: benchmarks/)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per side (default 7, quick 2)")
+    p.add_argument("--work-dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    return p
+
+
+def _selection(only: str) -> list[str]:
+    names = [n.strip() for n in only.split(",") if n.strip()] or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise ConfigError(f"--only: unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
+    return names
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    names = _selection(args.only)
+    if args.quick and args.out is None:
+        raise ConfigError("--quick needs --out DIR (quick figures must not replace benchmarks/RESULTS.md)")
+    try:
+        settings = BenchSettings(quick=args.quick, repeats=args.repeats or (2 if args.quick else 7))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    out = args.out or HERE
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = args.work_dir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        doc = run_all(names, settings, work, out, command.strip())
+    write_json(out / "results" / "all.json", doc)
+    report.write_results_md(doc, out / "RESULTS.md")
+    print(f"wrote {out / 'results'}/*.json and {out / 'RESULTS.md'}")
+    return 1 if any("error" in r for r in doc["results"].values()) else 0
+
+
+def run_all(names: list[str], settings: BenchSettings, work: Path, out: Path, command: str) -> dict:
+    """Each benchmark in turn; one that fails is recorded with its error and the others still run."""
+    doc = {"command": command, "settings": settings, "machine_before": machine(), "results": {}}
+    for name in names:
+        print(f"[benchmarks] {name} ...", flush=True)
+        start = time.perf_counter()
+        try:
+            kwargs = {"plot_path": out / "search_efficiency.png"} if name == "search_efficiency" else {}
+            result = BENCHMARKS[name](settings, work, **kwargs)
+        except Exception as err:  # noqa: BLE001 - one broken measurement must not lose the others
+            traceback.print_exc()
+            result = {"name": name, "error": f"{type(err).__name__}: {err}"}
+        result["benchmark_wall_s"] = time.perf_counter() - start
+        result["load_average_after"] = list(os.getloadavg())
+        doc["results"][name] = result
+        write_json(out / "results" / f"{name}.json", result)
+        print(f"[benchmarks] {name} done in {result['benchmark_wall_s']:.0f} s", flush=True)
+    doc["machine_after"] = machine()
+    return doc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

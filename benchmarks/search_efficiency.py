@@ -1,0 +1,177 @@
+"""4. Search efficiency on the synthetic benchmark: Optuna (TPE) + ASHA versus random search without early
+stopping, at the same number of trials; best validation odd-one-out accuracy reached against trial-epochs
+spent, over several seeds, with a plot.
+
+Both sides run the same Tune function trainable (the trainer's loop in the trial process, one CPU each) over
+the `smoke` space's searched parameters, through the same `OptunaSearch` wrapper: only the sampler (TPE vs
+random) and the scheduler (ASHA vs none) differ. A callback records every reported epoch in arrival order,
+which is what "trial-epochs spent" counts.
+"""
+from __future__ import annotations
+
+import study.sweep  # noqa: F401  (sets RAY_TRAIN_V2_ENABLED=0 before ray.train is imported)
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+import search_spaces
+from benchmarks.common import BenchSettings, spread
+from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
+from search_spaces import Choice, Float, Int
+from study.clips import DecodeSettings
+from study.prepare import prepare_dataset
+from study.sweep import resolve_trial_config
+
+METRIC = "val_ooo_acc"
+METHODS = ("optuna_asha", "random_full")
+
+
+def run(settings: BenchSettings, work_dir: Path, plot_path: Path | None = None) -> dict:
+    size = dict(trials=2, epochs=2, steps=1, seeds=1) if settings.quick else dict(trials=9, epochs=9, steps=4,
+                                                                                     seeds=3)
+    fixed = _fixed(settings, work_dir, size)
+    ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"RAY_TRAIN_V2_ENABLED": "0"}})
+    try:
+        runs = {method: [_search(method, settings.seed + k, fixed, size, work_dir) for k in range(size["seeds"])]
+                for method in METHODS}
+    finally:
+        ray.shutdown()
+    result = {"name": "search_efficiency", "space": "smoke", "size": size, "runs": runs, **_summary(runs)}
+    if plot_path is not None:
+        result["plot"] = str(plot_curves(runs, plot_path))
+    return result
+
+
+def _fixed(settings: BenchSettings, work_dir: Path, size: dict) -> dict:
+    shape = SWEEP_DEFAULT
+    decode = DecodeSettings(num_frames=shape.num_frames, image_size=shape.image_size)
+    prepared = prepare_dataset(benchmark_data(work_dir, settings.quick), decode=decode,
+                               out_root=work_dir / "prepared")
+    space = search_spaces.get("smoke")
+    return {**space.fixed, "prepared_dir": str(prepared), "epochs": size["epochs"],
+            "steps_per_epoch": size["steps"], "seed": settings.seed}
+
+
+def _search(method: str, seed: int, fixed: dict, size: dict, work_dir: Path) -> dict:
+    """One search; returns the (trial, epoch, metric) reports in arrival order and the wall time."""
+    space = search_spaces.get("smoke")
+    params = {key: _domain(param) for key, param in space.params.items()}
+    sampler = optuna.samplers.TPESampler(seed=seed) if method == "optuna_asha" else \
+        optuna.samplers.RandomSampler(seed=seed)
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=size["epochs"], grace_period=1,
+                              reduction_factor=3) if method == "optuna_asha" else None
+    arrivals = _Arrivals()
+    tuner = tune.Tuner(_trial, param_space={**fixed, **params},
+                       tune_config=tune.TuneConfig(metric=METRIC, mode="max", num_samples=size["trials"],
+                                                   search_alg=OptunaSearch(sampler=sampler), scheduler=scheduler,
+                                                   reuse_actors=True),  # same for both: no start-up per trial
+                       run_config=tune.RunConfig(name=f"{method}-{seed}-{uuid.uuid4().hex[:6]}", verbose=0,
+                                                 storage_path=str(work_dir / "ray-results"), callbacks=[arrivals]))
+    start = time.perf_counter()
+    grid = tuner.fit()
+    errors = [str(r.error) for r in grid if r.error is not None]
+    if errors:
+        raise RuntimeError(f"{method} seed {seed}: {len(errors)} trial(s) failed, first: {errors[0][:300]}")
+    return {"seed": seed, "wall_s": time.perf_counter() - start, "reports": arrivals.rows,
+            "trials": len(grid)}
+
+
+def _domain(param):
+    if isinstance(param, Float):
+        return tune.loguniform(param.low, param.high) if param.log else tune.uniform(param.low, param.high)
+    if isinstance(param, Int):
+        return tune.lograndint(param.low, param.high + 1) if param.log else tune.randint(param.low, param.high + 1)
+    if isinstance(param, Choice):
+        return tune.choice(list(param.values))
+    raise ValueError(f"search efficiency needs a sampled space, not a grid axis: {param!r}")
+
+
+class _Arrivals(tune.Callback):
+    """Every (trial id, epoch, metric) report, in the order the driver received them."""
+
+    def __init__(self):
+        self.rows: list[tuple[str, int, float]] = []
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.rows.append((trial.trial_id, int(result["epoch"]), float(result[METRIC])))
+
+
+def _trial(config: dict) -> None:
+    """The trainer's loop in this trial process; each epoch's metrics go to Tune (no checkpoints needed)."""
+    from trainables.config import TrainConfig
+    from trainables.loop import Worker, run
+
+    cfg = TrainConfig.from_dict(resolve_trial_config(config))
+    run(cfg, Worker(), lambda metrics, write, worker: tune.report(metrics), resume_dir=None)
+
+
+def best_so_far(reports: list) -> tuple[np.ndarray, np.ndarray]:
+    """x = trial-epochs spent (1, 2, ...), y = best metric reported up to then."""
+    values = np.array([r[2] for r in reports], dtype=float)
+    return np.arange(1, len(values) + 1), np.maximum.accumulate(values)
+
+
+def _summary(runs: dict) -> dict:
+    """Per seed: budget and final best of each side, and random search's best at ASHA's (smaller) budget."""
+    per_seed = []
+    for asha, rand in zip(runs["optuna_asha"], runs["random_full"]):
+        xa, ya = best_so_far(asha["reports"])
+        xr, yr = best_so_far(rand["reports"])
+        budget = int(xa[-1])
+        per_seed.append({"seed": asha["seed"], "asha_trial_epochs": budget, "random_trial_epochs": int(xr[-1]),
+                         "asha_best": float(ya[-1]), "random_best": float(yr[-1]),
+                         "random_best_at_asha_budget": float(yr[min(budget, len(yr)) - 1])})
+
+    def across(key):
+        return spread([s[key] for s in per_seed])
+
+    return {"per_seed": per_seed, "epoch_ratio_asha_over_random": spread(
+                [s["asha_trial_epochs"] / s["random_trial_epochs"] for s in per_seed]),
+            "best_difference_asha_minus_random": spread([s["asha_best"] - s["random_best"] for s in per_seed]),
+            "difference_at_equal_budget": spread([s["asha_best"] - s["random_best_at_asha_budget"]
+                                                  for s in per_seed]),
+            "asha_best": across("asha_best"), "random_best": across("random_best")}
+
+
+def plot_curves(runs: dict, path: Path) -> Path:
+    """Best validation accuracy so far against trial-epochs spent, one line per seed and method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = {"optuna_asha": "tab:blue", "random_full": "tab:orange"}
+    labels = {"optuna_asha": "Optuna TPE + ASHA", "random_full": "random search, no early stopping"}
+    for method, seeds in runs.items():
+        for k, one in enumerate(seeds):
+            x, y = best_so_far(one["reports"])
+            ax.step(x, y, where="post", color=colours[method], alpha=0.8, lw=1.5,
+                    label=labels[method] if k == 0 else None)
+            ax.plot(x[-1], y[-1], "o", color=colours[method], ms=5)
+    ax.set_xlabel("trial-epochs spent (all trials together)")
+    ax.set_ylabel("best validation odd-one-out accuracy so far")
+    ax.set_title(f"Search efficiency, {len(runs['optuna_asha'])} seeds, same number of trials")
+    ax.axhline(1 / 3, color="grey", lw=0.8, ls=":", label="chance (1/3)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path

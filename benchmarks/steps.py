@@ -1,0 +1,133 @@
+"""Training steps to time: the trainer's own step (unique videos embedded once) and the naive alternative.
+
+The unique-video step is `trainables.loop._train_step` itself, not a copy, so the benchmark measures the code
+that trains; it is private to the loop, and this module is the one place outside it that calls it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from study.clips import DecodeSettings
+from study.prepare import prepare_dataset
+from study.synthetic import SyntheticConfig, ensure_benchmark
+from trainables import loop
+from trainables.config import TrainConfig
+from trainables.data import load_prepared
+from trainables.losses import HybridLoss, hybrid_loss, rsa_loss, triplet_loss
+from trainables.model import build_model, trainable_parameters
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """A model and batch shape to time a step at."""
+    name: str
+    backbone: str
+    num_frames: int
+    image_size: int
+    batch_size: int
+    rsa_subset: int
+
+    def overrides(self) -> dict:
+        return {"backbone": self.backbone, "num_frames": self.num_frames, "image_size": self.image_size,
+                "batch_size": self.batch_size, "rsa_subset": self.rsa_subset}
+
+
+# The default `python -m study.sweep` trial (search_spaces.smoke sizes), and a larger CPU-sized model.
+SWEEP_DEFAULT = StepShape("sweep default (tiny, 4x32x32, batch 4, RSA subset 8)", "tiny", 4, 32, 4, 8)
+SMALL = StepShape("small (4 layers x 192, 8x64x64, batch 4, RSA subset 16)", "small", 8, 64, 4, 16)
+
+
+@dataclass
+class Trainee:
+    """What a timed step needs: the model, the loop's step data, an optimiser and the resolved config."""
+    model: torch.nn.Module
+    step_data: loop._StepData
+    optimizer: torch.optim.Optimizer
+    cfg: TrainConfig
+
+
+def benchmark_data(work_dir: Path, quick: bool) -> Path:
+    """The synthetic benchmark the measurements run on: the default one the sweep uses (shared cache), or for
+    quick runs a tiny one in the scratch folder."""
+    if quick:
+        return ensure_benchmark(root=work_dir / "synthetic", config=SyntheticConfig.tiny(num_frames=16))
+    return ensure_benchmark(config=SyntheticConfig())
+
+
+def build_trainee(data_dir: Path, work_dir: Path, shape: StepShape, *, dropout: float = 0.0,
+                  seed: int = 0) -> Trainee:
+    """Prepared folder, model and optimiser for `shape`; dropout 0 by default so two step kinds can agree."""
+    decode = DecodeSettings(num_frames=shape.num_frames, image_size=shape.image_size)
+    prepared = prepare_dataset(data_dir, decode=decode, out_root=work_dir / "prepared")
+    cfg = TrainConfig.from_dict({"prepared_dir": str(prepared), "seed": seed, "lora_dropout": dropout,
+                                 "head_dropout": dropout, **shape.overrides()})
+    torch.manual_seed(seed)
+    model = build_model(cfg.model).train()
+    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=cfg.optim.lr)
+    return Trainee(model, loop._StepData(load_prepared(prepared), cfg, torch.device("cpu")), optimizer, cfg)
+
+
+def batches(trainee: Trainee, n: int, seed: int) -> list[np.ndarray]:
+    """n batches of training triplets (row indices), drawn without replacement within a batch."""
+    rng = np.random.default_rng(seed)
+    triplets = trainee.step_data.triplets
+    size = trainee.cfg.optim.batch_size
+    return [triplets[rng.choice(len(triplets), size=size, replace=False)] for _ in range(n)]
+
+
+def unique_step_losses(trainee: Trainee, triplets: np.ndarray, seed: int, epoch: int = 0) -> HybridLoss:
+    """The trainer's step: each distinct video of the batch and the RSA subset embedded once."""
+    return loop._train_step(trainee.model, trainee.step_data, triplets, np.random.default_rng(seed),
+                            trainee.cfg, epoch)
+
+
+def naive_step_losses(trainee: Trainee, triplets: np.ndarray, seed: int, epoch: int = 0) -> HybridLoss:
+    """Three forward passes per triplet (anchors, positives, negatives) and a separate pass over the RSA clips
+    (the batch's videos plus the same extra subset the trainer's step draws with this seed)."""
+    data, cfg = trainee.step_data, trainee.cfg
+    anchor, positive, negative = (trainee.model(data.clip_tensor(triplets[:, k])) for k in range(3))
+    k = len(triplets)
+    local = torch.arange(3 * k).reshape(3, k).T
+    triplet = triplet_loss(torch.cat([anchor, positive, negative]), local, margin=cfg.loss.margin)
+    extra = data.extra_rows(np.unique(triplets), np.random.default_rng(seed))
+    rows = np.unique(np.concatenate([triplets.ravel(), extra]))
+    position = torch.from_numpy(data.position[rows])
+    rsa = rsa_loss(trainee.model(data.clip_tensor(rows)), data.distance[position][:, position],
+                   data.observed[position][:, position])
+    return hybrid_loss(triplet, rsa, epoch=epoch, config=cfg.loss)
+
+
+def forward_backward(trainee: Trainee, losses_fn, triplets: np.ndarray, seed: int) -> HybridLoss:
+    """One forward and backward (no optimiser step, so repeats see the same weights and the same losses)."""
+    trainee.optimizer.zero_grad(set_to_none=True)
+    parts = losses_fn(trainee, triplets, seed)
+    parts.total.backward()
+    return parts
+
+
+def timed_training_step(trainee: Trainee, triplets: np.ndarray, seed: int) -> tuple[float, float]:
+    """(seconds waiting for clips, seconds of the whole step incl. optimiser) for one trainer step."""
+    waited = []
+    fetch = trainee.step_data.clip_tensor
+
+    def clip_tensor(rows):
+        start = time.perf_counter()
+        out = fetch(rows)
+        waited.append(time.perf_counter() - start)
+        return out
+
+    trainee.step_data.clip_tensor = clip_tensor  # instance attribute: times this trainee's fetches only
+    try:
+        start = time.perf_counter()
+        parts = forward_backward(trainee, unique_step_losses, triplets, seed)
+        trainee.optimizer.step()
+        total = time.perf_counter() - start
+    finally:
+        del trainee.step_data.clip_tensor
+    assert torch.isfinite(parts.total)
+    return sum(waited), total
