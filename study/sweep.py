@@ -25,7 +25,9 @@ import itertools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import socket  # noqa: E402
 import tomllib  # noqa: E402
+import urllib.parse  # noqa: E402
 import uuid  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -51,8 +53,12 @@ BEST_FILE = "best.json"
 TRIAL_RECORD = "trial.json"
 METRICS = ("val_ooo_acc", "val_rsa", "train_loss")
 _PREFIX = "train_loop_config"  # where Tuner(TorchTrainer) puts the trial's settings in its config
-_TEST_ONLY_KEYS = {"_crash_at_epoch": "Testing: each trial's worker process dies once, after reporting this "
-                                      "epoch, so FailureConfig must restore it from its checkpoint."}
+_TEST_ONLY_KEYS = {
+    "_crash_at_epoch": "Testing: rank 0's process dies at the end of the epoch after this one, before reporting "
+                       "it (0 = never), so FailureConfig must restore the trial from this epoch's checkpoint.",
+    "_crash_times": "Testing: how many runs of a trial die that way (default 1; above --max-failures the trial "
+                    "fails for good).",
+}
 
 
 def default_storage() -> str:
@@ -96,9 +102,12 @@ class SweepSettings:
             raise ConfigError(f"cpus_per_worker must be > 0, gpus_per_worker and max_failures >= 0; got "
                               f"{self.cpus_per_worker!r}, {self.gpus_per_worker!r}, {self.max_failures!r}")
         self.objectives = tuple(self.objectives)
+        self.cpus_per_worker, self.gpus_per_worker = float(self.cpus_per_worker), float(self.gpus_per_worker)
         bad = [m for m in self.objectives if m not in METRICS]
         if bad or len(self.objectives) == 1:
             raise ConfigError(f"objectives must be two or more of {METRICS}, got {list(self.objectives)!r}")
+        if self.data:  # Ray workers run elsewhere (another cwd, another node): they need an absolute path
+            self.data = str(Path(self.data).expanduser().resolve())
         if self.split not in ("paper", "random"):
             raise ConfigError(f"split must be 'paper' or 'random', got {self.split!r}")
 
@@ -259,14 +268,20 @@ def _check_backbone(backbone: str) -> None:
             raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
                               f"{', '.join(PRESETS)}")
         return
-    try:
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(backbone, "config.json"), str):
+        return
+    host = urllib.parse.urlparse(constants.ENDPOINT).hostname
+    try:  # one quick probe: the hub client's own retries would take a minute to say the same
+        socket.create_connection((host, 443), timeout=5).close()
         from transformers import AutoConfig
 
         AutoConfig.from_pretrained(backbone)
     except Exception as err:  # noqa: BLE001 - any failure means trials could not load it either
-        raise ConfigError(f"backbone {backbone!r}: not in the local Hugging Face cache and the hub is not "
-                          f"reachable ({type(err).__name__}); use a preset ({', '.join(PRESETS)}) or a local "
-                          "folder saved with save_pretrained") from None
+        raise ConfigError(f"backbone {backbone!r}: not in the local Hugging Face cache and not loadable from "
+                          f"{host} ({type(err).__name__}: {err}); use a preset ({', '.join(PRESETS)}) or a "
+                          "local folder saved with save_pretrained") from None
 
 
 def resolve_trial_config(flat: dict) -> dict:
@@ -339,9 +354,19 @@ def _start_ray(address: str | None) -> bool:
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
         return False
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, runtime_env=runtime_env)
+    ray.init(address="local", num_cpus=_local_cpus(), include_dashboard=False, runtime_env=runtime_env)
     return True
+
+
+def _local_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _this_machine() -> dict:
+    """What a local Ray started here will offer (Ray detects the same CPUs and CUDA GPUs)."""
+    import torch
+
+    return {"CPU": float(_local_cpus()), "GPU": float(torch.cuda.device_count())}
 
 
 def node_capacities() -> list[dict]:
@@ -377,8 +402,9 @@ def _trial_worker(config: dict) -> None:
     settings["prepared_dir"] = _ensure_prepared(config)
     if context.get_world_rank() == 0:
         _write_trial_record(context.get_trial_dir(), config, settings)
-    if config.get("_crash_at_epoch"):
-        _arm_crash(int(config["_crash_at_epoch"]), Path(context.get_trial_dir()) / "crash-injected")
+    if config.get("_crash_at_epoch") and context.get_world_rank() == 0:
+        _arm_crash(int(config["_crash_at_epoch"]), int(config.get("_crash_times", 1)),
+                   Path(context.get_trial_dir()) / "crash-injected")
     train_loop_per_worker(settings)
 
 
@@ -407,15 +433,19 @@ def _write_trial_record(trial_dir: str, config: dict, settings: dict) -> None:
     _atomic_write(Path(trial_dir) / TRIAL_RECORD, json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
-def _arm_crash(epoch: int, marker: Path) -> None:
-    """Kill this worker process right after it reports `epoch`, once per trial (the marker remembers)."""
+def _arm_crash(epoch: int, times: int, marker: Path) -> None:
+    """Kill this worker process when it is about to report epoch `epoch + 1`, on the first `times` runs of the
+    trial (the marker file counts them). Dying a whole epoch after epoch `epoch`'s report means Tune surely
+    holds that checkpoint, so a correct restart resumes from it rather than from scratch."""
     real_report = train.report
 
     def report(metrics, *args, **kwargs):
-        real_report(metrics, *args, **kwargs)
-        if metrics.get("epoch") == epoch and not marker.exists():
-            marker.write_text("crashed once on purpose\n")
+        crashes = len(marker.read_text().splitlines()) if marker.exists() else 0
+        if metrics.get("epoch") == epoch + 1 and crashes < times:
+            with marker.open("a") as out:
+                out.write(f"crashed on purpose after epoch {epoch}\n")
             os._exit(1)
+        real_report(metrics, *args, **kwargs)
 
     train.report = report
 
@@ -446,8 +476,6 @@ def prepare_data(settings: SweepSettings, space: SearchSpace) -> tuple[str, str]
     from study.clips import DecodeSettings
     from study.prepare import prepare_dataset
 
-    if settings.data and not Path(settings.data).is_dir():
-        raise ConfigError(f"--data {settings.data}: no such folder")
     fixed = {**search_spaces.PAPER_CONFIG, **space.fixed}
     decode = DecodeSettings(num_frames=int(fixed["num_frames"]), image_size=int(fixed["image_size"]))
     prepared = prepare_dataset(_data_dir(settings.data), split=settings.split, seed=settings.seed, decode=decode)
@@ -483,7 +511,7 @@ def _result_row(result, space: SearchSpace) -> dict:
            "trial_dir": result.path, "data_fingerprint": record.get("data_fingerprint"),
            "node_id": record.get("node_id"), "hostname": record.get("hostname")}
     row |= {f"config/{k}": v for k, v in sorted(resolve_trial_config(config).items()) if k != "prepared_dir"}
-    row |= {f"config/{k}": config[k] for k in SWEEP_ONLY_KEYS if k in config}
+    row |= {f"config/{k}": config[k] for k in {**SWEEP_ONLY_KEYS, **_TEST_ONLY_KEYS} if k in config}
     for name in METRICS:
         column = history[name] if name in history else pd.Series(dtype=float)
         row[f"final_{name}"] = float(column.iloc[-1]) if len(column) else np.nan
@@ -615,7 +643,11 @@ def _run_config(storage: str, name: str, space: SearchSpace, settings: SweepSett
 def run_sweep(settings: SweepSettings) -> SweepOutcome:
     """Validate everything, prepare the data, run the Tuner, write results.parquet and best.json."""
     space = build_space(settings)
+    if settings.data and not Path(settings.data).is_dir():
+        raise ConfigError(f"--data {settings.data}: no such folder")
     storage, name = _experiment_dir(settings)
+    if not (settings.ray_address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
+        check_resources(_scaling(settings), [_this_machine()])  # before Ray starts: bad input stays one line
     prepared, fingerprint = prepare_data(settings, space)
     started = _start_ray(settings.ray_address)
     try:
@@ -759,8 +791,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.resume:
         outcome = resume_sweep(args.resume, args.ray_address)
-        settings = SweepSettings(**{**json.loads(Path(outcome.experiment_dir, SETTINGS_FILE).read_text())
-                                    ["settings"], "objectives": ()})
+        saved = json.loads(Path(outcome.experiment_dir, SETTINGS_FILE).read_text())["settings"]
+        settings = SweepSettings(**{**saved, "analysis": saved["analysis"] if args.analysis is None else False})
     else:
         settings = settings_from_args(args)
         outcome = run_sweep(settings)

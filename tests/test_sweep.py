@@ -1,0 +1,169 @@
+"""The sweep end to end on a local Ray: paper grid, Optuna + ASHA, worker crash and retry, bad input.
+
+Each sweep trains the tiny random backbone for 1-2 short epochs on a small synthetic benchmark.
+"""
+from __future__ import annotations
+
+import study.sweep as sweep  # first: it pins Ray Train V1 before anything imports ray.train
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import ray
+
+from study.errors import ConfigError
+
+SHORT = ["--set", "steps_per_epoch=2", "--no-analysis"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """Prepared folders and clip caches go to a temporary cache (inherited by Ray's workers)."""
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("cache")
+        patch.setenv("SOCIAL_ALIGN_CACHE", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def asha_data(tmp_path_factory):
+    """More judgments than the shared tiny benchmark, so validation accuracy separates trials (fewer ties)."""
+    from study.synthetic import SyntheticConfig, generate_benchmark
+
+    return generate_benchmark(tmp_path_factory.mktemp("asha-data"), SyntheticConfig.tiny(n_sets=30))
+
+
+@pytest.fixture(autouse=True)
+def no_ray_left():
+    yield
+    ray.shutdown()
+
+
+def run(argv: list[str]) -> int:
+    return sweep.main(argv)
+
+
+def history(trial_dir: str) -> list[int]:
+    """Epochs in the order Tune recorded them for a trial (one line of result.json per report)."""
+    lines = Path(trial_dir, "result.json").read_text().splitlines()
+    return [json.loads(line)["epoch"] for line in lines if line.strip()]
+
+
+@pytest.mark.slow
+def test_paper_grid_runs_all_four_variants_two_at_a_time(synthetic_dir, cache, tmp_path, capsys):
+    # 1 worker x 1 CPU: two trials fill the 2-CPU local Ray, so the last two start only once the first
+    # two have released their placement groups.
+    assert run(["--space", "paper", "--smoke", "--data", str(synthetic_dir), "--storage-path", str(tmp_path),
+                "--name", "paper", "--set", "epochs=1", *SHORT]) == 0
+    frame = pd.read_parquet(tmp_path / "paper" / "results.parquet")
+    assert sorted(frame["config/variant"]) == sorted(["hybrid", "triplet-only", "rsa-only", "budget-matched"])
+    assert (frame["status"] == "TERMINATED").all() and (frame["epochs_run"] == 1).all()
+    assert frame["final_val_ooo_acc"].between(0, 1).all() and frame["checkpoint_path"].notna().all()
+    spans = frame.sort_values("started_at")[["started_at", "ended_at"]].to_numpy()
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]  # the first two overlap
+    assert spans[2:, 0].min() >= spans[:2, 1].min() - 1  # later ones wait for a slot (stamps are whole seconds)
+    out = capsys.readouterr().out
+    assert "best trial:" in out and "pd.read_parquet(" in out and str(tmp_path / "paper") in out
+
+
+@pytest.mark.slow
+def test_optuna_asha_sweep_stops_some_trials_early_runs_two_at_once_and_records_each_trial(asha_data, cache,
+                                                                                           tmp_path):
+    assert run(["--data", str(asha_data), "--storage-path", str(tmp_path), "--name", "asha", "--num-samples",
+                "6", "--set", "epochs=2", *SHORT]) == 0
+    experiment = tmp_path / "asha"
+    frame = pd.read_parquet(experiment / "results.parquet")
+    assert len(frame) == 6 and frame["trial_id"].is_unique and (frame["status"] == "TERMINATED").all()
+    assert frame["stopped_early"].any() and not frame["stopped_early"].all()
+    assert (frame.loc[frame["stopped_early"], "epochs_run"] < 2).all()
+    assert (frame.loc[~frame["stopped_early"], "epochs_run"] == 2).all()
+    spans = frame[["started_at", "ended_at"]].to_numpy()
+    assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])
+    first = frame.sort_values("started_at").iloc[0]  # the smoke space's point to evaluate comes first
+    assert (first["config/lr"], first["config/lora_r"], first["config/sampling"]) == (1e-3, 4, "uniform")
+    best = json.loads((experiment / "best.json").read_text())
+    assert best["value"] == frame["best_val_ooo_acc"].max()
+    assert Path(best["checkpoint"], "adapter").is_dir()
+    record = json.loads(Path(first["trial_dir"], "trial.json").read_text())
+    assert record["config"]["lr"] == 1e-3 and record["data_fingerprint"] == first["data_fingerprint"]
+    assert record["versions"]["ray"] == ray.__version__ and record["seed"] == 0
+    assert ray.tune.ExperimentAnalysis(str(experiment)).trials  # Tune's own folder stays readable
+
+
+@pytest.mark.slow
+def test_worker_crash_is_retried_from_the_checkpoint_and_a_trial_that_keeps_failing_is_marked_failed(
+        synthetic_dir, cache, tmp_path):
+    # One trial dies once (restored from epoch 1's checkpoint), the other dies on every run (failed for good).
+    assert run(["--space", "paper", "--smoke", "--data", str(synthetic_dir), "--storage-path", str(tmp_path),
+                "--name", "crash", "--max-failures", "1", "--set", "epochs=2", "--set", "variant=hybrid",
+                "--set", "_crash_at_epoch=1", "--set", "_crash_times=[1, 9]", *SHORT]) == 0
+    frame = pd.read_parquet(tmp_path / "crash" / "results.parquet").set_index("config/_crash_times")
+    recovered, failed = frame.loc[1], frame.loc[9]
+    assert recovered["status"] == "TERMINATED" and recovered["epochs_run"] == 2 and recovered["error"] is None
+    assert history(recovered["trial_dir"]) == [1, 2]  # from scratch it would read [1, 1, 2]
+    assert Path(recovered["trial_dir"], "crash-injected").read_text().count("\n") == 1
+    assert failed["status"] == "ERROR" and "Error" in failed["error"] and failed["epochs_run"] == 1
+
+
+def test_check_resources_refuses_a_trial_no_node_can_hold_and_counts_concurrent_trials():
+    nodes = [{"CPU": 2.0}, {"CPU": 8.0, "GPU": 1.0}]
+    fits = sweep.check_resources(sweep._scaling(sweep.SweepSettings(cpus_per_worker=2)), nodes)
+    assert fits == 5  # 1 + 4 workers of 2 CPUs
+    with pytest.raises(ConfigError, match=r"needs 1 worker\(s\) x \{'CPU': 1.0, 'GPU': 2.0\}"):
+        sweep.check_resources(sweep._scaling(sweep.SweepSettings(gpus_per_worker=2)), nodes)
+    with pytest.raises(ConfigError, match="can never place"):
+        sweep.check_resources(sweep._scaling(sweep.SweepSettings(workers_per_trial=3, cpus_per_worker=4)), nodes)
+    autoscaling = nodes + [{"CPU": 8.0, "GPU": 1.0, "_max_workers": 4}]
+    assert sweep.check_resources(sweep._scaling(sweep.SweepSettings(workers_per_trial=4, gpus_per_worker=1)),
+                                 autoscaling) == 1
+
+
+def test_pareto_mask_matches_a_naive_loop():
+    values = pd.DataFrame({"a": [0.5, 0.6, 0.4, 0.6, float("nan")], "b": [0.5, 0.1, 0.7, 0.1, 0.9]}).to_numpy()
+    naive = [not any((values[j] >= values[i]).all() and (values[j] > values[i]).any() for j in range(len(values)))
+             and not pd.isna(values[i]).any() for i in range(len(values))]
+    assert list(sweep.pareto_mask(values)) == naive == [True, True, True, True, False]
+
+
+def _exit_line(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as stop:
+        run(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(synthetic_dir, cache, tmp_path, capsys):
+    store = str(tmp_path / "store")
+    base = ["--data", str(synthetic_dir), "--storage-path", store, *SHORT]
+    assert "unknown search space 'fancy'" in _exit_line(capsys, [*base, "--space", "fancy"])
+    assert "unknown parameter 'lora_rank'" in _exit_line(capsys, [*base, "--set", "lora_rank=4"])
+    assert "backbone 'facebook/none'" in _exit_line(capsys, [*base, "--set", "backbone=facebook/none"])
+    assert "--set 'lr'" in _exit_line(capsys, [*base, "--set", "lr"])
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    if os.geteuid() != 0:  # root writes anywhere; a file in the way is unwritable for everyone
+        assert "not writable" in _exit_line(capsys, [*base, "--storage-path", str(readonly / "runs")])
+    (tmp_path / "file").write_text("")
+    assert "not writable" in _exit_line(capsys, [*base, "--storage-path", str(tmp_path / "file" / "runs")])
+    assert "not a sweep experiment folder" in _exit_line(capsys, ["--resume", str(tmp_path)])
+    wrong = tmp_path / "wrong-layout"
+    wrong.mkdir()
+    (wrong / "notes.txt").write_text("no judgments here\n")
+    assert "wrong-layout" in _exit_line(capsys, [*base, "--data", str(wrong)])
+    assert "no such folder" in _exit_line(capsys, [*base, "--data", str(tmp_path / "missing")])
+    line = _exit_line(capsys, [*base, "--cpus-per-worker", "64"])
+    assert "can never place" in line and "CPU" in line
+    assert not ray.is_initialized()
+    assert not Path(store).exists() or not any(Path(store).iterdir())
+
+
+def test_list_spaces_prints_every_space(capsys):
+    assert run(["--list-spaces"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("smoke", "paper", "default")) and "hybrid" in out
