@@ -44,6 +44,11 @@ class Worker:
 
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train worker function (ray.train.torch.TorchTrainer, Train V1 under Tune or V2 alone)."""
+    run_ray_worker(config)
+
+
+def run_ray_worker(config: dict) -> torch.nn.Module:
+    """train_loop_per_worker's body; returns this worker's trained model (for tests that compare workers)."""
     import ray.train
     import ray.train.torch
 
@@ -51,12 +56,11 @@ def train_loop_per_worker(config: dict) -> None:
     ctx = ray.train.get_context()
     worker = Worker(ctx.get_world_rank(), ctx.get_world_size(), ray.train.torch.get_device(),
                     ray.train.torch.prepare_model)
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as resume_dir:
-            run(cfg, worker, _ray_report, resume_dir=resume_dir)
-    else:
-        run(cfg, worker, _ray_report, resume_dir=cfg.resume_from or None)
+    checkpoint = ray.train.get_checkpoint()  # set when Tune/Train restores a trial or retries a failure
+    if checkpoint is None:
+        return run(cfg, worker, _ray_report, resume_dir=cfg.resume_from or None)
+    with checkpoint.as_directory() as resume_dir:
+        return run(cfg, worker, _ray_report, resume_dir=resume_dir)
 
 
 def _ray_report(metrics: dict, write: Callable[[Path], None], worker: Worker) -> None:
@@ -85,7 +89,7 @@ def train(config: dict, *, checkpoint_dir: str | Path | None = None) -> list[dic
     return history
 
 
-def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str | Path | None) -> None:
+def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str | Path | None) -> torch.nn.Module:
     """Build, optionally resume, then train epoch by epoch, reporting metrics and a checkpoint each time."""
     data = load_prepared(cfg.prepared_dir)
     _check_clip_shape(data, cfg)
@@ -107,6 +111,7 @@ def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str |
         state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
         report(metrics, functools.partial(write_checkpoint_files, model=module, config=cfg, train_state=state),
                worker)
+    return module
 
 
 class _StepData:

@@ -101,11 +101,21 @@ class VideoEmbedder(nn.Module):
 def build_model(config: ModelConfig) -> VideoEmbedder:
     """Backbone with LoRA adapters (frozen base) and a fresh head; only adapters and head train."""
     backbone = load_backbone(config)
+    adapted = get_peft_model(backbone, lora_config(config))
     if config.gradient_checkpointing:
-        # Non-reentrant checkpointing lets gradients reach the adapters although the base inputs are frozen.
+        _enable_checkpointing(backbone)
+    return VideoEmbedder(adapted, config, backbone.config.hidden_size)
+
+
+def _enable_checkpointing(backbone: TimesformerModel) -> None:
+    # Enabled after PEFT wraps the model: PEFT would otherwise hook the patch embedding to make inputs require
+    # grad, which TimeSformer's tuple-returning patch embedding breaks. Non-reentrant checkpointing needs no
+    # such hook to reach the adapters. transformers 5 renamed the method; keep working on 4.x.
+    enable = getattr(backbone, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
         backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    peft_backbone = get_peft_model(backbone, lora_config(config))
-    return VideoEmbedder(peft_backbone, config, backbone.config.hidden_size)
 
 
 def use_device(model: VideoEmbedder, config: ModelConfig, device: torch.device) -> VideoEmbedder:

@@ -1,0 +1,218 @@
+"""The training loop: config parsing, metrics, determinism, resume, and the loop under Ray Train.
+
+The Ray cases run 2 CPU workers with DDP (gloo), on Train V1 inside a Tuner (the sweep's path) and on Train V2
+with a plain TorchTrainer.fit(). Each runs in its own Python process, because Ray reads RAY_TRAIN_V2_ENABLED when
+ray.train is first imported; each process shuts its Ray down.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from trainables.config import TrainConfig, config_help
+from trainables.embed import load_trained
+from trainables.loop import METRICS, train
+
+
+def _write_prepared(folder: Path, n_train: int = 12, n_val: int = 8, seed: int = 0) -> Path:
+    """A hand-made prepared folder (random clips, random triplets) in the study.prepare format."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    n = n_train + n_val
+    np.save(folder / "clips.npy", rng.integers(0, 256, (n, 8, 3, 64, 64), dtype=np.uint8))
+    np.save(folder / "video_ids.npy", np.arange(n, dtype=np.int64) * 2)
+    for split, rows in (("train", np.arange(n_train)), ("val", np.arange(n_train, n))):
+        triplets = np.array([rng.choice(rows, 3, replace=False) for _ in range(6 * len(rows))], dtype=np.int64)
+        similarity, counts = _similarity(triplets - rows[0], len(rows))
+        for name, array in ((f"triplets_{split}", triplets), (f"rows_{split}", rows),
+                            (f"human_{split}_similarity", similarity), (f"human_{split}_counts", counts)):
+            np.save(folder / f"{name}.npy", array)
+    (folder / "meta.json").write_text(json.dumps({"kind": "hand-made"}))
+    return folder
+
+
+def _similarity(triplets: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    together, counts = np.zeros((m, m)), np.zeros((m, m), dtype=np.int64)
+    for a, b, odd in triplets:
+        for x, y in ((a, b), (a, odd), (b, odd)):
+            counts[x, y] += 1
+            counts[y, x] += 1
+        together[a, b] += 1
+        together[b, a] += 1
+    return np.where(counts > 0, together / np.maximum(counts, 1), np.nan), counts
+
+
+@pytest.fixture(scope="module")
+def handmade_prepared(tmp_path_factory) -> Path:
+    return _write_prepared(tmp_path_factory.mktemp("prepared") / "folder")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # bitwise-reproducible and fair to the other jobs on a 2-core machine
+    yield
+    torch.set_num_threads(threads)
+
+
+def _quick(prepared: Path, **overrides) -> dict:
+    return {"prepared_dir": str(prepared), "epochs": 2, "batch_size": 4, "steps_per_epoch": 3, "rsa_subset": 4,
+            **overrides}
+
+
+# ---------------------------------------------------------------- config
+
+def test_config_round_trips_through_the_flat_dict_and_accepts_numpy_scalars():
+    config = TrainConfig.from_dict({"lora_r": np.int64(4), "lr": np.float32(0.5), "epochs": 3.0,
+                                    "variant": "rsa-only", "prepared_dir": "x"})
+    assert (config.model.lora_r, config.optim.epochs, config.loss.variant) == (4, 3, "rsa-only")
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert json.loads(config.to_json()) == config.to_dict()
+
+
+@pytest.mark.parametrize("flat, message", [
+    ({"lora_rank": 4}, "'lora_rank'"), ({"lora_r": 2.5}, "'lora_r'.*2.5"), ({"variant": "mixed"}, "variant.*mixed"),
+    ({"sampling": "greedy"}, "sampling.*greedy"), ({"lora_targets": "qkv,fc9"}, "lora_targets.*fc9"),
+    ({"lora_dropout": 1.0}, "lora_dropout.*1.0"), ({"gradient_checkpointing": 1}, "gradient_checkpointing"),
+    ({"lr": 0.0}, "lr.*0.0"), ({"precision": "fp8"}, "precision.*fp8"), ({"steps_per_epoch": -1}, "steps_per_epoch"),
+])
+def test_bad_settings_name_the_key_and_the_value(flat, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict(flat)
+
+
+def test_every_setting_has_help_text_and_the_sweep_keys_exist():
+    help_text = config_help()
+    assert all(help_text.values())
+    sweep_keys = {"backbone", "num_frames", "image_size", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
+                  "head_dropout", "variant", "margin", "alpha", "beta_start", "beta_end", "beta_step", "sampling",
+                  "rsa_subset", "batch_size", "lr", "weight_decay", "epochs", "steps_per_epoch", "seed",
+                  "prepared_dir", "gradient_checkpointing", "precision"}
+    assert sweep_keys <= set(help_text)
+
+
+# ---------------------------------------------------------------- loop without Ray
+
+@pytest.mark.parametrize("variant, sampling", [("hybrid", "uniform"), ("triplet-only", "coverage"),
+                                               ("rsa-only", "consensus"), ("budget-matched", "hard-negative")])
+def test_every_variant_reports_the_contract_metrics_each_epoch(handmade_prepared, variant, sampling):
+    history = train(_quick(handmade_prepared, variant=variant, sampling=sampling))
+    assert [m["epoch"] for m in history] == [1, 2]
+    for metrics in history:
+        assert set(metrics) == set(METRICS)
+        assert all(np.isfinite(v) for v in metrics.values())
+        assert 0 <= metrics["val_ooo_acc"] <= 1 and -1 <= metrics["val_rsa"] <= 1
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(handmade_prepared):
+    first = train(_quick(handmade_prepared, epochs=1))
+    again = train(_quick(handmade_prepared, epochs=1))
+    other = train(_quick(handmade_prepared, epochs=1, seed=1))
+    drop_time = lambda h: [{k: v for k, v in m.items() if k != "time_epoch_s"} for m in h]  # noqa: E731
+    assert drop_time(first) == drop_time(again)
+    assert drop_time(first) != drop_time(other)
+
+
+def test_resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_run(handmade_prepared, tmp_path):
+    config = _quick(handmade_prepared, epochs=3, sampling="hard-negative", variant="budget-matched")
+    full = train(config, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_001", "epoch_002", "epoch_003"]
+    resumed = train({**config, "resume_from": str(tmp_path / "epoch_001")})
+    assert [m["epoch"] for m in resumed] == [2, 3]
+    for a, b in zip(full[1:], resumed):
+        assert {k: v for k, v in a.items() if k != "time_epoch_s"} == {k: v for k, v in b.items()
+                                                                        if k != "time_epoch_s"}
+    saved = torch.load(tmp_path / "epoch_001" / "train_state.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["optimizer"]["state"]
+
+
+def test_clips_that_do_not_match_the_config_are_named(handmade_prepared):
+    with pytest.raises(ValueError, match="image_size = 112 .*64"):
+        train(_quick(handmade_prepared, image_size=112))
+
+
+def test_a_missing_prepared_folder_is_named(tmp_path):
+    with pytest.raises(ValueError, match="prepared_dir .*nowhere"):
+        train({"prepared_dir": str(tmp_path / "nowhere")})
+
+
+# ---------------------------------------------------------------- the loop under Ray Train
+
+REPO = Path(__file__).resolve().parents[1]
+# Each worker saves its trained adapter+head weights, so the test can compare the two workers.
+_SCRIPT = r'''
+import json, os, sys
+import numpy as np, ray, ray.train, torch
+from ray.train import RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+from trainables.loop import METRICS, run_ray_worker
+
+def worker(config):
+    module = run_ray_worker(config["train"])
+    rank = ray.train.get_context().get_world_rank()
+    weights = torch.cat([p.detach().flatten() for p in module.parameters() if p.requires_grad]).numpy()
+    np.save(os.path.join(config["out"], f"weights_rank{rank}.npy"), weights)
+
+mode, out, train_config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+try:
+    scaling = ScalingConfig(num_workers=2, use_gpu=False,
+                            **({} if ray.train.is_v2_enabled() else {"trainer_resources": {"CPU": 0}}))
+    trainer = TorchTrainer(worker, train_loop_config={"train": train_config, "out": out},
+                           scaling_config=scaling, run_config=RunConfig(storage_path=out, name=mode))
+    if mode == "tune":
+        from ray import tune
+        grid = tune.Tuner(trainer).fit()
+        result, columns = grid[0], list(grid.get_dataframe().columns)
+    else:
+        result = trainer.fit()
+        columns = list(result.metrics)
+    summary = {"v2": ray.train.is_v2_enabled(), "error": repr(result.error), "columns": columns,
+               "metrics": {k: result.metrics.get(k) for k in METRICS}, "checkpoint": result.checkpoint.path}
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f)
+finally:
+    ray.shutdown()
+'''
+
+
+def _run_ray(mode: str, v2: bool, prepared: Path, out: Path) -> dict:
+    config = {"prepared_dir": str(prepared), "epochs": 2, "batch_size": 3, "steps_per_epoch": 2,
+              "rsa_subset": 3, "sampling": "hard-negative"}
+    env = {**os.environ, "RAY_TRAIN_V2_ENABLED": "1" if v2 else "0", "PYTHONPATH": str(REPO),
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, mode, str(out), json.dumps(config)], env=env,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "summary.json").read_text())
+
+
+def _check_two_workers(summary: dict, out: Path, v2: bool) -> None:
+    assert summary["v2"] is v2 and summary["error"] == "None"
+    assert summary["metrics"]["epoch"] == 2
+    assert all(isinstance(summary["metrics"][k], (int, float)) for k in METRICS)
+    assert set(METRICS) <= set(summary["columns"])
+    rank0, rank1 = np.load(out / "weights_rank0.npy"), np.load(out / "weights_rank1.npy")
+    assert np.array_equal(rank0, rank1)  # DDP kept the two workers' weights identical
+    model, config = load_trained(summary["checkpoint"])
+    trained = np.concatenate([p.detach().flatten().numpy() for p in model.parameters() if p.requires_grad])
+    assert np.allclose(trained, rank0)  # the reported checkpoint holds the trained weights
+
+
+@pytest.mark.slow
+def test_two_worker_ddp_inside_a_tuner_on_train_v1(handmade_prepared, tmp_path):
+    summary = _run_ray("tune", False, handmade_prepared, tmp_path)
+    _check_two_workers(summary, tmp_path, v2=False)
+
+
+@pytest.mark.slow
+def test_two_worker_ddp_with_plain_fit_on_train_v2(handmade_prepared, tmp_path):
+    summary = _run_ray("fit", True, handmade_prepared, tmp_path)
+    _check_two_workers(summary, tmp_path, v2=True)
