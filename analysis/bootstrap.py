@@ -14,7 +14,8 @@ import numpy as np
 
 from analysis.compare import compare_vectors
 from analysis.triplet_pairs import ParticipantPairs
-from analysis.weighted_stats import dense_codes, weighted_correlation, weighted_pearson
+from analysis.weighted_stats import (dense_codes, pair_weighted_sums, pearson_from_sums, weighted_correlation,
+                                     weighted_pearson)
 
 _CHUNK = 50  # resamples per block: bounds memory (~50 x n_triplets floats) and stays cache-friendly
 
@@ -51,17 +52,25 @@ def percentile_interval(samples: np.ndarray, ci: float = 0.95) -> tuple[float, f
 
 def accuracy_samples(correct: np.ndarray, triplets: np.ndarray, participant: np.ndarray | None = None, *,
                      over: str = "videos", n_boot: int = 1000, seed: int = 0) -> np.ndarray:
-    """(n_boot,) mean credit per resample. correct: (n,) from `per_triplet_correct`; triplets in the same
-    row order, indexing videos 0..max; over: "videos" or "participants" (then participant is needed)."""
+    """(n_boot,) mean credit per resample, or (n_boot, k) for k credit columns scored on the same resamples.
+
+    correct: (n,) or (n, k) from `per_triplet_correct`; triplets in the same row order, indexing videos
+    0..max; over: "videos" or "participants" (then participant is needed)."""
     correct = np.asarray(correct, dtype=np.float64)
     if over == "participants" and participant is not None:
         # A participant's triplets move together, so their sums are all a resample needs.
         m = multiplicities(int(np.max(participant)) + 1, n_boot, seed).astype(np.float64)
-        hits = np.bincount(participant, weights=correct, minlength=m.shape[1])
-        return (m @ hits) / (m @ np.bincount(participant, minlength=m.shape[1]))
-    weight_rows = _triplet_weights(np.asarray(triplets), participant, over, n_boot, seed)
+        hits = np.stack([np.bincount(participant, weights=c, minlength=m.shape[1])
+                         for c in correct.reshape(len(correct), -1).T], axis=1)
+        out = (m @ hits) / (m @ np.bincount(participant, minlength=m.shape[1]))[:, None]
+        return out.reshape((n_boot,) + correct.shape[1:])
+    # float32 is exact for these small integer weights and halves the memory traffic of the gathers.
+    columns = np.column_stack([correct.reshape(len(correct), -1), np.ones(len(correct))]).astype(np.float32)
+    sums = np.concatenate([w @ columns for w in _triplet_weights(np.asarray(triplets), participant, over,
+                                                                  n_boot, seed)]).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):  # a resample may hold no triplet: NaN, dropped later
-        return np.concatenate([(w @ correct) / w.sum(axis=1) for w in weight_rows])
+        out = sums[:, :-1] / sums[:, -1:]
+    return out.reshape((n_boot,) + correct.shape[1:])
 
 
 def bootstrap_accuracy(correct: np.ndarray, triplets: np.ndarray, participant: np.ndarray | None = None, *,
@@ -77,6 +86,11 @@ def rsa_samples(model_rdm: np.ndarray, pairs: ParticipantPairs, *, over: str = "
 
     model_rdm: (m, m) in the order of the videos `pairs` was built with."""
     model = np.asarray(model_rdm, dtype=np.float64)[pairs.i, pairs.j]
+    if over == "videos" and method == "pearson":
+        m = multiplicities(model_rdm.shape[0], n_boot, seed).astype(np.float64)
+        x, y = model, 1.0 - pairs.similarity()
+        features = np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], axis=1)
+        return pearson_from_sums(pair_weighted_sums(m, pairs.i, pairs.j, features))
     if over == "videos":
         human = 1.0 - pairs.similarity()
         codes = (dense_codes(model), dense_codes(human))
@@ -130,7 +144,7 @@ def _triplet_weights(triplets: np.ndarray, participant: np.ndarray | None, over:
                      seed: int):
     """Yield (chunk, n_triplets) weights block by block."""
     if over == "videos":
-        m = multiplicities(int(triplets.max()) + 1, n_boot, seed).astype(np.float64)
+        m = multiplicities(int(triplets.max()) + 1, n_boot, seed).astype(np.float32)
         for s in range(0, n_boot, _CHUNK):
             mb = m[s:s + _CHUNK]
             yield mb[:, triplets[:, 0]] * mb[:, triplets[:, 1]] * mb[:, triplets[:, 2]]
@@ -149,18 +163,17 @@ def _blocks(stat: Callable[[np.ndarray], np.ndarray], m: np.ndarray) -> np.ndarr
 
 
 def _participant_rsa(model: np.ndarray, pairs: ParticipantPairs, mb: np.ndarray, method: str) -> np.ndarray:
-    together = np.asarray(pairs.together @ mb.T).T         # (chunk, n_pairs) reweighted counts
-    shown = np.asarray(pairs.shown @ mb.T).T
+    together = np.ascontiguousarray((pairs.together @ mb.T).T)     # (chunk, n_pairs) reweighted counts
+    shown = np.ascontiguousarray((pairs.shown @ mb.T).T)
     present = (shown > 0).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        human = np.where(shown > 0, 1.0 - together / np.where(shown > 0, shown, 1.0), 0.0)
     if method == "pearson":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            human = np.where(shown > 0, 1.0 - together / np.where(shown > 0, shown, 1.0), 0.0)
         return weighted_pearson(model, human, present)
     # Dissimilarity is 1 - together/shown with integer counts: code each (together, shown) fraction so it
     # ranks without sorting a row at a time.
-    y_codes = _fraction_codes(together, shown)
-    return weighted_correlation(model, human, present, method=method, x_codes=dense_codes(model),
-                                y_codes=y_codes)
+    return weighted_correlation(model, None, present, method=method, x_codes=dense_codes(model),
+                                y_codes=_fraction_codes(together, shown))
 
 
 def _fraction_codes(together: np.ndarray, shown: np.ndarray) -> tuple[np.ndarray, int]:

@@ -127,8 +127,9 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
     ratings = read_ratings(emb.data_dir, [j.video_names[i] for i in emb.video_ids])
     language_rdm = model_rdm(emb.models[LANGUAGE][test_rows], method=settings.rdm_method)
     extras = {"partitions": {}, "probes": {}, "rdms": {}, "human": ev}
+    samples: dict = {}  # every model's resamples, reused by the paired differences
     for name, x in emb.models.items():
-        rows += model_rows(name, x[test_rows], ev, settings, reliability)
+        rows += model_rows(name, x[test_rows], ev, settings, reliability, samples=samples)
         extras["rdms"][name] = model_rdm(x[test_rows], method=settings.rdm_method)
         probes = linear_probes(x, ratings, train_rows, test_rows, n_boot=settings.n_boot, seed=settings.seed)
         extras["probes"][name] = probes
@@ -140,7 +141,7 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
             extras["partitions"][name] = parts
             rows += [row(name, f"vp_{k}", *e, "videos") for k, e in parts.items()]
         if name not in (BASE, LANGUAGE):
-            rows += paired_rows(name, BASE, x[test_rows], emb.models[BASE][test_rows], ev, settings)
+            rows += paired_rows(name, BASE, x[test_rows], emb.models[BASE][test_rows], ev, settings, samples)
     return pd.DataFrame(rows), extras
 
 

@@ -91,12 +91,28 @@ def ooo_noise_ceiling(triplets: np.ndarray, participant: np.ndarray, *, n_videos
     upper: predict every choice from the full matrix, its own trial included: over-estimates.
     Pairs a half never saw get that half's mean similarity (an uninformed guess).
     """
-    halves = _random_halves(int(participant.max()) + 1, n_splits, seed)
-    accs = [_cross_half_accuracy(triplets, h[participant] > 0, n_videos, rule) for h in halves]
+    return ooo_noise_ceilings(triplets, participant, n_videos=n_videos, rules=(rule,), n_splits=n_splits,
+                              seed=seed)[rule]
+
+
+def ooo_noise_ceilings(triplets: np.ndarray, participant: np.ndarray, *, n_videos: int,
+                       rules: tuple[str, ...] = ("three_way", "paper"), n_splits: int = 100,
+                       seed: int = 0) -> dict[str, NoiseCeiling]:
+    """`ooo_noise_ceiling` for several rules from one pass over the splits."""
+    halves = _random_halves(int(np.max(participant)) + 1, n_splits, seed)
     together, shown = pair_counts(triplets, n_videos)
+    hits = {rule: 0.0 for rule in rules}
+    for h in halves:
+        in_a = h[participant] > 0
+        t_a, n_a = pair_counts(triplets, n_videos, weights=in_a.astype(np.float64))
+        sim_a = _fill_unseen(similarity_from_counts(t_a, n_a))          # predicts half B
+        sim_b = _fill_unseen(similarity_from_counts(together - t_a, shown - n_a))
+        for rule in rules:
+            hits[rule] += (per_triplet_correct(sim_a, triplets[~in_a], rule=rule).sum()
+                           + per_triplet_correct(sim_b, triplets[in_a], rule=rule).sum())
     full = _fill_unseen(similarity_from_counts(together, shown))
-    upper = float(per_triplet_correct(full, triplets, rule=rule).mean())
-    return NoiseCeiling(float(np.mean(accs)), upper)
+    return {rule: NoiseCeiling(float(hits[rule] / (n_splits * len(triplets))),
+                               float(per_triplet_correct(full, triplets, rule=rule).mean())) for rule in rules}
 
 
 def repeated_triad_agreement(triplets: np.ndarray) -> RepeatedTriads:
@@ -140,14 +156,6 @@ def participant_consistency(triplets: np.ndarray, participant: np.ndarray, *, n_
     credit = credit_from_pairs(sim[:, 0], sim[:, 1], sim[:, 2], rule=rule)
     n = int(np.max(participant)) + 1
     return np.bincount(participant, weights=credit, minlength=n) / np.bincount(participant, minlength=n)
-
-
-def _cross_half_accuracy(triplets: np.ndarray, in_a: np.ndarray, n_videos: int, rule: str) -> float:
-    sims = [_fill_unseen(similarity_from_counts(*pair_counts(triplets, n_videos, weights=w)))
-            for w in (in_a.astype(np.float64), (~in_a).astype(np.float64))]
-    hits_b = per_triplet_correct(sims[0], triplets[~in_a], rule=rule)
-    hits_a = per_triplet_correct(sims[1], triplets[in_a], rule=rule)
-    return float(np.concatenate([hits_a, hits_b]).mean())
 
 
 def _fill_unseen(similarity: np.ndarray) -> np.ndarray:

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.bootstrap import (bootstrap_accuracy, bootstrap_rsa, paired_bootstrap_accuracy,
-                                paired_bootstrap_rsa)
+from analysis.bootstrap import accuracy_samples, paired_difference, percentile_interval, rsa_samples
 from analysis.compare import compare_vectors
-from analysis.noise_ceiling import (ooo_noise_ceiling, repeated_triad_agreement, rsa_noise_ceiling,
+from analysis.noise_ceiling import (ooo_noise_ceilings, repeated_triad_agreement, rsa_noise_ceiling,
                                     split_half_from_pairs)
 from analysis.odd_one_out import per_triplet_correct
 from analysis.permutation import rsa_permutation_test
@@ -77,9 +76,9 @@ def human_ceiling_rows(ev: EvalSet, s: SuiteSettings) -> list[dict]:
             row("noise_ceiling", "explained_variance", split.r_full, n=int(split.n_pairs.mean()))]
     low, high = rsa_noise_ceiling(split)
     rows.append(row("noise_ceiling", "rsa_spearman", low, low, high, int(split.n_pairs.mean()), "lower..upper"))
-    for rule in RULES:
-        c = ooo_noise_ceiling(ev.triplets, ev.participant, n_videos=len(ev.videos), rule=rule,
-                              n_splits=s.n_splits, seed=s.seed)
+    ceilings = ooo_noise_ceilings(ev.triplets, ev.participant, n_videos=len(ev.videos), rules=RULES,
+                                  n_splits=s.n_splits, seed=s.seed)
+    for rule, c in ceilings.items():
         rows.append(row("noise_ceiling", f"ooo_acc_{rule}", c.lower, c.lower, c.upper, len(ev.triplets),
                         "lower..upper"))
     rep = repeated_triad_agreement(ev.triplets)
@@ -88,45 +87,55 @@ def human_ceiling_rows(ev: EvalSet, s: SuiteSettings) -> list[dict]:
 
 
 def model_rows(name: str, embeddings: np.ndarray, ev: EvalSet, s: SuiteSettings,
-               reliability: float | None = None) -> list[dict]:
-    """Odd-one-out accuracy (both rules, intervals over videos and participants), RSA (three methods),
-    explained variance (and its share of the reliability), permutation p-value."""
+               reliability: float | None = None, samples: dict | None = None) -> list[dict]:
+    """Odd-one-out accuracy (both rules, intervals over videos and participants), RSA (Spearman with both
+    intervals, Pearson over videos, Kendall tau-a), explained variance (and its share of the reliability),
+    permutation p-value. samples: a dict that receives this model's video resamples for `paired_rows`."""
     rdm = model_rdm(embeddings, method=s.rdm_method)
-    kw = dict(n_boot=s.n_boot, ci=s.ci, seed=s.seed)
-    rows = []
-    for rule in RULES:
-        credit = per_triplet_correct(1.0 - rdm, ev.triplets, rule=rule)
-        for over in ("videos", "participants"):
-            e = bootstrap_accuracy(credit, ev.triplets, ev.participant, over=over, **kw)
-            rows.append(row(name, f"ooo_acc_{rule}", *e, over))
-    for method in ("spearman", "pearson"):
-        for over in ("videos", "participants"):
-            rows.append(row(name, f"rsa_{method}", *bootstrap_rsa(rdm, ev.pairs, over=over, method=method, **kw),
-                            over))
-    human = 1.0 - ev.pairs.similarity()
-    tau = compare_vectors(rdm[ev.pairs.i, ev.pairs.j], human, method="kendall_tau_a")
-    rows.append(row(name, "rsa_kendall_tau_a", tau, n=len(human)))
-    pearson = next(r for r in rows if r["metric"] == "rsa_pearson" and r["ci_over"] == "videos")
+    credit = np.column_stack([per_triplet_correct(1.0 - rdm, ev.triplets, rule=rule) for rule in RULES])
+    rows, kept, values = [], {}, {}
+    for over in ("videos", "participants"):
+        acc = accuracy_samples(credit, ev.triplets, ev.participant, over=over, n_boot=s.n_boot, seed=s.seed)
+        kept[f"ooo/{over}"] = acc
+        rows += [row(name, f"ooo_acc_{rule}", credit[:, k].mean(), *percentile_interval(acc[:, k], s.ci),
+                     len(credit), over) for k, rule in enumerate(RULES)]
+    model, human = rdm[ev.pairs.i, ev.pairs.j], 1.0 - ev.pairs.similarity()
+    # Spearman (the headline RSA) resamples videos and participants; Pearson (for explained variance) videos.
+    for method, units in (("spearman", ("videos", "participants")), ("pearson", ("videos",))):
+        values[method] = value = compare_vectors(model, human, method=method)
+        for over in units:
+            kept[f"rsa_{method}/{over}"] = boot = rsa_samples(rdm, ev.pairs, over=over, method=method,
+                                                              n_boot=s.n_boot, seed=s.seed)
+            rows.append(row(name, f"rsa_{method}", value, *percentile_interval(boot, s.ci), len(human), over))
+    rows.append(row(name, "rsa_kendall_tau_a", compare_vectors(model, human, method="kendall_tau_a"), n=len(human)))
+    pearson = next(r for r in rows if r["metric"] == "rsa_pearson")
     rows.append(_explained_variance_row(name, pearson))
     if reliability:
         rows.append(_ratio_row(rows[-1], reliability))
     test = rsa_permutation_test(rdm, ev.pairs, method="spearman", n_perm=s.n_perm, seed=s.seed)
     rows.append(row(name, "rsa_spearman_permutation_p", test.p_value, n=s.n_perm))
+    if samples is not None:
+        samples[name] = {"credit": credit, "rsa_spearman": values["spearman"], **kept}
     return rows
 
 
 def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndarray, ev: EvalSet,
-                s: SuiteSettings) -> list[dict]:
-    """name minus base on the same triplets and resamples (over videos): accuracy and Spearman RSA."""
-    rdm, base_rdm = model_rdm(embeddings, method=s.rdm_method), model_rdm(base, method=s.rdm_method)
-    kw = dict(n_boot=s.n_boot, ci=s.ci, seed=s.seed)
+                s: SuiteSettings, samples: dict | None = None) -> list[dict]:
+    """name minus base on the same triplets and the same video resamples: accuracy and Spearman RSA.
+    samples: what `model_rows` kept for both models (else everything is resampled here)."""
+    samples = samples if samples is not None else {}
+    for model, x in ((name, embeddings), (base_name, base)):
+        if model not in samples:
+            model_rows(model, x, ev, s, samples=samples)
+    a, b = samples[name], samples[base_name]
     rows = []
-    for rule in RULES:
-        a, b = (per_triplet_correct(1.0 - r, ev.triplets, rule=rule) for r in (rdm, base_rdm))
-        d = paired_bootstrap_accuracy(a, b, ev.triplets, ev.participant, over="videos", **kw)
+    for k, rule in enumerate(RULES):
+        d = paired_difference(a["credit"][:, k].mean(), b["credit"][:, k].mean(), a["ooo/videos"][:, k],
+                              b["ooo/videos"][:, k], s.ci)
         rows.append(row(name, f"diff_vs_{base_name}_ooo_acc_{rule}", d.difference, d.ci_low, d.ci_high,
-                        len(a), f"videos (p={d.p_value:.3g})"))
-    d = paired_bootstrap_rsa(rdm, base_rdm, ev.pairs, over="videos", method="spearman", **kw)
+                        len(a["credit"]), f"videos (p={d.p_value:.3g})"))
+    d = paired_difference(a["rsa_spearman"], b["rsa_spearman"], a["rsa_spearman/videos"],
+                          b["rsa_spearman/videos"], s.ci)
     rows.append(row(name, f"diff_vs_{base_name}_rsa_spearman", d.difference, d.ci_low, d.ci_high,
                     len(ev.pairs.i), f"videos (p={d.p_value:.3g})"))
     return rows

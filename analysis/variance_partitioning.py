@@ -12,6 +12,7 @@ import numpy as np
 
 from analysis.bootstrap import Estimate, multiplicities, percentile_interval
 from analysis.triplet_pairs import ParticipantPairs
+from analysis.weighted_stats import pair_weighted_sums
 
 _FIELDS = ("r2_video", "r2_language", "r2_both", "unique_video", "unique_language", "shared")
 
@@ -42,7 +43,7 @@ def bootstrap_variance_partitioning(video_rdm: np.ndarray, language_rdm: np.ndar
     features = _moments_features(human, video, language)
     point = variance_partitioning(human, video, language)
     m = multiplicities(np.asarray(video_rdm).shape[0], n_boot, seed).astype(np.float64)
-    samples = np.stack(_partition_sums(_video_weighted_sums(m, pairs, features)), axis=1)
+    samples = np.stack(_partition_sums(pair_weighted_sums(m, pairs.i, pairs.j, features)), axis=1)
     return {name: Estimate(getattr(point, name), *percentile_interval(samples[:, k], ci), len(human))
             for k, name in enumerate(_FIELDS)}
 
@@ -50,14 +51,6 @@ def bootstrap_variance_partitioning(video_rdm: np.ndarray, language_rdm: np.ndar
 def _moments_features(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(n_pairs, 10) products whose weighted sums give every mean and covariance the fits need."""
     return np.stack([np.ones_like(y), y, a, b, y * y, a * a, b * b, y * a, y * b, a * b], axis=1)
-
-
-def _video_weighted_sums(m: np.ndarray, pairs: ParticipantPairs, features: np.ndarray) -> np.ndarray:
-    """(n_boot, 10) sums of features weighted by m_i * m_j: m' G m per feature, never a (n_boot, n_pairs) array."""
-    n = m.shape[1]
-    grid = np.zeros((features.shape[1], n, n))
-    grid[:, pairs.i, pairs.j] = features.T
-    return np.stack([np.einsum("bi,bi->b", m @ g, m) for g in grid], axis=1)
 
 
 def _partition(weights: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, ...]:

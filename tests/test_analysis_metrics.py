@@ -92,6 +92,7 @@ def test_rsa_bootstraps_equal_explicit_resamples():
     pairs = participant_pairs(triplets, people, 12)
     by_video = rsa_samples(rdm, pairs, over="videos", n_boot=3, seed=7)
     by_people = rsa_samples(rdm, pairs, over="participants", n_boot=3, seed=7)
+    pearson = rsa_samples(rdm, pairs, over="videos", method="pearson", n_boot=3, seed=7)
     for k in range(3):
         d = np.random.default_rng(7).integers(0, 12, size=(3, 12))[k]
         sim, _ = human_similarity(triplets, 12)
@@ -99,6 +100,8 @@ def test_rsa_bootstraps_equal_explicit_resamples():
         keep = (d[i] != d[j]) & np.isfinite(sim[d[i], d[j]])
         expected = stats.spearmanr(rdm[d[i], d[j]][keep], 1 - sim[d[i], d[j]][keep])[0]
         assert by_video[k] == pytest.approx(expected)
+        expected_r = np.corrcoef(rdm[d[i], d[j]][keep], 1 - sim[d[i], d[j]][keep])[0, 1]
+        assert pearson[k] == pytest.approx(expected_r)
         who = np.random.default_rng(7).integers(0, 12, size=(3, 12))[k]
         resampled = np.concatenate([triplets[people == p] for p in who])
         sim_p, shown = human_similarity(resampled, 12)
