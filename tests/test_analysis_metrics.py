@@ -182,3 +182,20 @@ def test_multiplicities_count_draws_and_bad_methods_are_named():
     assert m.shape == (5, 7) and (m.sum(axis=1) == 7).all()
     with pytest.raises(ValueError, match="over='nope'"):
         accuracy_samples(np.ones(3), np.array([[0, 1, 2]] * 3), over="nope")
+
+
+@pytest.mark.parametrize("drop_pairs", [False, True])
+def test_permutation_null_equals_relabelled_spearman(drop_pairs):
+    # drop_pairs=False takes the every-pair-judged shortcut; True the general per-row ranking.
+    latent, triplets, people = _simulate(n_videos=10, n_people=6, per_person=60, seed=16)
+    if drop_pairs:
+        keep = ~((triplets == 0).any(axis=1) & (triplets == 1).any(axis=1))   # pair (0, 1) never judged
+        triplets, people = triplets[keep], people[keep]
+    pairs = participant_pairs(triplets, people, 10)
+    assert (len(pairs.i) == 45) != drop_pairs
+    rdm = model_rdm(latent)
+    test = rsa_permutation_test(rdm, pairs, n_perm=5, seed=17)
+    perms = np.argsort(np.random.default_rng(17).random((5, 10)), axis=1)
+    for k, p in enumerate(perms):
+        naive = stats.spearmanr(rdm[p[pairs.i], p[pairs.j]], 1 - pairs.similarity())[0]
+        assert test.null[k] == pytest.approx(naive)
