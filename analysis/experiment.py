@@ -43,7 +43,8 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
         done &= frame["status"].eq("TERMINATED")
     if not done.any():
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
-    return frame[done].sort_values(column, ascending=False).head(top_k)
+    # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
+    return frame[done].sort_values(column, ascending=False, kind="stable").head(top_k)
 
 
 def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str = "mean",
@@ -86,8 +87,9 @@ def _clips_for(prepared_dir: str):
     meta = json.loads(meta_path.read_text())
     data_dir = Path(meta["data_dir"])
     names = tuple(pd.read_csv(data_dir / "video_mapping.csv").sort_values("index")["video_name"])
-    test = np.asarray(meta["test_video_ids"], dtype=np.int64)
     seen_ids = np.load(Path(prepared_dir) / "video_ids.npy")
+    # Older prepared folders do not list the test ids; the test videos are then every video not prepared.
+    test = np.asarray(meta.get("test_video_ids", np.setdiff1d(np.arange(len(names)), seen_ids)), dtype=np.int64)
     seen = np.load(Path(prepared_dir) / "clips.npy", mmap_mode="r")
     test_clips = load_clips(data_dir, [names[i] for i in test], DecodeSettings(**meta["decode"]))
     return (np.concatenate([np.asarray(seen), np.asarray(test_clips)]), np.concatenate([seen_ids, test]),
