@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.noise_ceiling import participant_consistency, split_half_reliability
 from analysis.probes import linear_probes
+from analysis.rdm import model_rdm
 from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, row
 
 LANGUAGE = "language"
@@ -58,8 +59,9 @@ def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combin
 
 
 def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSettings(), language_model=None,
-                   combine: str = "mean", cache_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(metrics, participants): tidy metric rows and the participant-quality table."""
+                   combine: str = "mean", cache_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(metrics, participants, extras): tidy metric rows, the participant-quality table, and what the plots
+    need (the test EvalSet, the language RDM, the probe table)."""
     from study.errors import DataError
     from study.judgments import load_judgments
 
@@ -83,7 +85,9 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     probes = linear_probes(language, ratings, train, j.test_videos, n_boot=settings.n_boot, seed=settings.seed)
     rows += [row(LANGUAGE, f"probe_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
              for p in probes.itertuples()]
-    return pd.DataFrame(rows), participant_quality(j)
+    extras = {"test": test, "language_rdm": model_rdm(language[j.test_videos], method=settings.rdm_method),
+              "probes": probes}
+    return pd.DataFrame(rows), participant_quality(j), extras
 
 
 def _all_video_ceiling_rows(j, s: SuiteSettings) -> list[dict]:
@@ -91,6 +95,18 @@ def _all_video_ceiling_rows(j, s: SuiteSettings) -> list[dict]:
                                    seed=s.seed)
     return [row("noise_ceiling_all_videos", "split_half_r", split.r_half, n=int(split.n_pairs.mean())),
             row("noise_ceiling_all_videos", "explained_variance", split.r_full, n=int(split.n_pairs.mean()))]
+
+
+def human_plots(out: Path, metrics: pd.DataFrame, extras: dict) -> list[Path]:
+    """Headline bars, human vs language similarity, and the language probes."""
+    from analysis.plots import metric_bars, probe_bars, similarity_matrices
+
+    ev = extras["test"]
+    human = np.full((len(ev.videos), len(ev.videos)), np.nan)
+    human[ev.pairs.i, ev.pairs.j] = human[ev.pairs.j, ev.pairs.i] = ev.pairs.similarity()
+    return [metric_bars(metrics, out / "metrics.png"),
+            similarity_matrices(human, {LANGUAGE: extras["language_rdm"]}, out / "similarity_matrices.png"),
+            probe_bars({LANGUAGE: extras["probes"]}, out / "probes.png")]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,14 +134,16 @@ def _main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     start = time.perf_counter()
-    metrics, participants = human_analysis(args.data_dir, settings=settings, language_model=args.language_model,
+    metrics, participants, extras = human_analysis(args.data_dir, settings=settings, language_model=args.language_model,
                                            combine=args.combine, cache_dir=args.cache_dir)
     print(main_table(metrics))
     print(f"\n{len(participants)} participants; median loo consistency "
           f"{participants.loo_consistency.median():.3f}; {time.perf_counter() - start:.1f} s")
     if args.out:
-        write_tables(args.out, metrics, participants=participants, report=human_report(metrics, participants))
-        print(f"wrote {args.out}/metrics.parquet, participants.csv, report.md")
+        figures = human_plots(args.out, metrics, extras)
+        write_tables(args.out, metrics, participants=participants,
+                     report=human_report(metrics, participants) + "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in figures))
+        print(f"wrote {args.out}/metrics.parquet, participants.csv, report.md and {len(figures)} plots")
     return 0
 
 

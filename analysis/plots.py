@@ -38,6 +38,8 @@ def metric_bars(metrics: pd.DataFrame, path: Path) -> Path:
             low, high = (c.ci_low, c.ci_high) if np.isfinite(c.ci_high) else (c.value, c.value)
             ax.axhspan(low, max(high, low + 0.004), color="0.85", zorder=0, label="noise ceiling (lower..upper)")
         ax.axhline(chance, color="k", ls="--", lw=1, label="chance", zorder=3)
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high + 0.18 * (high - low))  # headroom: the legend must not cover a ceiling at the top
         ax.set_xticks(x, models, rotation=25, ha="right")
         ax.set_title(title)
         ax.legend(loc="upper left", fontsize=8)

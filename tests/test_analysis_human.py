@@ -76,6 +76,8 @@ def test_human_command_on_synthetic_writes_tables(synthetic_dir, tmp_path, sente
     # Synthetic captions are generated from the same latents as the judgments: well above chance.
     assert lang.loc["ooo_acc_three_way", "value"] > 1 / 3
     assert "| ooo_acc_three_way |" in (tmp_path / "report.md").read_text()
+    for name in ("metrics", "similarity_matrices", "probes"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     assert "ooo_acc_three_way" in capsys.readouterr().out
     assert sentence_model.get_embedding_dimension() == 384
 
