@@ -27,7 +27,7 @@ from scipy.stats import rankdata, spearmanr
 from study.clips import default_cache_root, write_clip
 from study.errors import ConfigError, cli_entry
 
-GENERATOR_VERSION = 1  # bump whenever the same config would produce different files
+GENERATOR_VERSION = 2  # bump whenever the same config would produce different files
 SOCIAL_LATENTS = ("agent_distance", "facingness", "joint_action", "communication", "valence", "arousal", "dominance")
 RATING_COLUMNS = ("indoor", "expanse", "object", "agent_distance", "facingness", "joint_action", "communication",
                   "valence", "arousal", "intimacy", "dominance")
@@ -161,8 +161,8 @@ def _agent_tracks(z: np.ndarray, nu: pd.Series, t: np.ndarray, unit: float, cent
     axis = np.array([np.cos(nu.axis_angle), np.sin(nu.axis_angle)])
     normal = np.array([-axis[1], axis[0]])
     # Valence: approach (>0.5) or withdraw (<0.5) over the clip; distance sets the mean gap.
-    gap = unit * (10 + 18 * distance) * (1 + 0.5 * (0.5 - valence) * (2 * t - 1))
-    amp = unit * (1.5 + 4.0 * arousal)  # arousal: how vigorously they bob
+    gap = unit * (10 + 16 * distance) * (1 + 0.9 * (0.5 - valence) * (2 * t - 1))
+    amp = unit * (3.0 + 6.0 * arousal)  # arousal: how vigorously they bob
     phase_a = nu.phase + 2 * np.pi * 1.5 * t
     phase_b = phase_a + (1 - joint) * np.pi  # joint action: bob in phase (1) or in anti-phase (0)
     mid = np.array([center + nu.offset_x * unit, center + nu.offset_y * unit])
