@@ -96,23 +96,38 @@ def ooo_noise_ceiling(triplets: np.ndarray, participant: np.ndarray, *, n_videos
 
 
 def ooo_noise_ceilings(triplets: np.ndarray, participant: np.ndarray, *, n_videos: int,
-                       rules: tuple[str, ...] = ("three_way", "paper"), n_splits: int = 100,
-                       seed: int = 0) -> dict[str, NoiseCeiling]:
-    """`ooo_noise_ceiling` for several rules from one pass over the splits."""
-    halves = _random_halves(int(np.max(participant)) + 1, n_splits, seed)
-    together, shown = pair_counts(triplets, n_videos)
+                       rules: tuple[str, ...] = ("three_way", "paper"), n_splits: int = 100, seed: int = 0,
+                       pairs: ParticipantPairs | None = None) -> dict[str, NoiseCeiling]:
+    """`ooo_noise_ceiling` for several rules from one pass over the splits.
+
+    pairs: the human pair counts the matrices are built from (default: from `triplets` themselves). Pass
+    the pairs among the held-out videos from every triplet (`participant_pairs(..., videos=test)`) to
+    predict the held-out triplets with all the human data about those pairs."""
+    pairs = pairs if pairs is not None else participant_pairs(triplets, participant, n_videos)
+    halves = _random_halves(pairs.shown.shape[1], n_splits, seed)
+    t_a, n_a = (pairs.together @ halves.T).T, (pairs.shown @ halves.T).T
+    t_all = np.asarray(pairs.together.sum(axis=1)).ravel()
+    n_all = np.asarray(pairs.shown.sum(axis=1)).ravel()
     hits = {rule: 0.0 for rule in rules}
-    for h in halves:
+    for s, h in enumerate(halves):
         in_a = h[participant] > 0
-        t_a, n_a = pair_counts(triplets, n_videos, weights=in_a.astype(np.float64))
-        sim_a = _fill_unseen(similarity_from_counts(t_a, n_a))          # predicts half B
-        sim_b = _fill_unseen(similarity_from_counts(together - t_a, shown - n_a))
+        sim_a = _pair_matrix(t_a[s], n_a[s], pairs, n_videos)                     # predicts half B
+        sim_b = _pair_matrix(t_all - t_a[s], n_all - n_a[s], pairs, n_videos)     # predicts half A
         for rule in rules:
             hits[rule] += (per_triplet_correct(sim_a, triplets[~in_a], rule=rule).sum()
                            + per_triplet_correct(sim_b, triplets[in_a], rule=rule).sum())
-    full = _fill_unseen(similarity_from_counts(together, shown))
+    full = _pair_matrix(t_all, n_all, pairs, n_videos)
     return {rule: NoiseCeiling(float(hits[rule] / (n_splits * len(triplets))),
                                float(per_triplet_correct(full, triplets, rule=rule).mean())) for rule in rules}
+
+
+def _pair_matrix(together: np.ndarray, shown: np.ndarray, pairs: ParticipantPairs, n: int) -> np.ndarray:
+    """(n, n) similarity from per-pair counts; unseen pairs get the mean of the seen ones."""
+    seen = shown > 0
+    values = together[seen] / shown[seen]
+    sim = np.full((n, n), values.mean() if values.size else 0.5)
+    sim[pairs.i[seen], pairs.j[seen]] = sim[pairs.j[seen], pairs.i[seen]] = values
+    return sim
 
 
 def repeated_triad_agreement(triplets: np.ndarray) -> RepeatedTriads:

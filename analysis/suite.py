@@ -77,7 +77,7 @@ def human_ceiling_rows(ev: EvalSet, s: SuiteSettings) -> list[dict]:
     low, high = rsa_noise_ceiling(split)
     rows.append(row("noise_ceiling", "rsa_spearman", low, low, high, int(split.n_pairs.mean()), "lower..upper"))
     ceilings = ooo_noise_ceilings(ev.triplets, ev.participant, n_videos=len(ev.videos), rules=RULES,
-                                  n_splits=s.n_splits, seed=s.seed)
+                                  n_splits=s.n_splits, seed=s.seed, pairs=ev.pairs)
     for rule, c in ceilings.items():
         rows.append(row("noise_ceiling", f"ooo_acc_{rule}", c.lower, c.lower, c.upper, len(ev.triplets),
                         "lower..upper"))
