@@ -13,6 +13,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output folder (default EXPERIMENT_DIR/analysis)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations")
     p.add_argument("--n-splits", type=int, default=100, help="split-halves for the noise ceilings")
+    p.add_argument("--rdm-method", default="cosine", help="model distance: cosine (default) or correlation")
     p.add_argument("--language-model", default=None, help="sentence-transformers name or folder "
                    "(default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
@@ -31,7 +32,8 @@ def _main(argv: list[str] | None = None) -> int:
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
     try:
-        settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits)
+        settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits,
+                                 rdm_method=args.rdm_method)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     out = args.out or args.experiment_dir / "analysis"

@@ -115,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="write metrics.parquet, participants.csv, report.md")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--n-splits", type=int, default=100, help="split-halves for noise ceilings (default 100)")
+    p.add_argument("--rdm-method", default="cosine", help="model distance: cosine (default) or correlation")
     p.add_argument("--language-model", default=None, help="sentence-transformers name or folder "
                    "(default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
@@ -130,7 +131,8 @@ def _main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits)
+        settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits,
+                                 rdm_method=args.rdm_method)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     start = time.perf_counter()
