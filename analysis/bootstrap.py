@@ -86,6 +86,11 @@ def rsa_samples(model_rdm: np.ndarray, pairs: ParticipantPairs, *, over: str = "
 
     model_rdm: (m, m) in the order of the videos `pairs` was built with."""
     model = np.asarray(model_rdm, dtype=np.float64)[pairs.i, pairs.j]
+    if method == "spearman" and len(np.unique(model)) == len(model):
+        # Put the pairs in the model's order once, so no resample has to reorder its weights.
+        order = np.argsort(model)
+        pairs = ParticipantPairs(pairs.together[order], pairs.shown[order], pairs.i[order], pairs.j[order])
+        model = model[order]
     if over == "videos" and method == "pearson":
         m = multiplicities(model_rdm.shape[0], n_boot, seed).astype(np.float64)
         x, y = model, 1.0 - pairs.similarity()

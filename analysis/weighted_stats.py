@@ -75,9 +75,11 @@ def weighted_correlation(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, method:
         if np.ndim(xc) == 1 and nx == len(xc):
             # Pearson ignores the order of entries: work in x's sorted order, where x's weighted ranks are
             # a running sum, and only the weights and y's codes need reordering.
-            order = np.argsort(xc)
-            w = np.atleast_2d(w)[:, order]
-            yc = yc[order] if np.ndim(yc) == 1 else yc[:, order]
+            w = np.atleast_2d(w)
+            if np.any(np.diff(xc) < 0):  # callers that pre-sort by x skip these gathers
+                order = np.argsort(xc)
+                w = w[:, order]
+                yc = yc[order] if np.ndim(yc) == 1 else yc[:, order]
             rx = np.cumsum(w, axis=1) - (w - 1.0) / 2.0
             return weighted_pearson(rx, weighted_ranks(yc, ny, w), w)
         return weighted_pearson(weighted_ranks(xc, nx, w), weighted_ranks(yc, ny, w), w)
