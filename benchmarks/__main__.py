@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import sys
 import tempfile
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and args.out is None:
         raise ConfigError("--quick needs --out DIR (quick figures must not replace benchmarks/RESULTS.md)")
     try:
-        settings = BenchSettings(quick=args.quick, repeats=args.repeats or (2 if args.quick else 7))
+        repeats = args.repeats if args.repeats is not None else (2 if args.quick else 7)
+        settings = BenchSettings(quick=args.quick, repeats=repeats)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     out = args.out or HERE
@@ -66,10 +69,20 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         doc = run_all(names, settings, work, out, command.strip())
+    _merge_earlier(doc, out / "results")
     write_json(out / "results" / "all.json", doc)
     report.write_results_md(doc, out / "RESULTS.md")
     print(f"wrote {out / 'results'}/*.json and {out / 'RESULTS.md'}")
     return 1 if any("error" in r for r in doc["results"].values()) else 0
+
+
+def _merge_earlier(doc: dict, folder: Path) -> None:
+    """Results of benchmarks not run this time (--only) come from their JSON in the folder, marked as such, so
+    RESULTS.md always shows every measurement there is, each with its own date and load."""
+    for name in BENCHMARKS:
+        path = folder / f"{name}.json"
+        if name not in doc["results"] and path.is_file():
+            doc["results"][name] = {**json.loads(path.read_text()), "from_earlier_run": True}
 
 
 def run_all(names: list[str], settings: BenchSettings, work: Path, out: Path, command: str) -> dict:
@@ -86,6 +99,7 @@ def run_all(names: list[str], settings: BenchSettings, work: Path, out: Path, co
             result = {"name": name, "error": f"{type(err).__name__}: {err}"}
         result["benchmark_wall_s"] = time.perf_counter() - start
         result["load_average_after"] = list(os.getloadavg())
+        result["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         doc["results"][name] = result
         write_json(out / "results" / f"{name}.json", result)
         print(f"[benchmarks] {name} done in {result['benchmark_wall_s']:.0f} s", flush=True)

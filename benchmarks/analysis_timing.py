@@ -6,6 +6,7 @@ embeddings are cached on disk after the first run on a machine, so the first rep
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from benchmarks.common import BenchSettings, spread
 from study.judgments import load_judgments
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = REPO.parent / "shared" / "data" / "social-ooo"
+REAL_DATA = Path(os.environ.get("SOCIAL_OOO_DATA", REPO.parent / "shared" / "data" / "social-ooo"))
 
 
 def run(settings: BenchSettings, work_dir: Path, data_dir: Path = REAL_DATA) -> dict:

@@ -35,7 +35,7 @@ _THREADS_KEY = "_bench_threads_file"  # benchmark-only key, removed before the t
 def run(settings: BenchSettings, work_dir: Path) -> dict:
     config = _train_config(settings, work_dir)
     cores = len(os.sched_getaffinity(0))
-    rounds = [_one_round(config, work_dir, cores) for _ in range(1 if settings.quick else 3)]
+    rounds = [_one_round(config, work_dir, cores) for _ in range(1 if settings.quick else 2)]
     direct = np.array([r["direct_s"] for r in rounds])
     fit = np.array([r["ray_fit_s"] for r in rounds])
     overhead = fit / direct - 1.0
@@ -58,7 +58,7 @@ def _train_config(settings: BenchSettings, work_dir: Path) -> dict:
     decode = DecodeSettings(num_frames=shape.num_frames, image_size=shape.image_size)
     prepared = prepare_dataset(benchmark_data(work_dir, settings.quick), decode=decode,
                                out_root=work_dir / "prepared")
-    epochs, steps = (1, 2) if settings.quick else (4, 30)
+    epochs, steps = (1, 2) if settings.quick else (3, 10)
     return {**shape.overrides(), "prepared_dir": str(prepared), "seed": settings.seed, "epochs": epochs,
             "steps_per_epoch": steps, "lr": 1e-3}
 

@@ -51,7 +51,9 @@ def render(doc: dict) -> str:
                 lines += [f"Failed in this run: `{r['error']}`", ""]
             else:
                 lines += section.body(r) + [""]
-            lines += [f"_Benchmark wall time {r.get('benchmark_wall_s', float('nan')):.0f} s; load average after: "
+            earlier = " (from an earlier run of the suite)" if r.get("from_earlier_run") else ""
+            lines += [f"_Benchmark wall time {r.get('benchmark_wall_s', float('nan')):.0f} s, finished "
+                      f"{r.get('finished', 'n/a')}{earlier}; load average after: "
                       f"{_load(r.get('load_average_after', []))}._", ""]
     return "\n".join(lines)
 

@@ -36,7 +36,7 @@ METHODS = ("optuna_asha", "random_full")
 
 
 def run(settings: BenchSettings, work_dir: Path, plot_path: Path | None = None) -> dict:
-    size = dict(trials=2, epochs=2, steps=1, seeds=1) if settings.quick else dict(trials=9, epochs=9, steps=4,
+    size = dict(trials=2, epochs=2, steps=1, seeds=1) if settings.quick else dict(trials=6, epochs=4, steps=2,
                                                                                      seeds=3)
     fixed = _fixed(settings, work_dir, size)
     ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False,
