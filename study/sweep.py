@@ -495,12 +495,14 @@ def results_frame(grid: tune.ResultGrid, space: SearchSpace, objectives: tuple[s
 
 
 def _result_row(result, space: SearchSpace) -> dict:
-    history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
     metrics = result.metrics or {}
+    history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
+    if not len(history) and "epoch" in metrics:  # Tune can lose a failed trial's history, not its last result
+        history = pd.DataFrame([metrics])
     config = result.config.get(_PREFIX, {})
     epochs = int(history["epoch"].max()) if "epoch" in history and len(history) else 0
     max_epochs = int(config.get("epochs", 0))
-    record = _read_record(result.path)
+    record = _read_record(result)
     row = {"trial_id": metrics.get("trial_id") or Path(result.path).name.split("_")[-1],
            "status": "ERROR" if result.error else "TERMINATED",
            "stopped_early": bool(result.error is None and epochs < max_epochs),
@@ -529,9 +531,13 @@ def _span(history: pd.DataFrame) -> dict:
             "ended_at": float(history["timestamp"].max())}
 
 
-def _read_record(trial_dir: str) -> dict:
-    path = Path(trial_dir) / TRIAL_RECORD
-    return json.loads(path.read_text()) if path.is_file() else {}
+def _read_record(result) -> dict:
+    """The trial's trial.json, from wherever Tune keeps the trial folder (local disk or bucket)."""
+    try:
+        with result.filesystem.open_input_stream(f"{result.path}/{TRIAL_RECORD}") as stream:
+            return json.loads(stream.read())
+    except (OSError, ValueError):
+        return {}
 
 
 def _best_checkpoint(result, space: SearchSpace) -> str | None:
@@ -584,17 +590,43 @@ def write_outputs(experiment_dir: str, frame: pd.DataFrame, best: dict) -> tuple
     import pyarrow.parquet as pq
 
     results_path, best_path = f"{experiment_dir}/{RESULTS_FILE}", f"{experiment_dir}/{BEST_FILE}"
-    tmp = f"{results_path}.{uuid.uuid4().hex}.tmp"
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-    os.replace(tmp, results_path)
-    _atomic_write(Path(best_path), json.dumps(best, indent=2, sort_keys=True, default=str))
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    write_file(results_path, buffer.getvalue().to_pybytes())
+    write_file(best_path, json.dumps(best, indent=2, sort_keys=True, default=str).encode())
     return results_path, best_path
 
 
+def write_file(target: str, data: bytes) -> None:
+    """A local file via a temporary name and a rename; a URI (s3://, gs://) as one object put, atomic itself."""
+    if "://" in target:
+        import pyarrow.fs
+
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(target)
+        with filesystem.open_output_stream(path) as out:
+            out.write(data)
+        return
+    tmp = f"{target}.{uuid.uuid4().hex}.tmp"
+    Path(tmp).write_bytes(data)
+    os.replace(tmp, target)
+
+
+def read_file(source: str) -> bytes | None:
+    """A local file's or a URI's bytes; None when it is not there."""
+    try:
+        if "://" in source:
+            import pyarrow.fs
+
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(source)
+            with filesystem.open_input_stream(path) as stream:
+                return stream.read()
+        return Path(source).read_bytes()
+    except (OSError, FileNotFoundError):
+        return None
+
+
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_file(str(path), text.encode())
 
 
 # ------------------------------------------------------------------------------------------ the sweep
@@ -668,29 +700,28 @@ def run_sweep(settings: SweepSettings) -> SweepOutcome:
 
 
 def _save_settings(experiment: str, settings: SweepSettings, space: SearchSpace, fingerprint: str) -> None:
-    if "://" in experiment:
-        return  # remote storage: resume re-reads the settings from Tune's own state
-    Path(experiment).mkdir(parents=True, exist_ok=True)
+    if "://" not in experiment:
+        Path(experiment).mkdir(parents=True, exist_ok=True)
     record = {"settings": dataclasses.asdict(settings), "data_fingerprint": fingerprint,
               "versions": package_versions(), "space": space.name}
-    _atomic_write(Path(experiment) / SETTINGS_FILE, json.dumps(record, indent=2, sort_keys=True, default=str))
+    write_file(f"{experiment}/{SETTINGS_FILE}", json.dumps(record, indent=2, sort_keys=True, default=str).encode())
 
 
 def resume_sweep(experiment_dir: str, ray_address: str | None = None) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials kept, unfinished ones from their last checkpoint,
     the searcher's state restored by Tune."""
-    path = Path(experiment_dir).expanduser().resolve()
-    if not (path / SETTINGS_FILE).is_file() or not tune.Tuner.can_restore(str(path)):
+    path = experiment_dir if "://" in experiment_dir else str(Path(experiment_dir).expanduser().resolve())
+    saved = read_file(f"{path}/{SETTINGS_FILE}")
+    if saved is None or not tune.Tuner.can_restore(path):
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
-    saved = json.loads((path / SETTINGS_FILE).read_text())["settings"]
-    settings = SweepSettings(**{**saved, "ray_address": ray_address or saved.get("ray_address")})
+    settings = SweepSettings(**{**json.loads(saved)["settings"], "ray_address": ray_address})
     space = build_space(settings)
     started = _start_ray(settings.ray_address)
     try:
         check_resources(_scaling(settings), node_capacities())
-        tuner = tune.Tuner.restore(str(path), trainable=_trainer(settings), resume_unfinished=True)
-        return _finish(tuner.fit(), str(path), space, settings)
+        tuner = tune.Tuner.restore(path, trainable=_trainer(settings), resume_unfinished=True)
+        return _finish(tuner.fit(), path, space, settings)
     finally:
         if started:
             ray.shutdown()
@@ -791,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.resume:
         outcome = resume_sweep(args.resume, args.ray_address)
-        saved = json.loads(Path(outcome.experiment_dir, SETTINGS_FILE).read_text())["settings"]
+        saved = json.loads(read_file(f"{outcome.experiment_dir}/{SETTINGS_FILE}"))["settings"]
         settings = SweepSettings(**{**saved, "analysis": saved["analysis"] if args.analysis is None else False})
     else:
         settings = settings_from_args(args)

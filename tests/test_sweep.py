@@ -102,7 +102,7 @@ def test_worker_crash_is_retried_from_the_checkpoint_and_a_trial_that_keeps_fail
                 "--set", "_crash_at_epoch=1", "--set", "_crash_times=[1, 9]", *SHORT]) == 0
     frame = pd.read_parquet(tmp_path / "crash" / "results.parquet").set_index("config/_crash_times")
     recovered, failed = frame.loc[1], frame.loc[9]
-    assert recovered["status"] == "TERMINATED" and recovered["epochs_run"] == 2 and recovered["error"] is None
+    assert recovered["status"] == "TERMINATED" and recovered["epochs_run"] == 2 and pd.isna(recovered["error"])
     assert history(recovered["trial_dir"]) == [1, 2]  # from scratch it would read [1, 1, 2]
     assert Path(recovered["trial_dir"], "crash-injected").read_text().count("\n") == 1
     assert failed["status"] == "ERROR" and "Error" in failed["error"] and failed["epochs_run"] == 1
@@ -119,6 +119,16 @@ def test_check_resources_refuses_a_trial_no_node_can_hold_and_counts_concurrent_
     autoscaling = nodes + [{"CPU": 8.0, "GPU": 1.0, "_max_workers": 4}]
     assert sweep.check_resources(sweep._scaling(sweep.SweepSettings(workers_per_trial=4, gpus_per_worker=1)),
                                  autoscaling) == 1
+
+
+def test_outputs_are_written_whole_to_local_paths_and_uris(tmp_path):
+    frame = pd.DataFrame({"trial_id": ["a", "b"], "best_val_ooo_acc": [0.5, 0.75]})
+    for experiment in (str(tmp_path), f"file://{tmp_path}"):
+        results, best = sweep.write_outputs(experiment, frame, {"trial_id": "b"})
+        assert pd.read_parquet(tmp_path / "results.parquet").equals(frame)
+        assert json.loads(sweep.read_file(best)) == {"trial_id": "b"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.json", "results.parquet"]  # no temporaries left
+    assert sweep.read_file(str(tmp_path / "missing.json")) is None
 
 
 def test_pareto_mask_matches_a_naive_loop():
