@@ -52,6 +52,7 @@ RESULTS_FILE = "results.parquet"
 BEST_FILE = "best.json"
 TRIAL_RECORD = "trial.json"
 METRICS = ("val_ooo_acc", "val_rsa", "train_loss")
+OBJECTIVES = ("val_ooo_acc", "val_rsa")  # maximised together by --objectives
 _PREFIX = "train_loop_config"  # where Tuner(TorchTrainer) puts the trial's settings in its config
 _TEST_ONLY_KEYS = {
     "_crash_at_epoch": "Testing: rank 0's process dies at the end of the epoch after this one, before reporting "
@@ -103,9 +104,8 @@ class SweepSettings:
                               f"{self.cpus_per_worker!r}, {self.gpus_per_worker!r}, {self.max_failures!r}")
         self.objectives = tuple(self.objectives)
         self.cpus_per_worker, self.gpus_per_worker = float(self.cpus_per_worker), float(self.gpus_per_worker)
-        bad = [m for m in self.objectives if m not in METRICS]
-        if bad or len(self.objectives) == 1:
-            raise ConfigError(f"objectives must be two or more of {METRICS}, got {list(self.objectives)!r}")
+        if set(self.objectives) - set(OBJECTIVES) or len(set(self.objectives)) == 1:
+            raise ConfigError(f"objectives must be two or more of {OBJECTIVES}, got {list(self.objectives)!r}")
         if self.data:  # Ray workers run elsewhere (another cwd, another node): they need an absolute path
             self.data = str(Path(self.data).expanduser().resolve())
         if self.split not in ("paper", "random"):
@@ -304,7 +304,7 @@ def _tune_domain(param):
     return tune.grid_search(list(param.values))
 
 
-def _tune_config(space: SearchSpace, settings: SweepSettings, constants: dict) -> tune.TuneConfig:
+def _tune_config(space: SearchSpace, settings: SweepSettings) -> tune.TuneConfig:
     """Optuna (seeded TPE, optionally multi-objective) or a grid, and ASHA on the per-epoch metric."""
     search_alg = None
     multi = bool(settings.objectives)
@@ -318,12 +318,19 @@ def _tune_config(space: SearchSpace, settings: SweepSettings, constants: dict) -
         # ASHA takes the Tuner's metric, or (multi-objective: the Tuner has none) the space's own.
         own = {"metric": space.metric, "mode": space.mode} if multi else {}
         scheduler = ASHAScheduler(**own, time_attr="training_iteration",
-                                  max_t=int(constants.get("epochs", space.fixed.get("epochs", 5))),
+                                  max_t=_epochs(space.fixed),
                                   grace_period=space.asha_grace_period,
                                   reduction_factor=space.asha_reduction_factor)
     return tune.TuneConfig(metric=None if multi else space.metric, mode=None if multi else space.mode,
                            search_alg=search_alg, scheduler=scheduler, num_samples=space.num_samples,
                            max_concurrent_trials=settings.max_concurrent, trial_dirname_creator=trial_dirname)
+
+
+def _epochs(config: dict) -> int:
+    """A trial's epoch budget: its setting, else the trainer's default."""
+    from trainables.config import OptimConfig
+
+    return int(config.get("epochs", OptimConfig().epochs))
 
 
 def trial_dirname(trial) -> str:
@@ -501,7 +508,7 @@ def _result_row(result, space: SearchSpace) -> dict:
         history = pd.DataFrame([metrics])
     config = result.config.get(_PREFIX, {})
     epochs = int(history["epoch"].max()) if "epoch" in history and len(history) else 0
-    max_epochs = int(config.get("epochs", 0))
+    max_epochs = _epochs(config)
     record = _read_record(result)
     row = {"trial_id": metrics.get("trial_id") or Path(result.path).name.split("_")[-1],
            "status": "ERROR" if result.error else "TERMINATED",
@@ -567,7 +574,8 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
 
 def best_trial(frame: pd.DataFrame, space: SearchSpace, objectives: tuple[str, ...]) -> dict:
     column = f"best_{space.metric}"
-    ranked = frame.dropna(subset=[column]).sort_values(column, ascending=space.mode == "min")
+    # Stable: ties go to the lower trial_id, the order analysis.run_analysis ranks by too.
+    ranked = frame.dropna(subset=[column]).sort_values(column, ascending=space.mode == "min", kind="stable")
     if not len(ranked):
         return {"metric": space.metric, "mode": space.mode, "trial_id": None}
     top = ranked.iloc[0]
@@ -691,7 +699,7 @@ def run_sweep(settings: SweepSettings) -> SweepOutcome:
         experiment = f"{storage}/{name}"
         _save_settings(experiment, settings, space, fingerprint)
         tuner = tune.Tuner(_trainer(settings), param_space=_param_space(space, constants),
-                           tune_config=_tune_config(space, settings, constants),
+                           tune_config=_tune_config(space, settings),
                            run_config=_run_config(storage, name, space, settings))
         return _finish(tuner.fit(), experiment, space, settings)
     finally:
@@ -791,8 +799,11 @@ def _print_spaces() -> None:
 
 
 def _report(outcome: SweepOutcome) -> None:
-    best = outcome.best
-    print(f"\nbest trial: {best.get('trial_id')} {best['metric']}={best.get('value', float('nan')):.4f}")
+    best, frame = outcome.best, outcome.results
+    failed = int((frame["status"] == "ERROR").sum()) if len(frame) else 0
+    early = int(frame["stopped_early"].sum()) if len(frame) else 0
+    print(f"\n{len(frame)} trials: {len(frame) - failed} finished ({early} stopped early by ASHA), {failed} failed")
+    print(f"best trial: {best.get('trial_id')} {best['metric']}={best.get('value', float('nan')):.4f}")
     print(f"best config: {json.dumps(best.get('config', {}), sort_keys=True, default=str)}")
     print(f"best checkpoint: {best.get('checkpoint')}")
     if "pareto_front" in best:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import ray
 
+import search_spaces
 from study.errors import ConfigError
 
 SHORT = ["--set", "steps_per_epoch=2", "--no-analysis"]
@@ -129,6 +130,20 @@ def test_outputs_are_written_whole_to_local_paths_and_uris(tmp_path):
         assert json.loads(sweep.read_file(best)) == {"trial_id": "b"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.json", "results.parquet"]  # no temporaries left
     assert sweep.read_file(str(tmp_path / "missing.json")) is None
+
+
+def test_multi_objective_sweeps_give_optuna_both_metrics_and_asha_one():
+    settings = sweep.SweepSettings(objectives=("val_ooo_acc", "val_rsa"))
+    config = sweep._tune_config(sweep.build_space(settings), settings)
+    assert config.metric is None and config.search_alg.metric == ["val_ooo_acc", "val_rsa"]
+    assert config.scheduler.metric == "val_ooo_acc"
+    frame = pd.DataFrame({"trial_id": ["a", "b", "c"], "best_val_ooo_acc": [0.9, 0.5, 0.4],
+                          "best_val_rsa": [0.1, 0.6, 0.3], "checkpoint_path": ["x", "y", "z"], "trial_dir": "d"})
+    frame["pareto"] = sweep.pareto_mask(frame[["best_val_ooo_acc", "best_val_rsa"]].to_numpy())
+    best = sweep.best_trial(frame, search_spaces.get("smoke"), settings.objectives)
+    assert best["trial_id"] == "a" and best["pareto_front"] == ["a", "b"]
+    with pytest.raises(ConfigError, match="objectives must be two or more"):
+        sweep.SweepSettings(objectives=("val_ooo_acc", "train_loss"))
 
 
 def test_pareto_mask_matches_a_naive_loop():
