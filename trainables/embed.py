@@ -25,7 +25,7 @@ def embed_clips(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8) 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out = [model(torch.from_numpy(np.ascontiguousarray(clips[k:k + batch_size])).to(device)).cpu()
+    out = [model(torch.from_numpy(np.array(clips[k:k + batch_size])).to(device)).cpu()
            for k in range(0, len(clips), batch_size)]
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, model.head[0].out_features), np.float32)
@@ -36,6 +36,6 @@ def backbone_features(config: TrainConfig | ModelConfig, clips: np.ndarray, batc
     """The base backbone's CLS features (no adapters, no head): float32 (n, hidden_size)."""
     model_config = config.model if isinstance(config, TrainConfig) else config
     backbone = load_backbone(model_config).eval()
-    out = [backbone(pixel_values=normalise_clips(torch.from_numpy(np.ascontiguousarray(clips[k:k + batch_size]))))
+    out = [backbone(pixel_values=normalise_clips(torch.from_numpy(np.array(clips[k:k + batch_size]))))
            .last_hidden_state[:, 0] for k in range(0, len(clips), batch_size)]
     return torch.cat(out).numpy()
