@@ -17,11 +17,11 @@ SPACE = SearchSpace(
     description="tiny random backbone, 3 short epochs; Optuna over lr, alpha, LoRA rank, sampling; ASHA",
     fixed=SMOKE_SIZES,
     params={
-        "lr": Float(1e-4, 3e-2, log=True),
+        "lr": Float(1e-4, 3e-3, log=True),  # trainer note: 1e-3 and above collapse the tiny model
         "alpha": Float(0.3, 1.0),
         "lora_r": Choice((2, 4, 8)),
         "sampling": Choice(("uniform", "coverage")),
     },
-    points_to_evaluate=({"lr": 1e-3, "alpha": 0.7, "lora_r": 4, "sampling": "uniform"},),
+    points_to_evaluate=({"lr": 3e-4, "alpha": 0.7, "lora_r": 4, "sampling": "uniform"},),
     num_samples=8,
 )
