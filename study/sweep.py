@@ -820,6 +820,7 @@ def _analyse(outcome: SweepOutcome, top_k: int) -> None:
 
         table = analysis.run_analysis(outcome.experiment_dir, top_k)
         print(analysis.main_table(table))
+        print(f"analysis report: {outcome.experiment_dir}/analysis/report.md (metrics.parquet and plots beside it)")
     except Exception as err:  # noqa: BLE001 - the sweep's results must survive an analysis bug
         print(f"analysis of the best trial failed, sweep results kept: {type(err).__name__}: {err}",
               file=sys.stderr)
