@@ -59,6 +59,9 @@ class SyntheticConfig:
     frame_size: int = _help("side of the square frames in pixels (even)", 64)
     duration_s: float = _help("clip length in seconds (real clips are 3 s); sets the frame rate", 3.0)
     latent_spread: float = _help("std of the latents around their interaction archetype", 0.15)
+    nuisance_strength: float = _help("variety of the nuisance factors: 1 = full (the default), 0 = every video "
+                                     "on the same plain background with the same colours, unrotated and centred",
+                                     1.0)
     n_participants: int = _help("simulated participants, inattentive ones included", 44)
     n_random_participants: int = _help("inattentive participants who answer every trial at random", 3)
     n_sets: int = _help("task sets per participant; each set holds one catch trial", 11)
@@ -80,7 +83,7 @@ class SyntheticConfig:
             _check_int(name, getattr(self, name), low)
         for name, low, high in (("test_fraction", 0.0, 1.0), ("lapse_rate", 0.0, 1.0), ("duration_s", 0.1, 60),
                                 ("temperature", 1e-4, 100), ("weight_noise", 0, 5), ("rating_noise", 0, 1),
-                                ("latent_spread", 0, 1)):
+                                ("latent_spread", 0, 1), ("nuisance_strength", 0, 1)):
             _check_range(name, getattr(self, name), low, high)
         self._check_relations()
 
@@ -138,9 +141,10 @@ def _sample_latents(rng: np.random.Generator, config: SyntheticConfig) -> np.nda
     return np.clip(_ARCHETYPES[kind] + noise, 0.0, 1.0)
 
 
-def _sample_nuisance(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    """Per-video factors the simulated humans ignore; each changes many pixels."""
-    return pd.DataFrame({
+def _sample_nuisance(rng: np.random.Generator, n: int, strength: float = 1.0) -> pd.DataFrame:
+    """Per-video factors the simulated humans ignore; each changes many pixels. `strength` < 1 pulls them
+    towards one neutral scene (see _weaken_nuisance)."""
+    drawn = pd.DataFrame({
         "indoor": rng.integers(2, size=n),  # striped "room" texture vs plain gradient
         "stripe_angle": rng.uniform(0, np.pi, n), "stripe_period": rng.uniform(6, 14, n),
         "bg_r": rng.uniform(0.05, 0.5, n), "bg_g": rng.uniform(0.05, 0.5, n), "bg_b": rng.uniform(0.05, 0.5, n),
@@ -153,6 +157,26 @@ def _sample_nuisance(rng: np.random.Generator, n: int) -> pd.DataFrame:
         "face_sign_a": rng.choice([-1, 1], n), "face_sign_b": rng.choice([-1, 1], n),
         "phase": rng.uniform(0, 2 * np.pi, n), "first_speaker": rng.integers(2, size=n),
     })
+    return drawn if strength >= 1 else _weaken_nuisance(rng, drawn, strength)
+
+
+# Neutral scene of nuisance_strength = 0: plain mid-grey-blue background, light grey agents, no box, the pair
+# horizontal and centred at scale 1; binary factors at their first value.
+_NEUTRAL_NUISANCE = {"stripe_angle": 0.0, "stripe_period": 10.0, "bg_r": 0.275, "bg_g": 0.275, "bg_b": 0.275,
+                     **{f"color_{w}_{c}": 0.75 for w in "ab" for c in "rgb"}, "object_x": 0.5, "object_y": 0.5,
+                     "scale": 1.0, "axis_angle": 0.0, "offset_x": 0.0, "offset_y": 0.0, "phase": 0.0}
+_BINARY_NUISANCE = {"indoor": 0, "object": 0, "big_agent": 0, "face_sign_a": 1, "face_sign_b": 1, "first_speaker": 0}
+
+
+def _weaken_nuisance(rng: np.random.Generator, drawn: pd.DataFrame, strength: float) -> pd.DataFrame:
+    """Continuous factors shrink towards the neutral scene by `strength`; each binary factor keeps its draw with
+    probability `strength`. Drawn after the full draws, so strength 1 leaves the stream (and the files) as before."""
+    out = drawn.copy()
+    for name, neutral in _NEUTRAL_NUISANCE.items():
+        out[name] = neutral + strength * (drawn[name] - neutral)
+    for name, neutral in _BINARY_NUISANCE.items():
+        out[name] = np.where(rng.random(len(drawn)) < strength, drawn[name], neutral)
+    return out
 
 
 def _agent_tracks(z: np.ndarray, nu: pd.Series, t: np.ndarray, unit: float, center: float) -> dict:
@@ -503,7 +527,7 @@ def _write_all(folder: Path, config: SyntheticConfig) -> None:
     rng_latent, rng_render, rng_judge, rng_annot, rng_mc = (
         np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(5))
     latents = _sample_latents(rng_latent, config)
-    nuisance = _sample_nuisance(rng_render, config.n_videos)
+    nuisance = _sample_nuisance(rng_render, config.n_videos, config.nuisance_strength)
     names = [f"synth_{i:04d}.mp4" for i in range(config.n_videos)]
     test_set = np.sort(rng_latent.permutation(config.n_videos)[: config.n_test])
     videos = _write_videos(folder / "videos", names, latents, nuisance, config)

@@ -124,6 +124,22 @@ def test_same_config_same_bytes_other_seed_other_data(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"], "no temporary folders left behind"
 
 
+def test_nuisance_strength_shrinks_only_the_nuisance_factors(tmp_path):
+    """0 puts every video in one neutral scene, 0.5 halves the spread; latents and judgments stay the same."""
+    def read(strength):
+        folder = generate_benchmark(tmp_path / str(strength), _mini(nuisance_strength=strength))
+        return pd.read_csv(folder / "ground_truth" / "latents.csv"), pd.read_csv(folder / "all_triplets.csv")
+
+    (full, judged), (half, judged_half), (none, judged_none) = read(1.0), read(0.5), read(0.0)
+    nuisance = [c for c in full.columns if c.startswith("nuisance_")]
+    assert (none[nuisance].nunique() == 1).all(), "strength 0 leaves some nuisance factor varying"
+    for column in ("nuisance_bg_r", "nuisance_scale", "nuisance_offset_x", "nuisance_axis_angle"):
+        assert half[column].std() == pytest.approx(0.5 * full[column].std(), rel=1e-3), column
+    social = list(synthetic.SOCIAL_LATENTS)
+    assert full[social].equals(half[social]) and full[social].equals(none[social])
+    assert judged.equals(judged_half) and judged.equals(judged_none)
+
+
 def test_ensure_benchmark_generates_once_and_keys_by_config(tmp_path, monkeypatch):
     calls = []
     real = synthetic._write_all
@@ -167,6 +183,7 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
     ({"n_random_participants": 14}, r"n_random_participants .*14"),
     ({"social_weights": (1, 2)}, r"social_weights .*\(1\.0, 2\.0\)"),
     ({"n_videos": 10}, r"test_fraction=0\.2 leaves 2 test"),
+    ({"nuisance_strength": 1.5}, r"nuisance_strength .*1\.5"),
 ])
 def test_bad_config_names_the_setting_and_value(kwargs, message):
     with pytest.raises(ConfigError, match=rf"SyntheticConfig\.{message}"):
