@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="folder for results/*.json, RESULTS.md and the plot (default: benchmarks/)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per side (default 7, quick 2)")
+    p.add_argument("--report-only", action="store_true",
+                   help="measure nothing: rewrite RESULTS.md and the plot from the JSON in --out/results")
     p.add_argument("--work-dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     return p
 
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     out = args.out or HERE
+    if args.report_only:
+        return _rerender(out)
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = args.work_dir or Path(tmp)
@@ -74,6 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     report.write_results_md(doc, out / "RESULTS.md")
     print(f"wrote {out / 'results'}/*.json and {out / 'RESULTS.md'}")
     return 1 if any("error" in r for r in doc["results"].values()) else 0
+
+
+def _rerender(out: Path) -> int:
+    doc_path = out / "results" / "all.json"
+    if not doc_path.is_file():
+        raise ConfigError(f"--report-only: {doc_path} not found (run the suite first)")
+    doc = json.loads(doc_path.read_text())
+    _merge_earlier(doc, out / "results")
+    search = doc["results"].get("search_efficiency", {})
+    if "runs" in search:
+        search_efficiency.plot_curves(search["runs"], out / "search_efficiency.png")
+    report.write_results_md(doc, out / "RESULTS.md")
+    print(f"wrote {out / 'RESULTS.md'}")
+    return 0
 
 
 def _merge_earlier(doc: dict, folder: Path) -> None:

@@ -34,7 +34,7 @@ def _full(settings: BenchSettings, data_dir: Path) -> dict:
     args = ["--n-boot", "20", "--n-splits", "4"] if settings.quick else []
     command = [sys.executable, "-m", "analysis.human", str(data_dir), *args]
     times = []
-    for _ in range(1 if settings.quick else max(1, settings.repeats // 2)):
+    for _ in range(1 if settings.quick else max(3, settings.repeats // 2)):
         start = time.perf_counter()
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
         times.append(time.perf_counter() - start)

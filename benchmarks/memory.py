@@ -18,7 +18,9 @@ import psutil
 from benchmarks.common import BenchSettings
 
 REPO = Path(__file__).resolve().parents[1]
-WORKER_NAMES = ("RayTrainWorker",)  # Ray Train's worker actor: the process that runs the training loop
+# Ray Train's worker actor, the process that runs the training loop; Ray's process title can be cut to the
+# length of the original command line ("ray::RayTrainWo"), so only the prefix is matched.
+WORKER_NAMES = ("ray::RayTrainWo",)
 RSS_EVERY_S = 0.2
 PSS_EVERY = 5  # PSS reads /proc/PID/smaps, which is slow: every 5th sample
 
@@ -28,7 +30,7 @@ def run(settings: BenchSettings, work_dir: Path) -> dict:
     command = [sys.executable, "-m", "study.sweep", "--storage-path", str(work_dir / "sweeps"),
                "--name", f"memory-{uuid.uuid4().hex[:8]}", *args]
     peaks = sample_tree(command)
-    shown = "python -m study.sweep " + " ".join(args) + " (--storage-path and --name: a scratch folder)"
+    shown = " ".join(["python -m study.sweep", *args, "(--storage-path and --name: a scratch folder)"])
     return {"name": "memory", "command": shown, **peaks}
 
 

@@ -1,5 +1,6 @@
-"""3. Ray overhead: the same trainer, config and epochs called directly in this process (`trainables.loop.train`)
-versus as one Ray Tune trial running Ray Train (`Tuner(TorchTrainer(train_loop_per_worker))`, one worker).
+"""3. Ray overhead: the same trainer, config and epochs called directly in one process
+(`trainables.loop.train` in a fresh Python process) versus as one Ray Tune trial running Ray Train
+(`Tuner(TorchTrainer(train_loop_per_worker))`, one worker).
 
 Ray's start-up (`ray.init`) is timed apart from the trial. Both sides use the same torch thread count (the
 worker reserves every core, so Ray gives it that many OpenMP threads; each side records what it ran with).
@@ -11,6 +12,8 @@ import study.sweep  # noqa: F401  (sets RAY_TRAIN_V2_ENABLED=0 before ray.train 
 
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +29,7 @@ from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
 from study.clips import DecodeSettings
 from study.prepare import prepare_dataset
-from trainables.loop import train, train_loop_per_worker
+from trainables.loop import train_loop_per_worker
 
 TARGET_OVERHEAD = 0.15
 _THREADS_KEY = "_bench_threads_file"  # benchmark-only key, removed before the trainer sees the config
@@ -35,7 +38,7 @@ _THREADS_KEY = "_bench_threads_file"  # benchmark-only key, removed before the t
 def run(settings: BenchSettings, work_dir: Path) -> dict:
     config = _train_config(settings, work_dir)
     cores = len(os.sched_getaffinity(0))
-    rounds = [_one_round(config, work_dir, cores) for _ in range(1 if settings.quick else 2)]
+    rounds = [_one_round(config, work_dir, cores) for _ in range(1 if settings.quick else 3)]
     direct = np.array([r["direct_s"] for r in rounds])
     fit = np.array([r["ray_fit_s"] for r in rounds])
     overhead = fit / direct - 1.0
@@ -58,20 +61,41 @@ def _train_config(settings: BenchSettings, work_dir: Path) -> dict:
     decode = DecodeSettings(num_frames=shape.num_frames, image_size=shape.image_size)
     prepared = prepare_dataset(benchmark_data(work_dir, settings.quick), decode=decode,
                                out_root=work_dir / "prepared")
-    epochs, steps = (1, 2) if settings.quick else (3, 10)
+    epochs, steps = (1, 2) if settings.quick else (4, 40)
     return {**shape.overrides(), "prepared_dir": str(prepared), "seed": settings.seed, "epochs": epochs,
             "steps_per_epoch": steps, "lr": 1e-3}
 
 
 def _one_round(config: dict, work_dir: Path, cores: int) -> dict:
+    return {**_direct(config, cores), **_ray_trial(config, work_dir, cores)}
+
+
+def _direct(config: dict, cores: int) -> dict:
+    """`trainables.loop.train(config)` in a fresh Python process, as a user's script would call it; the Ray
+    worker is a fresh process too, so neither side inherits this driver's state (earlier benchmarks, Ray).
+    OMP_NUM_THREADS is set as Ray sets it for a worker holding `cores` CPUs."""
     start = time.perf_counter()
-    history = train(config)
-    direct_s = time.perf_counter() - start
-    direct_threads = torch.get_num_threads()
-    ray_side = _ray_trial(config, work_dir, cores)
-    return {"direct_s": direct_s, "direct_threads": direct_threads,
-            "direct_epoch_sum_s": float(sum(m["time_epoch_s"] for m in history)),
-            "direct_final_train_loss": history[-1]["train_loss"], **ray_side}
+    done = subprocess.run([sys.executable, "-c", _DIRECT_SCRIPT, json.dumps(config)], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[1],
+                          env={**os.environ, "OMP_NUM_THREADS": str(cores)})
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"direct train() failed: {done.stderr.strip()[-500:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"direct_s": wall, "direct_train_call_s": out["train_s"], "direct_threads": out["threads"],
+            "direct_epoch_sum_s": float(sum(m["time_epoch_s"] for m in out["history"])),
+            "direct_final_train_loss": out["history"][-1]["train_loss"]}
+
+
+# Process start and imports are part of the direct side, as the Ray side's worker pays them too.
+_DIRECT_SCRIPT = """
+import json, sys, time
+import torch
+from trainables.loop import train
+start = time.perf_counter()
+history = train(json.loads(sys.argv[1]))
+print(json.dumps({"train_s": time.perf_counter() - start, "threads": torch.get_num_threads(), "history": history}))
+"""
 
 
 def _ray_trial(config: dict, work_dir: Path, cores: int) -> dict:

@@ -152,16 +152,18 @@ def plot_curves(runs: dict, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = {"optuna_asha": "tab:blue", "random_full": "tab:orange"}
+    styles = {"optuna_asha": "-", "random_full": "--"}  # dashed, so identical curves stay visible
     labels = {"optuna_asha": "Optuna TPE + ASHA", "random_full": "random search, no early stopping"}
     for method, seeds in runs.items():
         for k, one in enumerate(seeds):
             x, y = best_so_far(one["reports"])
-            ax.step(x, y, where="post", color=colours[method], alpha=0.8, lw=1.5,
+            ax.step(x, y, where="post", color=colours[method], ls=styles[method], alpha=0.8, lw=1.5,
                     label=labels[method] if k == 0 else None)
             ax.plot(x[-1], y[-1], "o", color=colours[method], ms=5)
     ax.set_xlabel("trial-epochs spent (all trials together)")
     ax.set_ylabel("best validation odd-one-out accuracy so far")
-    ax.set_title(f"Search efficiency, {len(runs['optuna_asha'])} seeds, same number of trials")
+    n = len(runs["optuna_asha"])
+    ax.set_title(f"Search efficiency, {n} seed{'s' if n > 1 else ''}, same number of trials per search")
     ax.axhline(1 / 3, color="grey", lw=0.8, ls=":", label="chance (1/3)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
