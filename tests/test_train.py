@@ -240,51 +240,94 @@ def test_trains_on_the_synthetic_pipeline_and_embeds_the_held_out_test_clips(syn
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
 
 
-def _write_learnable(folder: Path, n_train: int = 40, n_val: int = 24, seed: int = 0) -> Path:
-    """A task a tiny model can pick up in seconds: the odd one out is decided by where a bright bar sits."""
-    rng = np.random.default_rng(seed)
-    position = rng.uniform(0, 1, n_train + n_val)
-    clips = rng.integers(0, 120, (len(position), 8, 3, 64, 64), dtype=np.uint8)
-    for k, x in enumerate((4 + position * 48).astype(int)):
-        clips[k, :, :, :, x:x + 12] = 255
-    folder.mkdir(parents=True)
-    np.save(folder / "clips.npy", clips)
-    np.save(folder / "video_ids.npy", np.arange(len(position), dtype=np.int64))
-    for split, rows in (("train", np.arange(n_train)), ("val", np.arange(n_train, len(position)))):
-        t = np.array([rng.choice(rows, 3, replace=False) for _ in range(12 * len(rows))], dtype=np.int64)
-        gaps = np.abs(position[t][:, [0, 0, 1]] - position[t][:, [1, 2, 2]])   # pairs ab, ao, bo
-        t = np.take_along_axis(t, np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])[gaps.argmin(1)], 1)
-        similarity, counts = _similarity(t - rows[0], len(rows))
-        for name, array in ((f"triplets_{split}", t), (f"rows_{split}", rows),
-                            (f"human_{split}_similarity", similarity), (f"human_{split}_counts", counts)):
-            np.save(folder / f"{name}.npy", array)
-    (folder / "meta.json").write_text("{}")
-    return folder
+# Held-out learning, measured on the test videos, which study.prepare keeps out of training. Benchmark and run
+# are the ones docs/trainer.md reports ("What the tiny preset learns"): nuisance_strength 0.3 keeps the
+# social cues linearly readable from the frozen random backbone's CLS feature, yet the untrained model's
+# cosine geometry follows the nuisance (backgrounds, colours), so it scores near chance.
+LEARNING_BENCHMARK = dict(n_videos=240, test_fraction=0.3, frame_size=32, num_frames=4, n_participants=60,
+                          nuisance_strength=0.3)
+LEARNING_RUN = {"image_size": 32, "num_frames": 4, "epochs": 4, "steps_per_epoch": 40, "batch_size": 16,
+                "rsa_subset": 16, "lr": 1e-3}
+LEARNING_SEEDS = (0, 1, 2)
+UNTRAINED_SEEDS = (0, 1, 2, 3, 4)
 
 
-def _train_rsa(model, data) -> float:
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory) -> dict:
+    """Test-video (3-way odd-one-out accuracy, Spearman RSA with the true similarity) per model and seed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module-scoped, so set up before the autouse one-thread fixture applies
+    try:
+        return _held_out_scores(tmp_path_factory.mktemp("learning"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _held_out_scores(root: Path) -> dict:
+    from study.clips import DecodeSettings
+    from study.judgments import load_judgments
+    from study.prepare import prepare_dataset
+    from study.synthetic import SyntheticConfig, generate_benchmark
+    from trainables.model import build_model
+
+    data_dir = generate_benchmark(root / "benchmark", SyntheticConfig.tiny(**LEARNING_BENCHMARK))
+    decode = DecodeSettings(num_frames=4, image_size=32)
+    prepared = prepare_dataset(data_dir, decode=decode, out_root=root / "prepared")
+    score, n_triplets = _test_video_scorer(data_dir, load_judgments(data_dir), decode, root / "clips")
+    scores = {"n_triplets": n_triplets, "untrained": []}
+    for seed in UNTRAINED_SEEDS:
+        torch.manual_seed(seed)
+        config = TrainConfig.from_dict({**LEARNING_RUN, "prepared_dir": str(prepared), "seed": seed})
+        scores["untrained"].append(score(build_model(config.model)))
+    for variant in ("hybrid", "triplet-only"):
+        scores[variant] = []
+        for seed in LEARNING_SEEDS:
+            out = root / f"{variant}-{seed}"
+            train({**LEARNING_RUN, "prepared_dir": str(prepared), "variant": variant, "seed": seed},
+                  checkpoint_dir=out)
+            scores[variant].append(score(load_trained(out / f"epoch_{LEARNING_RUN['epochs']:03d}")[0]))
+    return scores
+
+
+def _test_video_scorer(data_dir: Path, judgments, decode, cache_dir: Path):
+    """(score, n_triplets): score(model) = (3-way accuracy on the human triplets within the test videos,
+    Spearman RSA of the model's cosine RDM with 1 - the true similarity)."""
     from analysis.compare import compare_rdms
+    from analysis.odd_one_out import per_triplet_correct
     from analysis.rdm import model_rdm
+    from study.clips import load_clips
 
-    embeddings = embed_clips(model, np.asarray(data.clips[data.rows_train]))
-    return compare_rdms(model_rdm(embeddings), 1 - data.human_train_similarity,
-                        mask=data.human_train_counts > 0)
+    test = np.sort(judgments.test_videos)
+    clips = load_clips(data_dir, [judgments.video_names[v] for v in test], decode, cache_dir=cache_dir)
+    position = np.full(judgments.n_videos, -1)
+    position[test] = np.arange(len(test))
+    triplets = position[judgments.within(test).triplets]
+    true = np.load(data_dir / "ground_truth" / "true_similarity.npy")[np.ix_(test, test)]
+
+    def score(model) -> tuple[float, float]:
+        rdm = model_rdm(embed_clips(model, clips))
+        return (float(per_triplet_correct(1 - rdm, triplets).mean()),
+                float(compare_rdms(rdm, 1 - true, method="spearman")))
+
+    return score, len(triplets)
 
 
 @pytest.mark.slow
-def test_hybrid_training_raises_the_fit_to_human_similarity_on_training_videos(tmp_path):
-    # Measured (2 seeds): untrained 0.045, after 30 steps 0.10-0.13; the seeds differ by ~0.02, so a 0.03 gain
-    # per seed is not seed noise. This checks the trainer learns; held-out gains need longer runs (docs/trainer.md).
-    from trainables.data import load_prepared
-    from trainables.model import build_model
+def test_hybrid_training_raises_held_out_odd_one_out_accuracy_beyond_seed_and_sampling_noise(held_out):
+    # Bar: the best of 5 untrained seeds (head and adapter init), plus a one-sided 99% binomial bound on the
+    # difference of two accuracies over the same number of test triplets (variance <= 0.25/n each).
+    # Measured: untrained 0.35-0.37, hybrid 0.51-0.57 (4 seeds) on 319 test triplets; the bar is about 0.47.
+    bar = max(acc for acc, _ in held_out["untrained"]) + 2.33 * np.sqrt(2 * 0.25 / held_out["n_triplets"])
+    assert held_out["n_triplets"] >= 250
+    for seed, (accuracy, _) in zip(LEARNING_SEEDS, held_out["hybrid"]):
+        assert accuracy > bar, (seed, accuracy, bar, held_out["untrained"])
 
-    prepared = _write_learnable(tmp_path / "learnable")
-    data = load_prepared(prepared)
-    for seed in (0, 1):
-        config = TrainConfig.from_dict({"prepared_dir": str(prepared), "seed": seed})
-        torch.manual_seed(seed)
-        untrained = _train_rsa(build_model(config.model), data)
-        train({"prepared_dir": str(prepared), "seed": seed, "epochs": 2, "batch_size": 8, "steps_per_epoch": 15,
-               "rsa_subset": 16, "lr": 2e-3}, checkpoint_dir=tmp_path / f"seed{seed}")
-        trained, _ = load_trained(tmp_path / f"seed{seed}" / "epoch_002")
-        assert _train_rsa(trained, data) > untrained + 0.03, seed
+
+@pytest.mark.slow
+def test_the_rsa_term_raises_held_out_rsa_over_triplet_only_on_the_same_budget(held_out):
+    # Paired by seed (same init, triplet order, steps and lr), the hybrid's test-video RSA beats triplet-only's by
+    # 0.05 at least. Measured over 4 seeds: hybrid 0.44-0.50, triplet-only 0.15-0.39 (paired gaps 0.08-0.32),
+    # untrained about 0.1. The pure triplet loss often stays on its margin plateau (near-identical initial
+    # embeddings give it almost no gradient); the scale-free RSA term spreads the embeddings apart.
+    for seed, (_, hybrid), (_, triplet_only) in zip(LEARNING_SEEDS, held_out["hybrid"], held_out["triplet-only"]):
+        assert hybrid > triplet_only + 0.05, (seed, hybrid, triplet_only)
