@@ -43,6 +43,14 @@ def render(doc: dict) -> str:
              f"- Load average (1, 5, 15 min) before: {_load(m['load_average'])}; after: "
              f"{_load(after['load_average'])}. The machine is shared: every figure is a ratio of two sides "
              "timed alternately in this run; absolute times are context only.", ""]
+    if any(r.get("from_earlier_run") for r in results.values()):
+        lines[-1:-1] = ["- Sections marked *from an earlier run of the suite* were measured by an earlier "
+                        "`python -m benchmarks` invocation on the same machine (each gives its own finish time and "
+                        "load); `--only` reran the others and this file was assembled from every results/*.json."]
+    return _sections(lines, results)
+
+
+def _sections(lines: list[str], results: dict) -> str:
     for name, section in SECTIONS:
         if name in results:
             r = results[name]
