@@ -453,6 +453,10 @@ def _arm_crash(epoch: int, times: int, marker: Path) -> None:
                 out.write(f"crashed on purpose after epoch {epoch}\n")
             os._exit(1)
         real_report(metrics, *args, **kwargs)
+        # Our own record of what each run reported: Tune's result.json is re-synced from storage when a trial
+        # restarts, so on a local disk it can lose lines that a correct restore did report.
+        with marker.with_name("reported-epochs").open("a") as out:
+            out.write(f"{metrics.get('epoch')}\n")
 
     train.report = report
 
