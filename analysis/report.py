@@ -1,7 +1,6 @@
 """Tables and the markdown report; files are written under a temporary name, then renamed."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +67,10 @@ def write_tables(out_dir: str | Path, metrics: pd.DataFrame, *, participants: pd
 
 
 def _atomic(target: Path, write) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    write(tmp)
-    os.replace(tmp, target)
+    from study.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
+        write(tmp)
 
 
 def experiment_report(metrics: pd.DataFrame, trials: pd.DataFrame, figures: list[Path]) -> str:

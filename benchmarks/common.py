@@ -10,12 +10,13 @@ import json
 import os
 import platform
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from study.atomic import atomic_path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -88,15 +89,10 @@ def _read(path: str) -> str:
 
 
 def write_json(path: str | Path, doc: dict) -> Path:
-    """Write whole or not at all: a temporary name in the same folder, then os.replace."""
+    """Write whole or not at all (study.atomic)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=_plain) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

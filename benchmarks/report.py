@@ -2,9 +2,9 @@
 target. Each section's sentences are filled in from the measured numbers, so a rerun rewrites them."""
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
+
+from study.atomic import atomic_path
 
 
 def fmt(s: dict | None, digits: int = 2, scale: float = 1.0, unit: str = "") -> str:
@@ -25,10 +25,8 @@ def write_results_md(doc: dict, path: Path) -> Path:
     """Render and write atomically."""
     text = render(doc)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path
 
 

@@ -27,6 +27,7 @@ import search_spaces
 from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
 from search_spaces import Choice, Float, Int
+from study.atomic import atomic_path
 from study.clips import DecodeSettings
 from study.prepare import prepare_dataset
 from study.sweep import resolve_trial_config
@@ -167,13 +168,9 @@ def plot_curves(runs: dict, path: Path) -> Path:
     ax.axhline(1 / 3, color="grey", lw=0.8, ls=":", label="chance (1/3)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path

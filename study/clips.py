@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from study.atomic import atomic_path
 from study.errors import ConfigError, DataError
 
 _CACHE_VERSION = 1  # bump when the decoded pixels would change for the same key (resize rule, sampling)
@@ -126,19 +126,14 @@ def _cache_key_doc(sources: list[Path], settings: DecodeSettings) -> dict:
 
 def _build_cache(sources: list[Path], settings: DecodeSettings, target: Path, key_doc: dict) -> None:
     """Decode every source into a temporary .npy, then rename it into place (the sidecar goes first)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     shape = (len(sources), settings.num_frames, 3, settings.image_size, settings.image_size)
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npy")
-    try:
+    with atomic_path(target) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         for row, path in enumerate(sources):
             out[row] = decode_clip(path, settings)
         out.flush()
         del out
         _write_json_atomic(_sidecar(target), key_doc)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _open_checked(target: Path, n_videos: int, settings: DecodeSettings) -> np.ndarray:
@@ -169,9 +164,7 @@ def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 
     odd_size = frames.ndim != 4 or frames.shape[3] != 3 or frames.shape[1] % 2 or frames.shape[2] % 2
     if frames.dtype != np.uint8 or odd_size:
         raise ValueError(f"frames must be uint8 (T, H, W, 3) with even H, W; got {frames.dtype} {frames.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
             stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
@@ -180,9 +173,6 @@ def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(stream.encode())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -191,6 +181,5 @@ def _sidecar(target: Path) -> Path:
 
 
 def _write_json_atomic(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(doc, sort_keys=True, indent=1))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, sort_keys=True, indent=1))

@@ -45,6 +45,7 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 import search_spaces  # noqa: E402
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace  # noqa: E402
+from study.atomic import atomic_path  # noqa: E402
 from study.errors import ConfigError, DataError, cli_entry  # noqa: E402
 
 SETTINGS_FILE = "sweep.json"
@@ -618,9 +619,8 @@ def write_file(target: str, data: bytes) -> None:
         with filesystem.open_output_stream(path) as out:
             out.write(data)
         return
-    tmp = f"{target}.{uuid.uuid4().hex}.tmp"
-    Path(tmp).write_bytes(data)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
 
 
 def read_file(source: str) -> bytes | None:
