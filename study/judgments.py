@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from analysis.triplet_pairs import pair_counts, similarity_from_counts
 from study.errors import ConfigError, DataError, cli_entry
 
 TRIPLETS_FILE = "all_triplets.csv"
@@ -302,18 +303,11 @@ def _to_local(triplets: np.ndarray, videos: np.ndarray) -> np.ndarray:
 
 
 def _similarity_from_local(local: np.ndarray, size: int) -> HumanSimilarity:
-    a, b, odd = local.T
-    pairs_i = np.concatenate([a, a, b])
-    pairs_j = np.concatenate([b, odd, odd])
-    flat = size * size
-    counts = np.bincount(pairs_i * size + pairs_j, minlength=flat) + np.bincount(pairs_j * size + pairs_i,
-                                                                               minlength=flat)
-    together = np.bincount(a * size + b, minlength=flat) + np.bincount(b * size + a, minlength=flat)
-    counts = counts.reshape(size, size).astype(np.int64)
+    # One construction for the whole project: analysis's pair counts (pure numpy), as integers here.
+    together, shown = pair_counts(local, size)
+    counts = shown.astype(np.int64)
     np.fill_diagonal(counts, 0)  # a pair of one video with itself is not a pair
-    with np.errstate(invalid="ignore", divide="ignore"):
-        similarity = np.where(counts > 0, together.reshape(size, size) / counts, np.nan)
-    return HumanSimilarity(similarity.astype(np.float64), counts)
+    return HumanSimilarity(similarity_from_counts(together, counts), counts)
 
 
 # ---------------------------------------------------------------- splits by video
