@@ -21,7 +21,6 @@ os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import datetime  # noqa: E402
-import itertools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -46,7 +45,7 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 import search_spaces  # noqa: E402
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace  # noqa: E402
 from study.atomic import atomic_path  # noqa: E402
-from study.errors import ConfigError, DataError, cli_entry  # noqa: E402
+from study.errors import ConfigError, cli_entry  # noqa: E402
 
 SETTINGS_FILE = "sweep.json"
 RESULTS_FILE = "results.parquet"
