@@ -35,7 +35,7 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: no results table (is {experiment_dir} a finished sweep's folder?)")
     frame = pd.read_parquet(path)
-    column = next((c for c in RANK_COLUMNS if c in frame.columns), None)
+    column = _rank_column(frame)
     if column is None or "checkpoint_path" not in frame.columns:
         raise DataError(f"{path}: needs a checkpoint_path column and one of {list(RANK_COLUMNS)}")
     done = frame["checkpoint_path"].notna() & frame[column].notna()
@@ -45,6 +45,15 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
     # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
     return frame[done].sort_values(column, ascending=False, kind="stable").head(top_k)
+
+
+def _rank_column(frame: pd.DataFrame) -> str | None:
+    """The sweep's selection metric (results.parquet names it), so analysis ranks as ASHA, Optuna and the
+    checkpoints did; tables written before that column existed rank by 3-way accuracy."""
+    if "selection_metric" in frame.columns and frame["selection_metric"].notna().any():
+        column = f"best_{frame['selection_metric'].dropna().iloc[0]}"
+        return column if column in frame.columns else None
+    return next((c for c in RANK_COLUMNS if c in frame.columns), None)
 
 
 def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str = "mean",
@@ -59,6 +68,7 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
         if first_config is None:
             first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
             models[BASE] = _backbone(config, clips)
+        _check_clips_match(trial.checkpoint_path, first_config.prepared_dir)
         models[f"trial {trial.trial_id}"] = _embed(model, clips)
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
@@ -74,6 +84,19 @@ def _load_checkpoint(path: str):
     except (OSError, ValueError, RuntimeError, KeyError) as err:
         raise DataError(f"{path}: checkpoint does not load with its config.json: "
                         f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from None
+
+
+def _check_clips_match(checkpoint_path: str, prepared_dir: str) -> None:
+    """The checkpoint's frames, size, frame picking and resizing must be the clips' (defect 2 of the authors')."""
+    from study.errors import DataError
+    from trainables.checkpoint import check_clip_settings, read_preprocessing
+
+    meta_path = Path(prepared_dir) / "meta.json"
+    try:
+        check_clip_settings(read_preprocessing(checkpoint_path), json.loads(meta_path.read_text())["decode"],
+                            str(meta_path))
+    except ValueError as err:
+        raise DataError(f"{checkpoint_path}: {err}") from None
 
 
 def _clips_for(prepared_dir: str):
@@ -108,7 +131,7 @@ def _embed(model, clips: np.ndarray) -> np.ndarray:
 
     try:
         return np.asarray(embed_clips(model, clips), dtype=np.float64)
-    except RuntimeError as err:  # shape mismatch between clips and the checkpoint's model
+    except (RuntimeError, ValueError) as err:  # clips unlike the checkpoint's (VideoEmbedder refuses them)
         raise DataError(f"checkpoint does not match the clips of its prepared folder: {err}") from None
 
 

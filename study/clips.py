@@ -32,12 +32,32 @@ class DecodeSettings:
     image_size: int = field(
         default=64, metadata={"help": "side of the square frame in pixels, after short-side resize and centre crop"}
     )
+    frame_sampling: str = field(
+        default="centres", metadata={"help": "'centres' of num_frames equal segments (ours) or 'linspace': "
+                                             "np.linspace(0, n - 1, num_frames) (the authors' code)"}
+    )
+    resize: str = field(
+        default="crop", metadata={"help": "'crop': short side to image_size, then a centre crop (ours); 'squash': "
+                                          "both sides to image_size, aspect ratio lost (the authors' code)"}
+    )
 
     def __post_init__(self):
         for name, low in (("num_frames", 1), ("image_size", 8)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ConfigError(f"DecodeSettings.{name} must be an integer >= {low}, got {value!r}")
+        for name, choices in (("frame_sampling", FRAME_SAMPLINGS), ("resize", RESIZES)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"DecodeSettings.{name} must be one of {choices}, got {getattr(self, name)!r}")
+
+    def key(self) -> dict:
+        """The settings that name a cache; today's defaults are left out so folders built before these two
+        options existed keep their keys (their pixels are the same)."""
+        doc = asdict(self)
+        for name, default in (("frame_sampling", "centres"), ("resize", "crop")):
+            if doc[name] == default:
+                del doc[name]
+        return doc
 
 
 def default_cache_root() -> Path:
@@ -45,16 +65,25 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("SOCIAL_ALIGN_CACHE", Path.home() / ".cache" / "social-align"))
 
 
-def frame_indices(n_available: int, num_frames: int) -> np.ndarray:
-    """Centres of `num_frames` equal segments of the clip, so the sample spans it evenly (repeats if short)."""
+FRAME_SAMPLINGS = ("centres", "linspace")
+RESIZES = ("crop", "squash")
+
+
+def frame_indices(n_available: int, num_frames: int, method: str = "centres") -> np.ndarray:
+    """'centres': centres of `num_frames` equal segments of the clip, so the sample spans it evenly (repeats if
+    short); 'linspace': np.linspace(0, n - 1, num_frames) truncated, first and last frame included (the authors')."""
+    if method == "linspace":
+        return np.linspace(0, n_available - 1, num_frames).astype(np.int64)
+    if method != "centres":
+        raise ValueError(f"unknown frame sampling {method!r}; expected one of {FRAME_SAMPLINGS}")
     return ((np.arange(num_frames) + 0.5) * n_available / num_frames).astype(np.int64)
 
 
 def decode_clip(path: str | Path, settings: DecodeSettings = DecodeSettings()) -> np.ndarray:
     """Decode `settings.num_frames` uniform frames -> uint8 (T, 3, H, W), H = W = settings.image_size.
 
-    Short side resized to image_size by decord while decoding, then a centre crop (keeps aspect ratio).
-    A missing, empty or undecodable file raises DataError naming it.
+    'crop': short side resized to image_size by decord while decoding, then a centre crop (keeps aspect ratio);
+    'squash': both sides resized to image_size by decord. A missing, empty or undecodable file raises DataError naming it.
     """
     path = Path(path)
     if not path.is_file():
@@ -64,12 +93,14 @@ def decode_clip(path: str | Path, settings: DecodeSettings = DecodeSettings()) -
     import decord  # heavy; imported only where video is really read
 
     try:
-        width, height = _probe_size(decord, path)
-        new_w, new_h = _short_side_size(width, height, settings.image_size)
+        new_w = new_h = settings.image_size
+        if settings.resize == "crop":
+            new_w, new_h = _short_side_size(*_probe_size(decord, path), settings.image_size)
         reader = decord.VideoReader(str(path), width=new_w, height=new_h, num_threads=1)
         if len(reader) == 0:
             raise DataError(f"{path}: video has no frames")
-        frames = reader.get_batch(frame_indices(len(reader), settings.num_frames).tolist()).asnumpy()
+        indices = frame_indices(len(reader), settings.num_frames, settings.frame_sampling)
+        frames = reader.get_batch(indices.tolist()).asnumpy()
     except (RuntimeError, decord.DECORDError) as err:
         raise DataError(f"{path}: cannot decode video ({str(err).splitlines()[0][:120]})") from None
     return np.ascontiguousarray(_center_crop(frames, settings.image_size).transpose(0, 3, 1, 2))
@@ -121,7 +152,7 @@ def _cache_key_doc(sources: list[Path], settings: DecodeSettings) -> dict:
             raise DataError(f"{path}: video file not found")
         stat = path.stat()
         files.append([path.name, stat.st_size, stat.st_mtime_ns])
-    return {"version": _CACHE_VERSION, "settings": asdict(settings), "files": files}
+    return {"version": _CACHE_VERSION, "settings": settings.key(), "files": files}
 
 
 def _build_cache(sources: list[Path], settings: DecodeSettings, target: Path, key_doc: dict) -> None:
@@ -144,10 +175,10 @@ def _open_checked(target: Path, n_videos: int, settings: DecodeSettings) -> np.n
     except (OSError, ValueError, KeyError) as err:
         raise DataError(f"{target}: unreadable clip cache ({err}); delete it to rebuild") from None
     expected = (n_videos, settings.num_frames, 3, settings.image_size, settings.image_size)
-    if built_with != asdict(settings) or clips.shape != expected or clips.dtype != np.uint8:
+    if built_with != settings.key() or clips.shape != expected or clips.dtype != np.uint8:
         raise DataError(
             f"{target}: clip cache was built with decode settings {built_with} and shape {clips.shape}, "
-            f"not {asdict(settings)} and {expected}; delete it to rebuild"
+            f"not {settings.key()} and {expected}; delete it to rebuild"
         )
     return clips
 

@@ -43,7 +43,7 @@ def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0
     chosen = _make_split(j, split, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
     row_ids = np.concatenate([chosen.train, chosen.val])  # train rows first, then validation
     settings = {"split": split, "seed": int(seed), "val_fraction": float(val_fraction),
-                "min_catch_accuracy": float(min_catch_accuracy), "decode": asdict(decode)}
+                "min_catch_accuracy": float(min_catch_accuracy), "decode": decode.key()}
     if split == "random":  # only then does test_fraction shape the folder
         settings["test_fraction"] = float(test_fraction)
     key = _folder_key(data_dir, [j.video_names[i] for i in row_ids], settings)

@@ -49,6 +49,7 @@ from study.errors import ConfigError, cli_entry  # noqa: E402
 
 SETTINGS_FILE = "sweep.json"
 RESULTS_FILE = "results.parquet"
+DECODE_KEYS = ("num_frames", "image_size", "frame_sampling", "resize")  # trial keys that shape the prepared clips
 BEST_FILE = "best.json"
 TRIAL_RECORD = "trial.json"
 METRICS = ("val_ooo_acc", "val_rsa", "train_loss")
@@ -234,11 +235,14 @@ def _validate_space(space: SearchSpace) -> None:
     """Every corner the sweep can reach must make a valid TrainConfig; checked before any trial starts."""
     from trainables.config import TrainConfig
 
-    for key in ("num_frames", "image_size", "backbone"):
+    for key in (*DECODE_KEYS, "backbone"):
         if key in space.params:
             raise ConfigError(f"parameter {key!r} must be fixed: the data are prepared once per sweep")
     if space.asha and "epochs" in space.params:
         raise ConfigError("parameter 'epochs' must be fixed when ASHA is on (it is ASHA's budget)")
+    if space.fixed.get("select_metric", space.metric) != space.metric:  # one metric selects, prunes and ranks
+        raise ConfigError(f"space {space.name!r}: select_metric {space.fixed['select_metric']!r} differs from the "
+                          f"space's metric {space.metric!r}")
     for point in _corners(space):
         try:
             TrainConfig.from_dict(resolve_trial_config({**space.fixed, **point}))
@@ -424,7 +428,7 @@ def _ensure_prepared(config: dict) -> str:
     from study.prepare import prepare_dataset
 
     spec = config["_prepare"]
-    decode = DecodeSettings(num_frames=config["num_frames"], image_size=config["image_size"])
+    decode = DecodeSettings(**{k: config[k] for k in DECODE_KEYS if k in config})
     return str(prepare_dataset(_data_dir(spec["data_dir"]), split=spec["split"], seed=spec["seed"],
                                decode=decode))
 
@@ -488,7 +492,7 @@ def prepare_data(settings: SweepSettings, space: SearchSpace) -> tuple[str, str]
     from study.prepare import prepare_dataset
 
     fixed = {**search_spaces.PAPER_CONFIG, **space.fixed}
-    decode = DecodeSettings(num_frames=int(fixed["num_frames"]), image_size=int(fixed["image_size"]))
+    decode = DecodeSettings(**{k: fixed[k] for k in DECODE_KEYS if k in fixed})
     prepared = prepare_dataset(_data_dir(settings.data), split=settings.split, seed=settings.seed, decode=decode)
     meta = json.loads((Path(prepared) / "meta.json").read_text())
     return str(prepared), meta.get("data_fingerprint", "")
@@ -521,7 +525,8 @@ def _result_row(result, space: SearchSpace) -> dict:
            "time_total_s": float(metrics.get("time_total_s", np.nan)),
            **_span(history),
            "checkpoint_path": _best_checkpoint(result, space),
-           "trial_dir": result.path, "data_fingerprint": record.get("data_fingerprint"),
+           "trial_dir": result.path, "selection_metric": space.metric,
+           "data_fingerprint": record.get("data_fingerprint"),
            "node_id": record.get("node_id"), "hostname": record.get("hostname")}
     row |= {f"config/{k}": v for k, v in sorted(resolve_trial_config(config).items()) if k != "prepared_dir"}
     row |= {f"config/{k}": config[k] for k in {**SWEEP_ONLY_KEYS, **_TEST_ONLY_KEYS} if k in config}
@@ -698,6 +703,7 @@ def run_sweep(settings: SweepSettings) -> SweepOutcome:
         if settings.max_concurrent is None and not Path("~/ray_bootstrap_config.yaml").expanduser().is_file():
             settings = dataclasses.replace(settings, max_concurrent=fit)
         constants = {"prepared_dir": prepared, "seed": space.fixed.get("seed", settings.seed),
+                     "select_metric": space.metric,  # the trial's best epoch, plateau and early stop use it too
                      "_prepare": {"data_dir": settings.data, "split": settings.split, "seed": settings.seed}}
         experiment = f"{storage}/{name}"
         _save_settings(experiment, settings, space, fingerprint)

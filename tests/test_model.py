@@ -102,7 +102,7 @@ def test_checkpoint_round_trip_in_peft_and_safetensors_formats(tmp_path):
     state = {"epoch": 3, "optimizer": {"lr": torch.tensor([0.1])}}
     folder = save_checkpoint(tmp_path / "ckpt", model, config, state)
     assert sorted(p.name for p in folder.iterdir()) == ["adapter", "config.json", "head.safetensors",
-                                                        "train_state.pt"]
+                                                        "preprocessing.json", "train_state.pt"]
     clips = _clips(4, seed=1)
     loaded, loaded_config = load_trained(folder)
     assert loaded_config == config

@@ -19,9 +19,10 @@ from peft.utils import load_peft_weights
 from safetensors.torch import load_file, save_file
 
 from trainables.config import TrainConfig
-from trainables.model import VideoEmbedder, peft_backbone
+from trainables.model import PIXEL_MEAN, PIXEL_STD, VideoEmbedder, peft_backbone
 
 ADAPTER, HEAD, CONFIG, STATE = "adapter", "head.safetensors", "config.json", "train_state.pt"
+PREPROCESSING = "preprocessing.json"
 
 
 def save_checkpoint(directory: str | Path, model: VideoEmbedder, config: TrainConfig,
@@ -55,8 +56,37 @@ def write_checkpoint_files(directory: Path, model: VideoEmbedder, config: TrainC
     save_file({k: v.detach().cpu().contiguous() for k, v in module.head.state_dict().items()},
               str(directory / HEAD))
     (directory / CONFIG).write_text(config.to_json())
+    (directory / PREPROCESSING).write_text(json.dumps(preprocessing(config), sort_keys=True, indent=2))
     if train_state is not None:
         torch.save(train_state, directory / STATE)
+
+
+def preprocessing(config: TrainConfig) -> dict:
+    """What a clip must be for this model: frames, size, how they were picked and sized, and the
+    normalisation the model applies itself to uint8 pixels."""
+    m = config.model
+    return {"num_frames": m.num_frames, "image_size": m.image_size, "frame_sampling": m.frame_sampling,
+            "resize": m.resize, "pixels": "uint8 0-255", "pixel_mean": PIXEL_MEAN, "pixel_std": PIXEL_STD}
+
+
+def read_preprocessing(directory: str | Path) -> dict:
+    """The checkpoint's preprocessing record (rebuilt from config.json for checkpoints older than the record);
+    a record that disagrees with this code's normalisation raises ValueError naming the file."""
+    path = Path(directory) / PREPROCESSING
+    record = json.loads(path.read_text()) if path.is_file() else preprocessing(read_config(directory))
+    if (record.get("pixel_mean"), record.get("pixel_std")) != (PIXEL_MEAN, PIXEL_STD):
+        raise ValueError(f"{path}: trained with normalisation mean {record.get('pixel_mean')} std "
+                         f"{record.get('pixel_std')}, this code applies {PIXEL_MEAN} / {PIXEL_STD}")
+    return record
+
+
+def check_clip_settings(record: dict, decode: dict, source: str) -> None:
+    """Refuse clips prepared unlike the checkpoint's (decode: study.clips.DecodeSettings.key() or asdict)."""
+    have = {"frame_sampling": "centres", "resize": "crop", **decode}
+    for name in ("num_frames", "image_size", "frame_sampling", "resize"):
+        if have.get(name) != record[name]:
+            raise ValueError(f"{source}: clips have {name} = {have.get(name)!r}, the checkpoint was trained on "
+                             f"{record[name]!r}")
 
 
 def read_config(directory: str | Path) -> TrainConfig:
@@ -71,9 +101,16 @@ def load_weights(directory: str | Path, model: VideoEmbedder) -> None:
     directory = Path(directory)
     module = getattr(model, "module", model)
     result = set_peft_model_state_dict(peft_backbone(module), load_peft_weights(str(directory / ADAPTER)))
-    if getattr(result, "unexpected_keys", None):
-        raise ValueError(f"{directory / ADAPTER}: adapter does not fit the model ({result.unexpected_keys[:3]})")
-    module.head.load_state_dict(load_file(str(directory / HEAD)))
+    missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+    if getattr(result, "unexpected_keys", None) or missing:
+        raise ValueError(f"{directory / ADAPTER}: adapter does not fit the model (unexpected "
+                         f"{list(result.unexpected_keys)[:3]}, missing {missing[:3]})")
+    # Every head key must be there under its own name: the authors' evaluation loaded their `embedding_layer`
+    # into a `head` with strict=False and scored a randomly initialised head (their defect 1).
+    saved, wanted = load_file(str(directory / HEAD)), module.head.state_dict()
+    if set(saved) != set(wanted):
+        raise ValueError(f"{directory / HEAD}: keys {sorted(saved)} do not match the head's {sorted(wanted)}")
+    module.head.load_state_dict(saved, strict=True)
 
 
 def load_train_state(directory: str | Path) -> dict | None:

@@ -15,6 +15,10 @@ LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
 VARIANTS = ("hybrid", "triplet-only", "rsa-only", "budget-matched")
 SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
 PRECISIONS = ("auto", "fp32", "bf16")
+FRAME_SAMPLINGS = ("centres", "linspace")
+RESIZES = ("crop", "squash")
+LR_SCHEDULES = ("warmup-cosine", "plateau")
+SELECT_METRICS = ("val_ooo_acc", "val_rsa")
 
 
 def _help(text: str, **kwargs) -> Any:
@@ -28,6 +32,12 @@ class ModelConfig:
                           default="tiny")
     num_frames: int = _help("Frames per clip; must match the prepared clips.", default=8)
     image_size: int = _help("Frame side in pixels; must match the prepared clips.", default=64)
+    frame_sampling: str = _help("How the prepared clips picked their frames: 'centres' (centres of equal segments, "
+                                "ours) or 'linspace' (np.linspace(0, n-1, T), the authors'); must match the "
+                                "prepared clips.", default="centres")
+    resize: str = _help("How the prepared clips were sized: 'crop' (short side to image_size, centre crop, keeps "
+                        "the aspect ratio: ours) or 'squash' (both sides to image_size: the authors'); must match "
+                        "the prepared clips.", default="crop")
     lora_r: int = _help("LoRA rank.", default=8)
     lora_alpha: float = _help("LoRA scaling numerator (scale = lora_alpha / lora_r).", default=16.0)
     lora_dropout: float = _help("Dropout on the LoRA branch, in [0, 1).", default=0.1)
@@ -50,6 +60,8 @@ class ModelConfig:
         if bad or not groups:
             raise ValueError(f"lora_targets must name some of {LORA_TARGET_NAMES}, got {self.lora_targets!r}")
         _check_choice(self, "precision", PRECISIONS)
+        _check_choice(self, "frame_sampling", FRAME_SAMPLINGS)
+        _check_choice(self, "resize", RESIZES)
         if not self.backbone:
             raise ValueError("backbone must name a preset, a hub id or a folder, got ''")
 
@@ -67,12 +79,38 @@ class LossConfig:
     beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)
     beta_end: float = _help("RSA weight ceiling (paper 0.7).", default=0.7)
     beta_step: float = _help("RSA weight increase per epoch (paper 0.1).", default=0.1)
+    rsa_only_beta_start: float = _help("'rsa-only': RSA weight in epoch 0, rising by beta_step per epoch up to "
+                                       "rsa_only_beta_end (authors' code 0.5; 1.0 with rsa_only_beta_end 1.0 = a "
+                                       "constant weight 1, ours).", default=1.0)
+    rsa_only_beta_end: float = _help("'rsa-only': RSA weight ceiling (authors' code 1.0).", default=1.0)
+    rsa_steps_per_epoch: int = _help("0 = the RSA term on every step, over the step's videos plus rsa_subset "
+                                     "others, all with gradient (ours). N > 0 = the authors' cadence: an RSA step "
+                                     "every max(1, steps // N) steps, over rsa_videos freshly drawn training "
+                                     "videos (authors' code 6); 'rsa-only' then updates on RSA steps only.",
+                                     default=0)
+    rsa_videos: int = _help("With rsa_steps_per_epoch > 0: training videos drawn per RSA step, K (authors' 24).",
+                            default=24)
+    rsa_grad_videos: int = _help("With rsa_steps_per_epoch > 0: how many of the K are embedded with gradient, M "
+                                 "(authors' 6); the other K - M are embedded without gradient in eval mode, and "
+                                 "the RSA runs over the observed grad x grad and grad x constant pairs.",
+                                 default=6)
+    budget_constraints: int = _help("'budget-matched': 0 = one mined negative per triplet per step, from the "
+                                    "RSA subset, rated below the positive by humans (ours). N > 0 = the "
+                                    "authors' rule: up to N extra triplets per epoch, one every "
+                                    "max(1, steps // N) steps: the batch's anchor with the largest margin "
+                                    "violation, against its hardest other in-batch negative, no human check "
+                                    "(authors' 738 = 6 RSA steps x 123 pairs).", default=0)
 
     def __post_init__(self):
         _check_choice(self, "variant", VARIANTS)
-        for name in ("margin", "alpha", "beta_start", "beta_end", "beta_step"):
+        for name in ("margin", "alpha", "beta_start", "beta_end", "beta_step", "rsa_only_beta_start",
+                     "rsa_only_beta_end", "rsa_steps_per_epoch", "budget_constraints"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        _check_positive(self, "rsa_videos", "rsa_grad_videos")
+        if self.rsa_grad_videos > self.rsa_videos:
+            raise ValueError(f"rsa_grad_videos must be <= rsa_videos ({self.rsa_videos}), got "
+                             f"{self.rsa_grad_videos!r}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +142,19 @@ class OptimConfig:
     epochs: int = _help("Training epochs; one validation report per epoch.", default=5)
     steps_per_epoch: int = _help("Cap on steps per epoch (0 = a full pass over the training triplets).",
                                  default=0)
+    lr_schedule: str = _help("'warmup-cosine' (per step, ours) or 'plateau' (ReduceLROnPlateau on select_metric "
+                             "once per epoch, mode max: the authors').", default="warmup-cosine")
+    plateau_patience: int = _help("'plateau': epochs without gain before the learning rate drops (authors' 3).",
+                                  default=3)
+    plateau_factor: float = _help("'plateau': factor the learning rate is multiplied by (authors' 0.5), in (0, 1).",
+                                  default=0.5)
+    early_stop_patience: int = _help("Stop after this many epochs without a new best select_metric (authors' 5; "
+                                     "0 = never: ours, where ASHA stops weak trials).", default=0)
+    select_metric: str = _help("Validation metric that picks the best epoch, drives 'plateau' and early "
+                               "stopping: 'val_ooo_acc' (3-way odd-one-out accuracy, ours) or 'val_rsa' "
+                               "(Spearman RSA on observed pairs, the authors'). The sweep sets it to the space's "
+                               "metric, so ASHA, Optuna, checkpoints and analysis all rank by it.",
+                               default="val_ooo_acc")
 
     def __post_init__(self):
         _check_positive(self, "batch_size", "epochs")
@@ -115,6 +166,13 @@ class OptimConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
         if self.steps_per_epoch < 0:
             raise ValueError(f"steps_per_epoch must be >= 0, got {self.steps_per_epoch!r}")
+        _check_choice(self, "lr_schedule", LR_SCHEDULES)
+        _check_choice(self, "select_metric", SELECT_METRICS)
+        _check_positive(self, "plateau_patience")
+        if not 0 < self.plateau_factor < 1:
+            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
+        if self.early_stop_patience < 0:
+            raise ValueError(f"early_stop_patience must be >= 0, got {self.early_stop_patience!r}")
 
 
 _SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "optim": OptimConfig}

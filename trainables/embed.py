@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainables.checkpoint import load_weights, read_config
+from trainables.checkpoint import load_weights, read_config, read_preprocessing
 from trainables.config import ModelConfig, TrainConfig
 from trainables.model import VideoEmbedder, build_model, load_backbone, normalise_clips
 
@@ -14,6 +14,7 @@ from trainables.model import VideoEmbedder, build_model, load_backbone, normalis
 def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig]:
     """The model a checkpoint folder describes, in eval mode on the CPU, and its resolved config."""
     config = read_config(checkpoint_dir)
+    read_preprocessing(checkpoint_dir)  # refuses a checkpoint trained under another normalisation
     model = build_model(config.model)
     load_weights(checkpoint_dir, model)
     return model.eval(), config

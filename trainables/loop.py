@@ -26,7 +26,8 @@ from trainables.checkpoint import load_train_state, load_weights, write_atomical
 from trainables.config import TrainConfig
 from trainables.data import PreparedData, load_prepared
 from trainables.embed import embed_clips
-from trainables.losses import hybrid_loss, mine_hard_negatives, rsa_loss, triplet_loss
+from trainables.losses import (anchored_rsa_loss, hybrid_loss, mine_hard_negatives, rsa_loss, triplet_loss,
+                                violation_extra_triplet)
 from trainables.model import build_model, trainable_parameters, use_device
 from trainables.sampling import TripletPool, sample_triplets
 
@@ -98,9 +99,8 @@ def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str |
     steps = _steps_per_epoch(len(data.triplets_train), cfg, worker.world)
     optimizer = torch.optim.AdamW(trainable_parameters(module), lr=cfg.optim.lr,
                                   weight_decay=cfg.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
-        _warmup_cosine, total=steps * cfg.optim.epochs, warmup=int(cfg.optim.warmup_fraction * steps * cfg.optim.epochs)))
-    start = _resume(resume_dir, module, optimizer, scheduler)
+    scheduler = _scheduler(optimizer, cfg, steps)
+    start, best, since_best = _resume(resume_dir, module, optimizer, scheduler)
     model = worker.wrap(module)
     step_data = _StepData(data, cfg, worker.device)
     for epoch in range(start, cfg.optim.epochs):
@@ -108,10 +108,27 @@ def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str |
         losses = _train_epoch(model, module, optimizer, scheduler, step_data, cfg, worker, epoch, steps)
         metrics = {"epoch": epoch + 1, **losses, **_validate(module, data, worker)}
         metrics["time_epoch_s"] = time.perf_counter() - began
-        state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+        score = metrics[cfg.optim.select_metric]
+        best, since_best = (score, 0) if score > best else (best, since_best + 1)  # NaN never counts as a gain
+        if cfg.optim.lr_schedule == "plateau":
+            scheduler.step(score)
+        state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "best": best, "since_best": since_best}
         report(metrics, functools.partial(write_checkpoint_files, model=module, config=cfg, train_state=state),
                worker)
+        if cfg.optim.early_stop_patience and since_best >= cfg.optim.early_stop_patience:
+            break  # the authors' early stop: this many epochs without a new best select_metric
     return module
+
+
+def _scheduler(optimizer, cfg: TrainConfig, steps: int):
+    """Warm-up then cosine, stepped per batch (ours), or ReduceLROnPlateau on select_metric per epoch."""
+    if cfg.optim.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=cfg.optim.plateau_patience,
+                                                          factor=cfg.optim.plateau_factor)
+    total = steps * cfg.optim.epochs
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
+        _warmup_cosine, total=total, warmup=int(cfg.optim.warmup_fraction * total)))
 
 
 class _StepData:
@@ -146,12 +163,22 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: _StepData, cfg:
     rng = np.random.default_rng([cfg.seed, epoch, worker.rank])
     model.train()
     sums = torch.zeros(3, dtype=torch.float64, device=worker.device)
-    for batch_index in order:
-        parts = _train_step(model, step_data, step_data.triplets[batch_index], rng, cfg, epoch)
+    rsa_every, extra_every = _every(steps, cfg.loss.rsa_steps_per_epoch), _every(steps, cfg.loss.budget_constraints)
+    for step, batch_index in enumerate(order):
+        triplets = step_data.triplets[batch_index]
+        if _paper_cadence(cfg):
+            extra = step % extra_every == 0 and step // extra_every < cfg.loss.budget_constraints
+            parts = _paper_step(model, module, step_data, triplets, rng, cfg, epoch,
+                                rsa_step=step % rsa_every == 0, extra=extra)
+        else:
+            parts = _train_step(model, step_data, triplets, rng, cfg, epoch)
+        if parts is None:  # rsa-only between RSA steps: the authors' code updates on RSA steps only
+            continue
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         optimizer.step()
-        scheduler.step()
+        if cfg.optim.lr_schedule != "plateau":
+            scheduler.step()
         sums += torch.stack([p.detach().double() for p in parts])
     sums /= steps
     if worker.world > 1:
@@ -175,6 +202,56 @@ def _train_step(model, step_data: _StepData, triplets: np.ndarray, rng: np.rando
     triplet = triplet_loss(embeddings, local, margin=cfg.loss.margin)
     rsa = rsa_loss(embeddings, step_data.distance[position][:, position], step_data.observed[position][:, position])
     return hybrid_loss(triplet, rsa, epoch=epoch, config=cfg.loss)
+
+
+def _paper_cadence(cfg: TrainConfig) -> bool:
+    """The authors' step rules: periodic RSA steps (hybrid, rsa-only) or periodic extra constraints."""
+    if cfg.loss.variant in ("hybrid", "rsa-only"):
+        return cfg.loss.rsa_steps_per_epoch > 0
+    return cfg.loss.variant == "budget-matched" and cfg.loss.budget_constraints > 0
+
+
+def _every(steps: int, per_epoch: int) -> int:
+    """The authors' spacing: an event every max(1, steps // per_epoch) steps (never when per_epoch is 0)."""
+    return max(1, steps // per_epoch) if per_epoch else steps + 1
+
+
+def _paper_step(model, module, step_data: _StepData, triplets: np.ndarray, rng: np.random.Generator,
+                cfg: TrainConfig, epoch: int, *, rsa_step: bool, extra: bool):
+    """One step under the authors' rules; None when the step updates nothing (rsa-only off an RSA step).
+
+    On an RSA step K training videos are drawn: the first M share the batch's forward pass (train mode, with
+    gradient), the other K - M are embedded without gradient in eval mode, after which train mode is restored
+    (the authors' code left the model in eval mode: their defect 3).
+    """
+    loss = cfg.loss
+    rsa_only = loss.variant == "rsa-only"
+    if rsa_only and not rsa_step:
+        return None
+    drawn = np.zeros(0, dtype=np.int64)
+    if rsa_step and loss.variant in ("hybrid", "rsa-only"):
+        k = min(loss.rsa_videos, len(step_data.rows_train))
+        drawn = rng.choice(step_data.rows_train, size=k, replace=False)
+    grad_rows, const_rows = drawn[:loss.rsa_grad_videos], drawn[loss.rsa_grad_videos:]
+    rows = np.unique(np.concatenate([np.zeros(0, np.int64) if rsa_only else triplets.ravel(), grad_rows]))
+    embeddings = model(step_data.clip_tensor(rows))
+    zero = embeddings.sum() * 0.0
+    triplet = zero
+    if not rsa_only:
+        local = torch.from_numpy(np.searchsorted(rows, triplets)).to(embeddings.device)
+        triplet = triplet_loss(embeddings, local, margin=loss.margin)
+        if extra:
+            triplet = triplet + triplet_loss(embeddings, violation_extra_triplet(embeddings, local, margin=loss.margin),
+                                             margin=loss.margin)
+    rsa = zero
+    if len(drawn):
+        const = torch.from_numpy(embed_clips(module, step_data.clips[np.sort(const_rows)])).to(embeddings.device)
+        order = np.concatenate([grad_rows, np.sort(const_rows)])
+        position = torch.from_numpy(step_data.position[order]).to(embeddings.device)
+        grad = embeddings[torch.from_numpy(np.searchsorted(rows, grad_rows)).to(embeddings.device)]
+        rsa = anchored_rsa_loss(grad, const, step_data.distance[position][:, position],
+                                step_data.observed[position][:, position])
+    return hybrid_loss(triplet, rsa, epoch=epoch, config=loss)
 
 
 def _epoch_order(module, step_data: _StepData, cfg: TrainConfig, worker: Worker, epoch: int,
@@ -218,17 +295,18 @@ def _gather_embeddings(module, clips: np.ndarray, rows: np.ndarray, worker: Work
     return out
 
 
-def _resume(resume_dir, module, optimizer, scheduler) -> int:
-    """Load a checkpoint's weights, optimiser and scheduler state; return the epoch to start from."""
+def _resume(resume_dir, module, optimizer, scheduler) -> tuple[int, float, int]:
+    """Load a checkpoint's weights, optimiser and scheduler state; return the epoch to start from, the best
+    select_metric so far and the epochs since it (early stopping's state)."""
     if resume_dir is None:
-        return 0
+        return 0, -math.inf, 0
     load_weights(resume_dir, module)
     state = load_train_state(resume_dir)
     if state is None:
         raise ValueError(f"resume_from {str(resume_dir)!r}: no train_state.pt; it cannot continue a run")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    return int(state["epoch"])
+    return int(state["epoch"]), float(state.get("best", -math.inf)), int(state.get("since_best", 0))
 
 
 def _steps_per_epoch(n_triplets: int, cfg: TrainConfig, world: int) -> int:
@@ -248,6 +326,9 @@ def _seed(seed: int, epoch: int, rank: int) -> int:
 
 def _check_clip_shape(data: PreparedData, cfg: TrainConfig) -> None:
     _, frames, _, height, width = data.clips.shape
-    for name, want, got in (("num_frames", cfg.model.num_frames, frames), ("image_size", cfg.model.image_size, height)):
+    decode = {"frame_sampling": "centres", "resize": "crop", **data.meta.get("decode", {})}
+    for name, want, got in (("num_frames", cfg.model.num_frames, frames), ("image_size", cfg.model.image_size, height),
+                            ("frame_sampling", cfg.model.frame_sampling, decode["frame_sampling"]),
+                            ("resize", cfg.model.resize, decode["resize"])):
         if want != got:
-            raise ValueError(f"{name} = {want} does not match the prepared clips in {cfg.prepared_dir} ({got})")
+            raise ValueError(f"{name} = {want!r} does not match the prepared clips in {cfg.prepared_dir} ({got!r})")

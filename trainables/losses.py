@@ -44,14 +44,40 @@ def rsa_loss(embeddings: torch.Tensor, human_distance: torch.Tensor, observed: t
     if int(keep.sum()) < 3:
         return embeddings.sum() * 0.0
     model = cosine_distance_matrix(embeddings)[i[keep], j[keep]]
-    human = human_distance[i[keep], j[keep]].to(model.dtype)
+    return _negative_pearson(model, human_distance[i[keep], j[keep]].to(model.dtype))
+
+
+def anchored_rsa_loss(grad_embeddings: torch.Tensor, const_embeddings: torch.Tensor, human_distance: torch.Tensor,
+                      observed: torch.Tensor) -> torch.Tensor:
+    """The authors' RSA step: minus Pearson over the observed grad x grad (i < j) and grad x constant pairs.
+
+    grad_embeddings: (m, dim) unit rows that carry gradient; const_embeddings: (k - m, dim) unit rows without;
+    human_distance, observed: (k, k), rows and columns in the order [grad..., const...]. Constant x constant
+    pairs carry no gradient and are left out (m = 6, k = 24: 15 + 108 = 123 pairs before the observed mask).
+    """
+    m, k = len(grad_embeddings), len(grad_embeddings) + len(const_embeddings)
+    i, j = torch.triu_indices(m, m, offset=1, device=grad_embeddings.device)
+    gi, cj = torch.meshgrid(torch.arange(m, device=i.device), torch.arange(m, k, device=i.device), indexing="ij")
+    rows, cols = torch.cat([i, gi.reshape(-1)]), torch.cat([j, cj.reshape(-1)])
+    keep = observed[rows, cols]
+    if int(keep.sum()) < 3:
+        return grad_embeddings.sum() * 0.0
+    both = torch.cat([grad_embeddings, const_embeddings.detach()])
+    model = 1.0 - (both[rows[keep]] * both[cols[keep]]).sum(dim=1)
+    return _negative_pearson(model, human_distance[rows[keep], cols[keep]].to(model.dtype))
+
+
+def _negative_pearson(model: torch.Tensor, human: torch.Tensor) -> torch.Tensor:
     model, human = model - model.mean(), human - human.mean()
     denom = torch.sqrt((model * model).sum() * (human * human).sum()).clamp_min(1e-12)
     return -(model * human).sum() / denom
 
 
 def beta_at(epoch: int, config: LossConfig) -> float:
-    """The RSA weight in an epoch: beta_start, rising by beta_step per epoch, capped at beta_end."""
+    """The RSA weight in an epoch: beta_start, rising by beta_step per epoch, capped at beta_end; 'rsa-only'
+    uses its own start and ceiling (1.0 and 1.0 by default: a constant 1)."""
+    if config.variant == "rsa-only":
+        return min(config.rsa_only_beta_end, config.rsa_only_beta_start + config.beta_step * epoch)
     return min(config.beta_end, config.beta_start + config.beta_step * epoch)
 
 
@@ -64,7 +90,7 @@ def hybrid_loss(triplet: torch.Tensor, rsa: torch.Tensor, *, epoch: int, config:
     if config.variant == "hybrid":
         total = config.alpha * triplet + beta_at(epoch, config) * rsa
     elif config.variant == "rsa-only":
-        total = rsa
+        total = beta_at(epoch, config) * rsa
     else:
         total = triplet
     return HybridLoss(total, triplet, rsa)
@@ -87,3 +113,22 @@ def mine_hard_negatives(embeddings: torch.Tensor, triplets: torch.Tensor, pool: 
         best = score.argmax(dim=1)
         has = eligible.any(dim=1)
     return torch.stack([a[has], p[has], pool[best[has]]], dim=1)
+
+
+def violation_extra_triplet(embeddings: torch.Tensor, triplets: torch.Tensor, *, margin: float) -> torch.Tensor:
+    """The authors' budget-matched constraint: one extra [a_i, p_i, n_j] triplet (shape (1, 3)).
+
+    i is the batch triplet whose anchor violates the margin most against its own negative, j != i the other
+    in-batch negative closest to that anchor. No human check. Fewer than two triplets -> (0, 3).
+    """
+    if len(triplets) < 2:
+        return triplets[:0]
+    with torch.no_grad():
+        a, p, n = embeddings[triplets[:, 0]], embeddings[triplets[:, 1]], embeddings[triplets[:, 2]]
+        d_ap = 1.0 - (a * p).sum(dim=1)
+        d_an = 1.0 - a @ n.T                                   # (B, B): anchor i against negative j
+        i = int(torch.argmax(d_ap + margin - d_an.diagonal()))
+        others = d_an[i].clone()
+        others[i] = torch.inf
+        j = int(torch.argmin(others))
+    return torch.stack([triplets[i, 0], triplets[i, 1], triplets[j, 2]])[None]

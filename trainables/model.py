@@ -90,9 +90,17 @@ class VideoEmbedder(nn.Module):
         self.head = nn.Sequential(nn.Linear(hidden_size, config.embed_dim), nn.LayerNorm(config.embed_dim),
                                   nn.ReLU(), nn.Dropout(config.head_dropout))
         self.bf16 = False  # set by use_device once the device is known
+        self.clip_shape = (config.num_frames, 3, config.image_size, config.image_size)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        """clips: uint8 (B, T, 3, H, W). Returns float32 (B, embed_dim) with unit rows."""
+        """clips: uint8 (B, T, 3, H, W). Returns float32 (B, embed_dim) with unit rows.
+
+        Anything else is refused: float pixels (already scaled or normalised) or another frame count or size
+        would silently reach the backbone unlike in training (the authors' evaluation did both: defect 2).
+        """
+        if clips.dtype != torch.uint8 or tuple(clips.shape[1:]) != self.clip_shape:
+            raise ValueError(f"clips must be uint8 (B, {', '.join(map(str, self.clip_shape))}) as the model was "
+                             f"trained on; got {clips.dtype} {tuple(clips.shape)}")
         with torch.autocast(clips.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             cls = self.backbone(pixel_values=normalise_clips(clips)).last_hidden_state[:, 0]
             out = self.head(cls)
