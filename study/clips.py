@@ -93,17 +93,27 @@ def decode_clip(path: str | Path, settings: DecodeSettings = DecodeSettings()) -
     import decord  # heavy; imported only where video is really read
 
     try:
-        new_w = new_h = settings.image_size
+        size = {}  # 'squash': decoded at full size, resized below (decord fails when the aspect ratio changes)
         if settings.resize == "crop":
             new_w, new_h = _short_side_size(*_probe_size(decord, path), settings.image_size)
-        reader = decord.VideoReader(str(path), width=new_w, height=new_h, num_threads=1)
+            size = {"width": new_w, "height": new_h}
+        reader = decord.VideoReader(str(path), num_threads=1, **size)
         if len(reader) == 0:
             raise DataError(f"{path}: video has no frames")
         indices = frame_indices(len(reader), settings.num_frames, settings.frame_sampling)
         frames = reader.get_batch(indices.tolist()).asnumpy()
     except (RuntimeError, decord.DECORDError) as err:
         raise DataError(f"{path}: cannot decode video ({str(err).splitlines()[0][:120]})") from None
-    return np.ascontiguousarray(_center_crop(frames, settings.image_size).transpose(0, 3, 1, 2))
+    sized = _squash(frames, settings.image_size) if settings.resize == "squash" else \
+        _center_crop(frames, settings.image_size)
+    return np.ascontiguousarray(sized.transpose(0, 3, 1, 2))
+
+
+def _squash(frames: np.ndarray, size: int) -> np.ndarray:
+    """frames: (T, H, W, 3) -> (T, size, size, 3), bilinear with antialiasing (PIL, as torchvision's Resize)."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
 
 
 def _probe_size(decord, path: Path) -> tuple[int, int]:
