@@ -14,11 +14,35 @@ import numpy as np
 import pandas as pd
 
 from analysis.noise_ceiling import participant_consistency, split_half_reliability
-from analysis.probes import linear_probes
+from analysis.probes import cross_validated_probes, linear_probes
 from analysis.rdm import model_rdm
-from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, row
+from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, pair_ceiling_rows, row
 
 LANGUAGE = "language"
+AUTHORS_MATRIX = "authors' test matrix"
+PAPER_LANGUAGE_MODEL = "paraphrase-multilingual-mpnet-base-v2"
+
+
+def language_model_note(model) -> str:
+    """The line every report carries about the caption model."""
+    name = str(model) if model else "all-MiniLM-L6-v2 (bundled, offline)"
+    if PAPER_LANGUAGE_MODEL in name:
+        return f"Language model: {name}, the paper's model."
+    return (f"Language model: {name}. Not the paper's model ({PAPER_LANGUAGE_MODEL}, first caption only); "
+            "its figures are not comparable with the paper's language baseline.")
+
+
+def authors_test_triplets(data_dir: Path, test_videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' test construction: every row of all_triplets.csv whose three videos are all test videos,
+    catch trials and every participant included (451 rows, 670 pairs on the public data). Returns
+    (triplets (n, 3) [kept, kept, odd] ordered as study.judgments orders valid ones, participant (n,))."""
+    frame = pd.read_csv(Path(data_dir) / "all_triplets.csv")
+    stims = frame[["stim1_name", "stim2_name", "stim3_name"]].to_numpy(dtype=np.int64)
+    inside = np.isin(stims, test_videos).all(axis=1)
+    stims, choice = stims[inside], frame["choice"].to_numpy(dtype=np.int64)[inside]
+    order = np.argsort(stims == choice[:, None], axis=1, kind="stable")   # kept first, file order kept
+    participant = pd.factorize(frame["participation"].to_numpy()[inside])[0]
+    return np.take_along_axis(stims, order, axis=1), participant.astype(np.int64)
 
 
 def participant_quality(j) -> pd.DataFrame:
@@ -81,13 +105,30 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     reliability = next(r["value"] for r in rows if r["metric"] == "explained_variance"
                        and r["model"] == "noise_ceiling")
     rows += model_rows(LANGUAGE, language[j.test_videos], test, settings, reliability)
+    rows += _authors_matrix_rows(data_dir, j, language, settings)
     train = np.setdiff1d(np.arange(j.n_videos), j.test_videos)
     probes = linear_probes(language, ratings, train, j.test_videos, n_boot=settings.n_boot, seed=settings.seed)
     rows += [row(LANGUAGE, f"probe_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
              for p in probes.itertuples()]
+    paper_probes = cross_validated_probes(language, ratings, j.test_videos, n_boot=settings.n_boot,
+                                          seed=settings.seed)
+    rows += [row(LANGUAGE, f"probe_cv_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
+             for p in paper_probes.itertuples()]
     extras = {"test": test, "language_rdm": model_rdm(language[j.test_videos], method=settings.rdm_method),
               "probes": probes}
     return pd.DataFrame(rows), participant_quality(j), extras
+
+
+def _authors_matrix_rows(data_dir: Path, j, language: np.ndarray, settings: SuiteSettings) -> list[dict]:
+    """The RSA, explained-variance and ceiling rows again on the authors' test matrix (the odd-one-out rows
+    do not depend on it); models named '<model>, authors' test matrix'."""
+    ev = EvalSet.build(j.triplets, j.participant, j.n_videos, j.test_videos,
+                       pair_source=authors_test_triplets(data_dir, j.test_videos))
+    ceiling = pair_ceiling_rows(ev, settings)
+    reliability = next(r["value"] for r in ceiling if r["metric"] == "explained_variance")
+    rows = ceiling + model_rows(LANGUAGE, language[j.test_videos], ev, settings, reliability)
+    keep = ("rsa_", "explained_variance", "split_half_r")
+    return [{**r, "model": f"{r['model']}, {AUTHORS_MATRIX}"} for r in rows if r["metric"].startswith(keep)]
 
 
 def _all_video_ceiling_rows(j, s: SuiteSettings) -> list[dict]:
@@ -120,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
                    help="how a video's captions become one vector (default mean of caption embeddings)")
+    p.add_argument("--ev-method", default="pearson", choices=("pearson", "spearman"),
+                   help="explained variance as Pearson r^2 (default) or Spearman rho^2, each against a noise "
+                        "ceiling computed with the same correlation")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="caption-embedding cache (default ~/.cache/social-align-study/captions)")
     return p
@@ -132,19 +176,21 @@ def _main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits,
-                                 rdm_method=args.rdm_method)
+                                 rdm_method=args.rdm_method, ev_method=args.ev_method)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     start = time.perf_counter()
     metrics, participants, extras = human_analysis(args.data_dir, settings=settings, language_model=args.language_model,
                                            combine=args.combine, cache_dir=args.cache_dir)
     print(main_table(metrics))
+    note = language_model_note(args.language_model)
+    print(f"\n{note}")
     print(f"\n{len(participants)} participants; median loo consistency "
           f"{participants.loo_consistency.median():.3f}; {time.perf_counter() - start:.1f} s")
     if args.out:
         figures = human_plots(args.out, metrics, extras)
         write_tables(args.out, metrics, participants=participants,
-                     report=human_report(metrics, participants) + "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in figures))
+                     report=human_report(metrics, participants) + f"\n{note}\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in figures))
         print(f"wrote {args.out}/metrics.parquet, participants.csv, report.md and {len(figures)} plots")
     return 0
 

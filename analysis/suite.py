@@ -17,6 +17,7 @@ from analysis.rdm import model_rdm
 from analysis.triplet_pairs import ParticipantPairs, participant_pairs
 
 RULES = ("three_way", "paper")
+EV_METHODS = ("pearson", "spearman")
 COLUMNS = ("model", "metric", "value", "ci_low", "ci_high", "n", "ci_over")
 
 
@@ -30,6 +31,9 @@ class SuiteSettings:
     ci: float = field(default=0.95, metadata={"help": "confidence level of every interval"})
     rdm_method: str = field(default="cosine", metadata={"help": "model RDM: 'cosine' or 'correlation'"})
     seed: int = field(default=0, metadata={"help": "seed of every resample (shared by all models: paired)"})
+    ev_method: str = field(default="pearson", metadata={
+        "help": "explained variance as 'pearson' r^2 (ours) or 'spearman' rho^2 (the paper's, presumably); the "
+                "noise ceiling it is divided by is computed with the same correlation, never mixed"})
 
     def __post_init__(self):
         for name in ("n_boot", "n_perm", "n_splits"):
@@ -37,6 +41,8 @@ class SuiteSettings:
                 raise ValueError(f"SuiteSettings.{name} must be >= 2, got {getattr(self, name)!r}")
         if not 0.5 <= self.ci < 1:
             raise ValueError(f"SuiteSettings.ci must be in [0.5, 1), got {self.ci!r}")
+        if self.ev_method not in EV_METHODS:
+            raise ValueError(f"SuiteSettings.ev_method must be one of {EV_METHODS}, got {self.ev_method!r}")
         if self.rdm_method not in ("cosine", "correlation"):
             raise ValueError(f"SuiteSettings.rdm_method must be 'cosine' or 'correlation', got {self.rdm_method!r}")
 
@@ -55,13 +61,17 @@ class EvalSet:
     pairs: ParticipantPairs
 
     @classmethod
-    def build(cls, triplets: np.ndarray, participant: np.ndarray, n_videos: int, videos: np.ndarray) -> EvalSet:
+    def build(cls, triplets: np.ndarray, participant: np.ndarray, n_videos: int, videos: np.ndarray, *,
+              pair_source: tuple[np.ndarray, np.ndarray] | None = None) -> EvalSet:
+        """pair_source: (triplets, participant) to build the human pair matrix from instead, e.g. the
+        authors' construction (analysis.human.authors_test_triplets)."""
         videos = np.asarray(videos, dtype=np.int64)
         local = np.full(n_videos, -1)
         local[videos] = np.arange(len(videos))
         inside = (local[triplets] >= 0).all(axis=1)
+        pair_triplets, pair_participant = pair_source if pair_source is not None else (triplets, participant)
         return cls(videos, local[triplets[inside]], np.asarray(participant)[inside],
-                   participant_pairs(triplets, participant, n_videos, videos))
+                   participant_pairs(pair_triplets, pair_participant, n_videos, videos))
 
 
 def row(model: str, metric: str, value: float, low: float = np.nan, high: float = np.nan, n: int = 0,
@@ -71,11 +81,7 @@ def row(model: str, metric: str, value: float, low: float = np.nan, high: float 
 
 def human_ceiling_rows(ev: EvalSet, s: SuiteSettings) -> list[dict]:
     """Noise ceilings of these videos' human data, named like the model metrics they bound."""
-    split = split_half_from_pairs(ev.pairs, n_splits=s.n_splits, seed=s.seed)
-    rows = [row("noise_ceiling", "split_half_r", split.r_half, n=int(split.n_pairs.mean())),
-            row("noise_ceiling", "explained_variance", split.r_full, n=int(split.n_pairs.mean()))]
-    low, high = rsa_noise_ceiling(split)
-    rows.append(row("noise_ceiling", "rsa_spearman", low, low, high, int(split.n_pairs.mean()), "lower..upper"))
+    rows = pair_ceiling_rows(ev, s)
     ceilings = ooo_noise_ceilings(ev.triplets, ev.participant, n_videos=len(ev.videos), rules=RULES,
                                   n_splits=s.n_splits, seed=s.seed, pairs=ev.pairs)
     for rule, c in ceilings.items():
@@ -83,6 +89,19 @@ def human_ceiling_rows(ev: EvalSet, s: SuiteSettings) -> list[dict]:
                         "lower..upper"))
     rep = repeated_triad_agreement(ev.triplets)
     rows.append(row("noise_ceiling", "repeated_triad_agreement", rep.agreement, n=rep.n_responses))
+    return rows
+
+
+def pair_ceiling_rows(ev: EvalSet, s: SuiteSettings) -> list[dict]:
+    """The ceilings of the human pair matrix alone: split-half r, explained variance, RSA (Spearman)."""
+    split = split_half_from_pairs(ev.pairs, n_splits=s.n_splits, seed=s.seed)
+    # The explained-variance ceiling uses the correlation the models' explained variance uses (s.ev_method).
+    ev_split = split if s.ev_method == "spearman" else split_half_from_pairs(ev.pairs, n_splits=s.n_splits,
+                                                                             method=s.ev_method, seed=s.seed)
+    rows = [row("noise_ceiling", "split_half_r", split.r_half, n=int(split.n_pairs.mean())),
+            row("noise_ceiling", "explained_variance", ev_split.r_full, n=int(ev_split.n_pairs.mean()))]
+    low, high = rsa_noise_ceiling(split)
+    rows.append(row("noise_ceiling", "rsa_spearman", low, low, high, int(split.n_pairs.mean()), "lower..upper"))
     return rows
 
 
@@ -113,8 +132,8 @@ def model_rows(name: str, embeddings: np.ndarray, ev: EvalSet, s: SuiteSettings,
                 boot = boot - (np.nanmean(boot) - value)
             rows.append(row(name, f"rsa_{method}", value, *percentile_interval(boot, s.ci), len(human), over))
     rows.append(row(name, "rsa_kendall_tau_a", compare_vectors(model, human, method="kendall_tau_a"), n=len(human)))
-    pearson = next(r for r in rows if r["metric"] == "rsa_pearson")
-    rows.append(_explained_variance_row(name, pearson))
+    ev_source = next(r for r in rows if r["metric"] == f"rsa_{s.ev_method}" and r["ci_over"] == "videos")
+    rows.append(_explained_variance_row(name, ev_source))
     if reliability:
         rows.append(_ratio_row(rows[-1], reliability))
     test = rsa_permutation_test(rdm, ev.pairs, method="spearman", n_perm=s.n_perm, seed=s.seed)
@@ -146,12 +165,12 @@ def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndar
     return rows
 
 
-def _explained_variance_row(name: str, pearson: dict) -> dict:
-    r, low, high = pearson["value"], pearson["ci_low"], pearson["ci_high"]
+def _explained_variance_row(name: str, correlation: dict) -> dict:
+    r, low, high = correlation["value"], correlation["ci_low"], correlation["ci_high"]
     # r^2 is monotone in |r|: square the interval's ends, and start it at 0 when it straddles 0.
     ends = sorted([low * low, high * high])
     lo = 0.0 if low < 0 < high else ends[0]
-    return row(name, "explained_variance", r * r, lo, ends[1], pearson["n"], "videos")
+    return row(name, "explained_variance", r * r, lo, ends[1], correlation["n"], "videos")
 
 
 def _ratio_row(ev_row: dict, reliability: float) -> dict:

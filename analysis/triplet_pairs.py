@@ -85,7 +85,7 @@ def participant_pairs(triplets: np.ndarray, participant: np.ndarray, n_videos: i
     local = np.full(n_videos, -1)
     local[videos] = np.arange(len(videos))
     gi, gj = np.divmod(ev.pair, n_videos)
-    ok = (local[gi] >= 0) & (local[gj] >= 0)
+    ok = (local[gi] >= 0) & (local[gj] >= 0) & (gi != gj)  # a catch triad (a, a, b) shows no pair (a, a)
     column = np.repeat(np.asarray(participant, dtype=np.int64)[:, None], 3, axis=1)[ok]
     pairs, row = np.unique(ev.pair[ok], return_inverse=True)
     shape = (len(pairs), int(np.max(participant)) + 1)
