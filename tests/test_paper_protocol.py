@@ -391,3 +391,27 @@ def test_defect_5_the_documented_commands_are_accepted_by_their_parsers():
         argv = command.split("python -m study.sweep", 1)[1].split()
         settings = sweep.settings_from_args(sweep._parser().parse_args(argv))
         assert sweep.build_space(settings).name == settings.space
+
+
+def test_the_authors_test_matrix_rebuilt_here_is_their_shipped_matrix(real_data_dir):
+    """analysis.human's authors' construction reproduces sim_judg_test_rsm.csv and test_df_counts.csv, and
+    the correct id indexing finds their 670 observed pairs where their positions 0-49 found 26 (defect 4)."""
+    import pandas as pd
+
+    from analysis.human import authors_test_triplets
+    from analysis.triplet_pairs import participant_pairs
+    from study.judgments import load_judgments
+
+    j = load_judgments(real_data_dir)
+    triplets, participant = authors_test_triplets(real_data_dir, j.test_videos)
+    pairs = participant_pairs(triplets, participant, j.n_videos, j.test_videos)
+    assert (len(triplets), len(pairs.i)) == (451, 670)
+    counts = pd.read_csv(real_data_dir / "test_df_counts.csv").to_numpy()
+    vid = j.test_videos
+    np.testing.assert_array_equal(counts[vid[pairs.i], vid[pairs.j]], np.asarray(pairs.shown.sum(axis=1)).ravel())
+    shipped = pd.read_csv(real_data_dir / "sim_judg_test_rsm.csv")
+    where = {int(c): k for k, c in enumerate(shipped.columns)}
+    theirs = shipped.to_numpy()[[where[v] for v in vid[pairs.i]], [where[v] for v in vid[pairs.j]]]
+    np.testing.assert_allclose(pairs.similarity(), theirs, atol=1e-6)
+    assert np.triu(counts[np.ix_(vid, vid)], 1).astype(bool).sum() == 670
+    assert np.triu(counts[:50, :50], 1).astype(bool).sum() == 26          # the authors' test_rsa.py mask
