@@ -385,7 +385,8 @@ def test_defect_5_the_documented_commands_are_accepted_by_their_parsers():
     from study import sweep
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "paper.md").read_text()
-    commands = [line.strip().strip("`") for line in text.splitlines() if "python -m study.sweep" in line]
+    commands = [line.split("#")[0].strip().strip("`") for line in text.splitlines()
+                if line.lstrip().startswith(("python -m study.sweep", "`python -m study.sweep"))]
     assert commands, "docs/paper.md lists no sweep command"
     for command in commands:
         argv = command.split("python -m study.sweep", 1)[1].split()
