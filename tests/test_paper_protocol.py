@@ -416,3 +416,16 @@ def test_the_authors_test_matrix_rebuilt_here_is_their_shipped_matrix(real_data_
     np.testing.assert_allclose(pairs.similarity(), theirs, atol=1e-6)
     assert np.triu(counts[np.ix_(vid, vid)], 1).astype(bool).sum() == 670
     assert np.triu(counts[:50, :50], 1).astype(bool).sum() == 26          # the authors' test_rsa.py mask
+
+
+def test_resuming_under_the_authors_protocol_reproduces_the_uninterrupted_run(prepared, tmp_path):
+    """The plateau scheduler's state and early stopping's best-so-far travel in the checkpoint."""
+    from trainables.loop import train
+
+    config = _paper(prepared, epochs=3, steps_per_epoch=4, early_stop_patience=1)
+    full = train(config, checkpoint_dir=tmp_path)
+    resumed = train({**config, "resume_from": str(tmp_path / "epoch_001")})
+    drop = lambda h: [{k: v for k, v in m.items() if k != "time_epoch_s"} for m in h]  # noqa: E731
+    assert drop(resumed) == drop(full[1:])
+    state = torch.load(tmp_path / "epoch_001" / "train_state.pt", weights_only=True)
+    assert state["best"] == full[0]["val_rsa"] and state["since_best"] == 0

@@ -162,7 +162,7 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: _StepData, cfg:
     torch.manual_seed(_seed(cfg.seed, epoch, worker.rank))   # dropout: reproducible per epoch, so resumes match
     rng = np.random.default_rng([cfg.seed, epoch, worker.rank])
     model.train()
-    sums = torch.zeros(3, dtype=torch.float64, device=worker.device)
+    sums, updates = torch.zeros(3, dtype=torch.float64, device=worker.device), 0
     rsa_every, extra_every = _every(steps, cfg.loss.rsa_steps_per_epoch), _every(steps, cfg.loss.budget_constraints)
     for step, batch_index in enumerate(order):
         triplets = step_data.triplets[batch_index]
@@ -180,7 +180,8 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: _StepData, cfg:
         if cfg.optim.lr_schedule != "plateau":
             scheduler.step()
         sums += torch.stack([p.detach().double() for p in parts])
-    sums /= steps
+        updates += 1
+    sums /= max(1, updates)  # rsa-only under the authors' cadence updates on RSA steps only
     if worker.world > 1:
         dist.all_reduce(sums)
         sums /= worker.world
