@@ -490,9 +490,10 @@ def prepare_data(settings: SweepSettings, space: SearchSpace) -> tuple[str, str]
     """Prepare (or reuse) the folder trials train on; returns (prepared_dir, data fingerprint)."""
     from study.clips import DecodeSettings
     from study.prepare import prepare_dataset
+    from trainables.config import ModelConfig
 
-    fixed = {**search_spaces.PAPER_CONFIG, **space.fixed}
-    decode = DecodeSettings(**{k: fixed[k] for k in DECODE_KEYS if k in fixed})
+    fixed = {**dataclasses.asdict(ModelConfig()), **space.fixed}  # what the trials will check the clips against
+    decode = DecodeSettings(**{k: fixed[k] for k in DECODE_KEYS})
     prepared = prepare_dataset(_data_dir(settings.data), split=settings.split, seed=settings.seed, decode=decode)
     meta = json.loads((Path(prepared) / "meta.json").read_text())
     return str(prepared), meta.get("data_fingerprint", "")

@@ -429,3 +429,20 @@ def test_resuming_under_the_authors_protocol_reproduces_the_uninterrupted_run(pr
     assert drop(resumed) == drop(full[1:])
     state = torch.load(tmp_path / "epoch_001" / "train_state.pt", weights_only=True)
     assert state["best"] == full[0]["val_rsa"] and state["since_best"] == 0
+
+
+@pytest.mark.parametrize("space, expected", [("smoke", ("centres", "crop", 4, 32)),
+                                             ("paper", ("linspace", "squash", 16, 224))])
+def test_the_sweep_prepares_clips_the_way_its_trials_will_check_them(monkeypatch, tmp_path, space, expected):
+    """A space that leaves frame_sampling / resize unset gets today's clips, not the paper space's."""
+    import study.prepare
+    from study import sweep
+
+    seen = []
+    folder = tmp_path / "prepared"
+    folder.mkdir()
+    (folder / "meta.json").write_text("{}")
+    monkeypatch.setattr(study.prepare, "prepare_dataset", lambda *a, decode, **k: (seen.append(decode), folder)[1])
+    sweep.prepare_data(sweep.SweepSettings(space=space, data=str(tmp_path)), search_spaces.get(space))
+    decode = seen[0]
+    assert (decode.frame_sampling, decode.resize, decode.num_frames, decode.image_size) == expected
