@@ -446,3 +446,43 @@ def test_the_sweep_prepares_clips_the_way_its_trials_will_check_them(monkeypatch
     sweep.prepare_data(sweep.SweepSettings(space=space, data=str(tmp_path)), search_spaces.get(space))
     decode = seen[0]
     assert (decode.frame_sampling, decode.resize, decode.num_frames, decode.image_size) == expected
+
+
+def test_analysis_ranks_trials_by_the_metric_results_parquet_names(tmp_path):
+    import pandas as pd
+
+    from analysis.experiment import finished_trials
+
+    frame = pd.DataFrame({"trial_id": ["a", "b"], "status": "TERMINATED", "checkpoint_path": ["/x", "/y"],
+                          "best_val_rsa": [0.1, 0.3], "best_val_ooo_acc": [0.9, 0.5]})
+    frame.assign(selection_metric="val_rsa").to_parquet(tmp_path / "results.parquet")
+    assert finished_trials(tmp_path)["trial_id"].tolist() == ["b"]
+    frame.assign(selection_metric="val_ooo_acc").to_parquet(tmp_path / "results.parquet")
+    assert finished_trials(tmp_path)["trial_id"].tolist() == ["a"]
+    frame.to_parquet(tmp_path / "results.parquet")               # tables from before the column: accuracy
+    assert finished_trials(tmp_path)["trial_id"].tolist() == ["a"]
+
+
+@pytest.mark.parametrize("ev_method", ["pearson", "spearman"])
+def test_both_test_matrices_and_ev_against_a_ceiling_of_the_same_correlation(real_data_dir, ev_method):
+    from analysis import human
+    from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows
+    from study.judgments import load_judgments
+
+    j = load_judgments(real_data_dir)
+    s = SuiteSettings(n_boot=20, n_perm=20, n_splits=10, ev_method=ev_method)
+    language = np.random.default_rng(0).normal(size=(j.n_videos, 8))
+    ours = EvalSet.build(j.triplets, j.participant, j.n_videos, j.test_videos)
+    rows = human_ceiling_rows(ours, s) + model_rows("language", language[j.test_videos], ours, s)
+    rows += human._authors_matrix_rows(real_data_dir, j, language, s)
+    get = {(r["model"], r["metric"]): r for r in rows}
+    theirs = f"language, {human.AUTHORS_MATRIX}"
+    assert get[("language", "rsa_spearman")]["n"] == 1225 and get[(theirs, "rsa_spearman")]["n"] == 670
+    for model in ("language", theirs):
+        r = get[(model, f"rsa_{ev_method}")]["value"]
+        assert get[(model, "explained_variance")]["value"] == pytest.approx(r * r)
+    if ev_method == "spearman":   # the EV ceiling is then the Spearman split-half, as the RSA ceiling
+        assert get[("noise_ceiling", "explained_variance")]["value"] == get[("noise_ceiling", "rsa_spearman")]["value"]
+    else:
+        assert get[("noise_ceiling", "explained_variance")]["value"] != get[("noise_ceiling", "rsa_spearman")]["value"]
+    assert "Not the paper's model" in human.language_model_note(None)
