@@ -191,5 +191,8 @@ def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, out_dir: str | P
         from analysis.plots import experiment_plots
 
         figures = experiment_plots(out, metrics, extras, pd.read_parquet(Path(experiment_dir) / "results.parquet"))
-    write_tables(out, metrics, report=experiment_report(metrics, trials, figures))
+    from analysis.human import language_model_note
+
+    write_tables(out, metrics, report=experiment_report(metrics, trials, figures) + "\n\n"
+                 + language_model_note(language_model) + "\n")
     return metrics

@@ -75,9 +75,10 @@ def _atomic(target: Path, write) -> None:
 
 def experiment_report(metrics: pd.DataFrame, trials: pd.DataFrame, figures: list[Path]) -> str:
     """report.md of `python -m analysis`: what was scored, the main table, the trials, the plots."""
-    chosen = ", ".join(f"{t} ({v:.3f})" for t, v in zip(trials["trial_id"], _rank_values(trials)))
+    column = _rank_column(trials)
+    chosen = ", ".join(f"{t} ({float(v):.3f})" for t, v in zip(trials["trial_id"], trials[column]))
     lines = ["# Alignment of the best trials with human social judgments", "",
-             f"Models: base backbone (no fine-tuning), best trial(s) by validation odd-one-out accuracy: {chosen}; "
+             f"Models: base backbone (no fine-tuning), best trial(s) by {column}: {chosen}; "
              "caption-language baseline. Scored on the held-out test videos.",
              "Intervals: 95% bootstrap over videos. `noise_ceiling` cells are lower..upper; "
              "`diff_vs_base_*` rows are paired bootstrap differences (p in the ci_over column of "
@@ -86,6 +87,8 @@ def experiment_report(metrics: pd.DataFrame, trials: pd.DataFrame, figures: list
     return "\n".join(lines)
 
 
-def _rank_values(trials: pd.DataFrame) -> list[float]:
-    column = "best_val_ooo_acc" if "best_val_ooo_acc" in trials.columns else "val_ooo_acc"
-    return [float(v) for v in trials[column]]
+def _rank_column(trials: pd.DataFrame) -> str:
+    """The column the trials were ranked by: the sweep's selection metric where results.parquet names it."""
+    if "selection_metric" in trials.columns and f"best_{trials['selection_metric'].iloc[0]}" in trials.columns:
+        return f"best_{trials['selection_metric'].iloc[0]}"
+    return "best_val_ooo_acc" if "best_val_ooo_acc" in trials.columns else "val_ooo_acc"
