@@ -1,6 +1,6 @@
 """The sweep's Optuna study, persisted in its experiment folder as optuna.db (SQLite, Optuna's RDBStorage).
 
-Ray Tune's OptunaSearch takes an Optuna storage and study name and creates the study with
+Ray Tune's OptunaSearch takes an Optuna storage and study name and loads the study with
 `load_if_exists=True`; Tune pickles the searcher (storage URL included) with its state, so `--resume`
 reconnects to the same file and the same study. Anyone can then open it with Optuna's own tools:
 
@@ -26,15 +26,43 @@ def storage_url(experiment_dir: str) -> str | None:
     return f"sqlite:///{Path(experiment_dir).expanduser().resolve() / STUDY_FILE}"
 
 
-def study_storage(experiment_dir: str):
-    """(Optuna RDBStorage, study name) for OptunaSearch; (None, None) where the folder is a URI."""
+def study_storage(experiment_dir: str, directions: Sequence[str], points: Sequence[dict] = ()):
+    """(Optuna RDBStorage, study name) for OptunaSearch; (None, None) where the folder is a URI.
+
+    The study is created here, with the points to evaluate enqueued once. OptunaSearch must then get no
+    points of its own: it reruns its setup when Tune restores it, and would enqueue them a second time
+    into the stored study (a resumed sweep would evaluate them again)."""
     url = storage_url(experiment_dir)
     if url is None:
         return None, None
     import optuna
 
     Path(experiment_dir).mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(url), Path(experiment_dir).name
+    storage, name = optuna.storages.RDBStorage(url), Path(experiment_dir).name
+    if name not in optuna.get_all_study_names(storage):
+        study = optuna.create_study(storage=storage, study_name=name, directions=list(directions))
+        for point in points:
+            study.enqueue_trial(point)
+    return storage, name
+
+
+def close_abandoned_trials(experiment_dir: str) -> int:
+    """Mark FAIL every trial still RUNNING once Tune has finished: each was asked by a sweep that was killed
+    after Tune's last searcher snapshot, and the resumed searcher asked for that Tune trial again. Returns
+    how many there were (each keeps a user attribute saying why)."""
+    if storage_url(experiment_dir) is None or not (Path(experiment_dir) / STUDY_FILE).is_file():
+        return 0
+    import optuna
+
+    storage = optuna.storages.RDBStorage(storage_url(experiment_dir))
+    study_id = storage.get_study_id_from_name(Path(experiment_dir).name)
+    running = storage.get_all_trials(study_id, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in running:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "abandoned", "the sweep was killed while it ran; its Tune trial "
+                                                           "was asked for again by the resumed searcher")
+        storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+    return len(running)
 
 
 def load_sweep_study(experiment_dir: str):

@@ -42,7 +42,7 @@ import search_spaces  # noqa: E402
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace  # noqa: E402
 from study.atomic import atomic_path  # noqa: E402
 from study.errors import ConfigError, cli_entry  # noqa: E402
-from study.optuna_study import optuna_plots, storage_url, study_storage  # noqa: E402
+from study.optuna_study import close_abandoned_trials, optuna_plots, storage_url, study_storage  # noqa: E402
 from study.preflight import check_backbone, preflight  # noqa: E402
 
 SETTINGS_FILE = "sweep.json"
@@ -291,9 +291,10 @@ def _tune_config(space: SearchSpace, settings: SweepSettings, experiment: str | 
         points = [{f"{_PREFIX}/{k}": v for k, v in p.items()} for p in space.points_to_evaluate]
         metric = list(settings.objectives) if multi else None
         mode = ["max"] * len(settings.objectives) if multi else None
-        storage, study_name = study_storage(experiment) if experiment else (None, None)
-        search_alg = OptunaSearch(metric=metric, mode=mode, seed=settings.seed, points_to_evaluate=points or None,
-                                  storage=storage, study_name=study_name)
+        directions = ["maximize" if m == "max" else "minimize" for m in (mode or [space.mode])]
+        storage, study_name = study_storage(experiment, directions, points) if experiment else (None, None)
+        search_alg = OptunaSearch(metric=metric, mode=mode, seed=settings.seed, storage=storage,
+                                  study_name=study_name, points_to_evaluate=None if storage else points or None)
     scheduler = None
     if space.asha:
         # ASHA takes the Tuner's metric, or (multi-objective: the Tuner has none) the space's own.
@@ -745,6 +746,10 @@ def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings
     best = best_trial(frame, space, settings.objectives) | {"experiment_dir": experiment}
     results_path, best_path = write_outputs(experiment, frame, best)
     if not space.is_grid:
+        abandoned = close_abandoned_trials(experiment)
+        if abandoned:
+            print(f"Optuna study: {abandoned} trial(s) left running by the interrupted sweep marked FAIL "
+                  "(their Tune trials were asked for again)")
         optuna_plots(experiment, settings.objectives or (space.metric,))
     return SweepOutcome(experiment, results_path, best_path, frame, best)
 
