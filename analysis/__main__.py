@@ -1,5 +1,10 @@
-"""python -m analysis EXPERIMENT_DIR [--top-k K]: score the base model, the best K trials and the caption-
-language baseline on the held-out test videos; write metrics.parquet, report.md and PNG plots."""
+"""Score a finished sweep: the base model, the best K trials and the caption-language baseline on the
+held-out test videos; write metrics.parquet, report.md and PNG plots.
+
+    python -m analysis EXPERIMENT_DIR [--top-k K] [--out DIR]
+
+EXPERIMENT_DIR is a sweep's folder (runs/NAME); the data folder, its test videos, captions.csv and
+annotations.csv are found through the trials' prepared folders."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +12,8 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment_dir", type=Path, help="a sweep's folder (results.parquet, best.json, Tune files)")
     p.add_argument("--top-k", type=int, default=1, help="best trials to score, by validation odd-one-out acc.")
     p.add_argument("--out", type=Path, default=None, help="output folder (default EXPERIMENT_DIR/analysis)")
@@ -26,9 +32,11 @@ def _main(argv: list[str] | None = None) -> int:
     from analysis.experiment import run_analysis
     from analysis.report import main_table
     from analysis.suite import SuiteSettings
-    from study.errors import ConfigError
+    from study.errors import ConfigError, file_errors
 
     args = _parser().parse_args(argv)
+    if not args.experiment_dir.is_dir():
+        raise ConfigError(f"{args.experiment_dir}: no such folder (give a sweep's experiment folder)")
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
     try:
@@ -37,15 +45,22 @@ def _main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     out = args.out or args.experiment_dir / "analysis"
-    metrics = run_analysis(args.experiment_dir, args.top_k, out_dir=out, settings=settings,
-                           language_model=args.language_model, combine=args.combine, cache_dir=args.cache_dir)
+    with file_errors():
+        metrics = run_analysis(args.experiment_dir, args.top_k, out_dir=out, settings=settings,
+                               language_model=args.language_model, combine=args.combine, cache_dir=args.cache_dir)
     print(main_table(metrics))
     print(f"\nreport: {out / 'report.md'}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from study.errors import cli_entry
+
+    # PEFT reads transformers' deprecated `is_gradient_checkpointing` when it loads a trial's adapter: a
+    # FutureWarning about PEFT's code that a user of this command cannot act on. Every other warning shows.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
     return cli_entry(_main)(argv)
 

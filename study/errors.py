@@ -1,9 +1,10 @@
 """Errors that speak to the user, and the one place a command turns them into exit status 2."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from typing import Callable
+from typing import Callable, Iterator
 
 
 class DataError(ValueError):
@@ -26,3 +27,14 @@ def cli_entry(main: Callable[..., int | None]) -> Callable[..., int]:
             raise SystemExit(2) from None
 
     return wrapped
+
+
+@contextlib.contextmanager
+def file_errors() -> Iterator[None]:
+    """Around a command's work: a missing or unreadable file anywhere below becomes a DataError naming it."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:  # our readers raise FileNotFoundError("<file>: what is missing")
+            raise DataError(str(err)) from None
+        raise DataError(f"{err.filename}: {(err.strerror or type(err).__name__).lower()}") from None

@@ -1,0 +1,80 @@
+"""Every command: a complete --help, and a missing file or folder as one `error:` line naming it, exit 2."""
+from __future__ import annotations
+
+import study.sweep  # noqa: F401  first: it pins Ray Train V1 before anything imports ray.train
+
+import importlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+COMMANDS = ["study.sweep", "analysis.__main__", "analysis.human", "analysis.timing", "study.synthetic",
+            "study.judgments", "benchmarks.__main__"]
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_help_prints_a_description_that_is_not_cut_mid_sentence(module, capsys):
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(module).main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    description = out.split("\n\n")[1].strip()  # argparse: usage, blank line, description
+    assert description[-1] in ".:)`" and not description.endswith("-"), description
+    assert "caption-\n" not in out
+
+
+def test_analysis_help_keeps_its_whole_first_sentence(capsys):
+    from analysis.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("the best K trials and the caption-language baseline on the held-out test videos; write "
+            "metrics.parquet, report.md and PNG plots.") in out
+
+
+def _one_line(capsys, main, argv) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in err if not line.startswith("[")]  # Optuna's or Ray's own INFO log lines
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize("missing, message", [
+    ("captions.csv", "captions.csv: no captions file (needed for the language baseline)"),
+    ("annotations.csv", "annotations.csv: no annotations file (needed for the linear probes)"),
+    ("all_triplets.csv", "all_triplets.csv: file not found"),
+])
+def test_human_analysis_names_the_missing_file(synthetic_dir, tmp_path, capsys, missing, message):
+    from analysis.human import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for csv in synthetic_dir.glob("*.csv"):
+        shutil.copy(csv, data)
+    (data / missing).unlink()
+    line = _one_line(capsys, main, [str(data), "--n-boot", "10", "--n-splits", "2"])
+    assert line == f"error: {data / message}"
+
+
+def test_a_missing_folder_is_one_line_for_both_analysis_commands(tmp_path, capsys):
+    from analysis.__main__ import main as experiment_main
+    from analysis.human import main as human_main
+
+    missing = tmp_path / "nowhere"
+    assert f"{missing}: no such folder" in _one_line(capsys, human_main, [str(missing)])
+    assert f"{missing}: no such folder" in _one_line(capsys, experiment_main, [str(missing)])
+    Path(missing).mkdir()
+    assert f"{missing / 'results.parquet'}: no results table" in _one_line(capsys, experiment_main, [str(missing)])
+
+
+def test_file_errors_names_the_file_of_an_os_error():
+    from study.errors import DataError, file_errors
+
+    with pytest.raises(DataError, match=r"^/no/such/file\.csv: no such file or directory$"):
+        with file_errors():
+            open("/no/such/file.csv").close()
