@@ -78,3 +78,26 @@ def test_file_errors_names_the_file_of_an_os_error():
     with pytest.raises(DataError, match=r"^/no/such/file\.csv: no such file or directory$"):
         with file_errors():
             open("/no/such/file.csv").close()
+
+
+def test_the_sweep_filters_only_the_named_notices_here_and_for_its_workers(monkeypatch):
+    import subprocess
+    import sys
+    import warnings
+
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    monkeypatch.delenv("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", raising=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        study.sweep._quiet_warnings()
+        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+        warnings.warn("something the user must fix", FutureWarning)
+    assert [str(w.message) for w in seen] == ["something the user must fix"]
+    import os
+
+    assert os.environ["RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS"] == "0"
+    # A worker process gets the filter from its environment (Ray passes it on through runtime_env).
+    code = ("import warnings; warnings.warn('`is_gradient_checkpointing` is deprecated', FutureWarning); "
+            "warnings.warn('a real problem', FutureWarning)")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)).stderr
+    assert "is_gradient_checkpointing" not in err and "a real problem" in err

@@ -43,6 +43,9 @@ def test_the_study_is_stored_with_every_trial_and_a_failed_analysis_exits_1_with
     experiment = tmp_path / "default"
     captured = capsys.readouterr()
     assert code == 1
+    everything = captured.out + captured.err  # the workers' lines reach the driver's stderr through Ray
+    assert "is_gradient_checkpointing" not in everything and "Passing a Trainer" not in everything
+    assert "get_trial_dir" not in everything and "preflight: " in captured.out
     assert f"rerun the analysis: python -m analysis {experiment} --top-k 1" in captured.err
     frame = pd.read_parquet(experiment / "results.parquet")  # the sweep's results were kept
     assert len(frame) == 3 and (experiment / "best.json").is_file()
