@@ -42,7 +42,9 @@ import search_spaces  # noqa: E402
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace  # noqa: E402
 from study.atomic import atomic_path  # noqa: E402
 from study.errors import ConfigError, cli_entry  # noqa: E402
-from study.optuna_study import close_abandoned_trials, optuna_plots, storage_url, study_storage  # noqa: E402
+from study.optuna_study import (  # noqa: E402
+    STUDY_FILE, close_abandoned_trials, optuna_plots, storage_url, study_storage,
+)
 from study.preflight import check_backbone, preflight  # noqa: E402
 
 SETTINGS_FILE = "sweep.json"
@@ -343,7 +345,8 @@ def _start_ray(address: str | None, dashboard: bool = True) -> bool:
     if ray.is_initialized():
         return False
     # What the command entry set for this process reaches every worker, on this node or another.
-    runtime_env = {"env_vars": {k: os.environ[k] for k in WORKER_ENV if k in os.environ} | {"RAY_TRAIN_V2_ENABLED": "0"}}
+    env_vars = {k: os.environ[k] for k in WORKER_ENV if k in os.environ} | {"RAY_TRAIN_V2_ENABLED": "0"}
+    runtime_env = {"env_vars": env_vars}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         context = ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
@@ -827,7 +830,7 @@ def _report(outcome: SweepOutcome) -> None:
           f"{outcome.experiment_dir}")
     print(f'load them: python -c "import pandas as pd; print(pd.read_parquet(\'{outcome.results_path}\'))"')
     url = storage_url(outcome.experiment_dir)
-    if url:
+    if url and Path(outcome.experiment_dir, STUDY_FILE).is_file():  # Optuna spaces only, local storage only
         print(f"Optuna study: {url} (optuna-dashboard {url}; plots in {outcome.experiment_dir}/optuna)")
     print(f"TensorBoard: tensorboard --logdir {outcome.experiment_dir}")
 
