@@ -32,7 +32,7 @@ def _main(argv: list[str] | None = None) -> int:
     from analysis.experiment import run_analysis
     from analysis.report import main_table
     from analysis.suite import SuiteSettings
-    from study.errors import ConfigError, file_errors
+    from study.errors import ConfigError
 
     args = _parser().parse_args(argv)
     if not args.experiment_dir.is_dir():
@@ -45,9 +45,8 @@ def _main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     out = args.out or args.experiment_dir / "analysis"
-    with file_errors():
-        metrics = run_analysis(args.experiment_dir, args.top_k, out_dir=out, settings=settings,
-                               language_model=args.language_model, combine=args.combine, cache_dir=args.cache_dir)
+    metrics = run_analysis(args.experiment_dir, args.top_k, out_dir=out, settings=settings,
+                           language_model=args.language_model, combine=args.combine, cache_dir=args.cache_dir)
     print(main_table(metrics))
     print(f"\nreport: {out / 'report.md'}")
     return 0

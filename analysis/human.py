@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _main(argv: list[str] | None = None) -> int:
     from analysis.report import human_report, main_table, write_tables
-    from study.errors import ConfigError, file_errors
+    from study.errors import ConfigError
 
     args = _parser().parse_args(argv)
     if not args.data_dir.is_dir():
@@ -143,10 +143,9 @@ def _main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     start = time.perf_counter()
-    with file_errors():
-        metrics, participants, extras = human_analysis(args.data_dir, settings=settings,
-                                                       language_model=args.language_model, combine=args.combine,
-                                                       cache_dir=args.cache_dir)
+    metrics, participants, extras = human_analysis(args.data_dir, settings=settings,
+                                                   language_model=args.language_model, combine=args.combine,
+                                                   cache_dir=args.cache_dir)
     print(main_table(metrics))
     print(f"\n{len(participants)} participants; median loo consistency "
           f"{participants.loo_consistency.median():.3f}; {time.perf_counter() - start:.1f} s")

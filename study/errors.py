@@ -15,13 +15,18 @@ class ConfigError(ValueError):
     """A bad setting. The message names the setting and the value."""
 
 
+FILE_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
 def cli_entry(main: Callable[..., int | None]) -> Callable[..., int]:
-    """Wrap a command's main(): bad input prints one line `error: ...` on stderr and exits 2, no traceback."""
+    """Wrap a command's main(): bad input (a DataError, a ConfigError, or a file that is missing or cannot be
+    read or written) prints one line `error: ...` on stderr and exits 2, no traceback."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs) -> int:
         try:
-            return main(*args, **kwargs) or 0
+            with file_errors():
+                return main(*args, **kwargs) or 0
         except (DataError, ConfigError) as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -31,10 +36,10 @@ def cli_entry(main: Callable[..., int | None]) -> Callable[..., int]:
 
 @contextlib.contextmanager
 def file_errors() -> Iterator[None]:
-    """Around a command's work: a missing or unreadable file anywhere below becomes a DataError naming it."""
+    """A missing or unreadable file (or folder) anywhere below becomes a DataError naming it."""
     try:
         yield
-    except OSError as err:
+    except FILE_ERRORS as err:
         if err.filename is None:  # our readers raise FileNotFoundError("<file>: what is missing")
             raise DataError(str(err)) from None
         raise DataError(f"{err.filename}: {(err.strerror or type(err).__name__).lower()}") from None

@@ -101,3 +101,19 @@ def test_the_sweep_filters_only_the_named_notices_here_and_for_its_workers(monke
             "warnings.warn('a real problem', FutureWarning)")
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)).stderr
     assert "is_gradient_checkpointing" not in err and "a real problem" in err
+
+
+@pytest.mark.parametrize("module, argv, named", [
+    ("analysis.timing", ["{missing}"], "{missing}/video_mapping.csv: file not found"),
+    ("study.judgments", ["{missing}"], "{missing}/video_mapping.csv: file not found"),
+    ("analysis.human", ["{missing}"], "{missing}: no such folder"),
+    ("analysis.__main__", ["{missing}"], "{missing}: no such folder"),
+    ("study.sweep", ["--data", "{missing}", "--no-dashboard"], "--data {missing}: no such folder"),
+    ("study.sweep", ["--config", "{missing}/sweep.yaml"], "--config {missing}/sweep.yaml: no such file"),
+    ("study.synthetic", ["--tiny", "--out", "{blocked}/out"], "{blocked}: file exists"),
+])
+def test_every_command_names_a_missing_file_or_folder_in_one_line(module, argv, named, tmp_path, capsys):
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    fill = {"missing": tmp_path / "missing", "blocked": tmp_path / "blocked"}
+    line = _one_line(capsys, importlib.import_module(module).main, [a.format(**fill) for a in argv])
+    assert named.format(**fill) in line
