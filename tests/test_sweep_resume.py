@@ -65,7 +65,7 @@ def kill_after_first_finished_trial(cmd: list[str], env: dict, experiment: Path,
 
 
 @pytest.mark.slow
-def test_sweep_killed_after_its_first_finished_trial_resumes_to_completion(synthetic_dir, tmp_path):
+def test_sweep_killed_after_its_first_finished_trial_resumes_to_completion(synthetic_dir, tmp_path, capsys):
     experiment = tmp_path / "runs" / "killed"
     env = {**os.environ, "SOCIAL_ALIGN_CACHE": str(tmp_path / "cache")}
     # Two workers per trial fill the 2-CPU local Ray: trials run one at a time, with DDP.
@@ -79,6 +79,16 @@ def test_sweep_killed_after_its_first_finished_trial_resumes_to_completion(synth
     assert 1 <= len(started) <= 2  # the killed sweep had asked Optuna for its trials
 
     os.environ["SOCIAL_ALIGN_CACHE"] = env["SOCIAL_ALIGN_CACHE"]
+    # The resume runs the preflight too: a training video gone since is one line, before Ray starts.
+    video = synthetic_dir / "videos" / pd.read_csv(synthetic_dir / "train.csv")["video_name"].iloc[0]
+    video.rename(video.with_suffix(".away"))
+    try:
+        with pytest.raises(SystemExit) as stop:
+            sweep.main(["--resume", str(experiment), "--no-analysis", "--no-dashboard"])
+        assert stop.value.code == 2 and not ray.is_initialized()
+        assert f"error: {video}: video file not found" in capsys.readouterr().err
+    finally:
+        video.with_suffix(".away").rename(video)
     try:
         assert sweep.main(["--resume", str(experiment), "--no-analysis", "--no-dashboard"]) == 0
     finally:
