@@ -1,5 +1,10 @@
-"""python -m analysis EXPERIMENT_DIR [--top-k K]: score the base model, the best K trials and the caption-
-language baseline on the held-out test videos; write metrics.parquet, report.md and PNG plots."""
+"""Score a finished sweep: the base model, the best K trials and the caption-language baseline on the
+held-out test videos; write metrics.parquet, report.md and PNG plots.
+
+    python -m analysis EXPERIMENT_DIR [--top-k K] [--out DIR]
+
+EXPERIMENT_DIR is a sweep's folder (runs/NAME); the data folder, its test videos, captions.csv and
+annotations.csv are found through the trials' prepared folders."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +12,8 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment_dir", type=Path, help="a sweep's folder (results.parquet, best.json, Tune files)")
     p.add_argument("--top-k", type=int, default=1, help="best trials to score, by validation odd-one-out acc.")
     p.add_argument("--out", type=Path, default=None, help="output folder (default EXPERIMENT_DIR/analysis)")
@@ -29,6 +35,8 @@ def _main(argv: list[str] | None = None) -> int:
     from study.errors import ConfigError
 
     args = _parser().parse_args(argv)
+    if not args.experiment_dir.is_dir():
+        raise ConfigError(f"{args.experiment_dir}: no such folder (give a sweep's experiment folder)")
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
     try:
@@ -45,7 +53,13 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from study.errors import cli_entry
+
+    # PEFT reads transformers' deprecated `is_gradient_checkpointing` when it loads a trial's adapter: a
+    # FutureWarning about PEFT's code that a user of this command cannot act on. Every other warning shows.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
     return cli_entry(_main)(argv)
 

@@ -2,6 +2,8 @@
 baseline on the held-out test videos (no video needed).
 
     python -m analysis.human DATA_DIR [--out DIR] [--n-boot 1000] [--language-model NAME_OR_DIR]
+
+DATA_DIR holds all_triplets.csv, video_mapping.csv, test.csv, captions.csv and annotations.csv.
 """
 from __future__ import annotations
 
@@ -66,6 +68,8 @@ def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combin
     from analysis.language import caption_embeddings, read_captions
 
     captions_path = Path(data_dir) / "captions.csv"
+    if not captions_path.is_file():
+        raise FileNotFoundError(f"{captions_path}: no captions file (needed for the language baseline)")
     digest = hashlib.sha256(captions_path.read_bytes() + f"|{model}|{combine}|{list(video_names)}".encode())
     cache_dir = Path(cache_dir or Path.home() / ".cache" / "social-align-study" / "captions")
     target = cache_dir / f"{digest.hexdigest()[:16]}.npy"
@@ -151,7 +155,8 @@ def human_plots(out: Path, metrics: pd.DataFrame, extras: dict) -> list[Path]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis.human", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m analysis.human", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dir", type=Path, help="folder with all_triplets.csv, captions.csv, annotations.csv")
     p.add_argument("--out", type=Path, default=None, help="write metrics.parquet, participants.csv, report.md")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -174,14 +179,17 @@ def _main(argv: list[str] | None = None) -> int:
     from study.errors import ConfigError
 
     args = _parser().parse_args(argv)
+    if not args.data_dir.is_dir():
+        raise ConfigError(f"{args.data_dir}: no such folder")
     try:
         settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits,
                                  rdm_method=args.rdm_method, ev_method=args.ev_method)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     start = time.perf_counter()
-    metrics, participants, extras = human_analysis(args.data_dir, settings=settings, language_model=args.language_model,
-                                           combine=args.combine, cache_dir=args.cache_dir)
+    metrics, participants, extras = human_analysis(args.data_dir, settings=settings,
+                                                   language_model=args.language_model, combine=args.combine,
+                                                   cache_dir=args.cache_dir)
     print(main_table(metrics))
     note = language_model_note(args.language_model)
     print(f"\n{note}")

@@ -50,6 +50,12 @@ def time_suite(data_dir: Path, n_boot: int = 1000, n_splits: int = 100) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
+    from study.errors import cli_entry
+
+    return cli_entry(_main)(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m analysis.timing", description=__doc__.splitlines()[0])
     p.add_argument("data_dir", type=Path)
     p.add_argument("--n-boot", type=int, default=1000)

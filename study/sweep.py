@@ -1,9 +1,9 @@
 """`python -m study.sweep`: Ray Tune + Optuna + ASHA over the trainer, one Ray Train run per trial.
 
-Ray path, chosen on purpose (docs/sweep.md): Ray Train V1 (`RAY_TRAIN_V2_ENABLED=0`) with
-`Tuner(TorchTrainer(...))`. On Ray 2.60 the V2 pattern (a Train run inside a Tune function trial) left Train
-placement groups unreleased after the first trials on a 2-CPU machine; the V1 path runs trials back to back,
-restores them from checkpoints after a crash, and `Tuner.restore` resumes the whole sweep.
+Ray path, chosen on purpose (README "Why Ray Train V1", docs/sweep.md): Ray Train V1 (`RAY_TRAIN_V2_ENABLED=0`)
+with `Tuner(TorchTrainer(...))`, ray pinned at 2.60. V1 keeps `Result.checkpoint`, the trial's history and
+`training_iteration` across `Tuner.restore`; the V2 pattern (a Train run inside a Tune function trial) loses
+them there, and frees its placement groups only through the State API that the dashboard serves.
 """
 from __future__ import annotations
 
@@ -15,19 +15,15 @@ if "ray.train" in sys.modules and os.environ.get("RAY_TRAIN_V2_ENABLED") != "0":
                       "ray.train picks its Train version at import and Tuner(TorchTrainer) needs V1")
 # Read by ray.train at import, in this process and (inherited through ray.init) in every Ray worker.
 os.environ["RAY_TRAIN_V2_ENABLED"] = "0"
-# The V1 path is deliberate (see above and docs/sweep.md); its migration notices would repeat on every run.
-os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 
 import argparse  # noqa: E402
+import warnings  # noqa: E402
 import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
-import socket  # noqa: E402
 import tomllib  # noqa: E402
-import urllib.parse  # noqa: E402
-import uuid  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402
@@ -46,6 +42,10 @@ import search_spaces  # noqa: E402
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace  # noqa: E402
 from study.atomic import atomic_path  # noqa: E402
 from study.errors import ConfigError, cli_entry  # noqa: E402
+from study.optuna_study import (  # noqa: E402
+    STUDY_FILE, close_abandoned_trials, optuna_plots, storage_url, study_storage,
+)
+from study.preflight import check_backbone, preflight  # noqa: E402
 
 SETTINGS_FILE = "sweep.json"
 RESULTS_FILE = "results.parquet"
@@ -91,6 +91,8 @@ class SweepSettings:
     ray_address: str | None = field(default=None, metadata={"help": "Existing Ray cluster (else RAY_ADDRESS, "
                                                                       "else a local Ray started here)."})
     analysis: bool = field(default=True, metadata={"help": "Evaluate the best trials when the sweep ends."})
+    dashboard: bool = field(default=True, metadata={
+        "help": "Start Ray's dashboard on 127.0.0.1 with a local Ray (its address is printed)."})
     top_k: int = field(default=1, metadata={"help": "How many best trials the analysis evaluates."})
 
     def __post_init__(self):
@@ -248,7 +250,13 @@ def _validate_space(space: SearchSpace) -> None:
             TrainConfig.from_dict(resolve_trial_config({**space.fixed, **point}))
         except ValueError as err:
             raise ConfigError(f"space {space.name!r}: {err}") from None
-    _check_backbone(space.fixed.get("backbone", "tiny"))
+    check_backbone(_backbone(space))
+
+
+def _backbone(space: SearchSpace) -> str:
+    from trainables.config import ModelConfig
+
+    return str(space.fixed.get("backbone", ModelConfig().backbone))
 
 
 def _corners(space: SearchSpace) -> list[dict]:
@@ -258,34 +266,6 @@ def _corners(space: SearchSpace) -> list[dict]:
         ends = (param.low, param.high) if isinstance(param, (Float, Int)) else param.values
         corners += [{key: value} for value in ends]
     return corners or [{}]
-
-
-def _check_backbone(backbone: str) -> None:
-    """A preset, a local folder with config.json, or a hub id found in the cache or on a reachable hub."""
-    from trainables.model import PRESETS
-
-    if backbone in PRESETS:
-        return
-    path = Path(backbone).expanduser()
-    if path.exists() or backbone.startswith((".", "/", "~")) or backbone.count("/") > 1:
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
-                              f"{', '.join(PRESETS)}")
-        return
-    from huggingface_hub import constants, try_to_load_from_cache
-
-    if isinstance(try_to_load_from_cache(backbone, "config.json"), str):
-        return
-    host = urllib.parse.urlparse(constants.ENDPOINT).hostname
-    try:  # one quick probe: the hub client's own retries would take a minute to say the same
-        socket.create_connection((host, 443), timeout=5).close()
-        from transformers import AutoConfig
-
-        AutoConfig.from_pretrained(backbone)
-    except Exception as err:  # noqa: BLE001 - any failure means trials could not load it either
-        raise ConfigError(f"backbone {backbone!r}: not in the local Hugging Face cache and not loadable from "
-                          f"{host} ({type(err).__name__}: {err}); use a preset ({', '.join(PRESETS)}) or a "
-                          "local folder saved with save_pretrained") from None
 
 
 def resolve_trial_config(flat: dict) -> dict:
@@ -308,15 +288,19 @@ def _tune_domain(param):
     return tune.grid_search(list(param.values))
 
 
-def _tune_config(space: SearchSpace, settings: SweepSettings) -> tune.TuneConfig:
-    """Optuna (seeded TPE, optionally multi-objective) or a grid, and ASHA on the per-epoch metric."""
+def _tune_config(space: SearchSpace, settings: SweepSettings, experiment: str | None = None) -> tune.TuneConfig:
+    """Optuna (seeded TPE, optionally multi-objective; its study stored in the experiment folder) or a grid,
+    and ASHA on the per-epoch metric."""
     search_alg = None
     multi = bool(settings.objectives)
     if not space.is_grid:
         points = [{f"{_PREFIX}/{k}": v for k, v in p.items()} for p in space.points_to_evaluate]
         metric = list(settings.objectives) if multi else None
         mode = ["max"] * len(settings.objectives) if multi else None
-        search_alg = OptunaSearch(metric=metric, mode=mode, seed=settings.seed, points_to_evaluate=points or None)
+        directions = ["maximize" if m == "max" else "minimize" for m in (mode or [space.mode])]
+        storage, study_name = study_storage(experiment, directions, points) if experiment else (None, None)
+        search_alg = OptunaSearch(metric=metric, mode=mode, seed=settings.seed, storage=storage,
+                                  study_name=study_name, points_to_evaluate=None if storage else points or None)
     scheduler = None
     if space.asha:
         # ASHA takes the Tuner's metric, or (multi-objective: the Tuner has none) the space's own.
@@ -356,17 +340,26 @@ def _scaling(settings: SweepSettings) -> ScalingConfig:
 
 
 # ----------------------------------------------------------------------------------------------- Ray
-def _start_ray(address: str | None) -> bool:
-    """Connect to a given or RAY_ADDRESS cluster, else start a local Ray sized to this machine. True if started."""
+WORKER_ENV = ("RAY_TRAIN_V2_ENABLED", "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "PYTHONWARNINGS")
+
+
+def _start_ray(address: str | None, dashboard: bool = True) -> bool:
+    """Connect to a given or RAY_ADDRESS cluster, else start a local Ray sized to this machine, its dashboard
+    on 127.0.0.1 only. Prints the dashboard's address. True if started here."""
     if ray.is_initialized():
         return False
-    runtime_env = {"env_vars": {"RAY_TRAIN_V2_ENABLED": "0"}}
+    # What the command entry set for this process reaches every worker, on this node or another.
+    env_vars = {k: os.environ[k] for k in WORKER_ENV if k in os.environ} | {"RAY_TRAIN_V2_ENABLED": "0"}
+    runtime_env = {"env_vars": env_vars}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
-        return False
-    ray.init(address="local", num_cpus=_local_cpus(), include_dashboard=False, runtime_env=runtime_env)
-    return True
+        context = ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+    else:
+        context = ray.init(address="local", num_cpus=_local_cpus(), include_dashboard=dashboard,
+                           dashboard_host="127.0.0.1", runtime_env=runtime_env)
+    if context.dashboard_url:
+        print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)
+    return not address
 
 
 def _local_cpus() -> int:
@@ -657,6 +650,7 @@ class _EpochLines(tune.Callback):
 
 
 def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
+    """(storage, name); a local folder must not exist yet (its writability is the preflight's check)."""
     name = settings.name or f"{settings.space}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     storage = settings.storage_path
     if "://" in storage:
@@ -665,14 +659,15 @@ def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
     target = Path(storage) / name
     if target.exists():
         raise ConfigError(f"experiment folder {target} already exists; use --resume {target} or another --name")
-    try:
-        Path(storage).mkdir(parents=True, exist_ok=True)
-        probe = Path(storage) / f".write-test-{uuid.uuid4().hex}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(f"--storage-path {settings.storage_path}: not writable ({err.strerror})") from None
     return storage, name
+
+
+def _preflight(settings: SweepSettings, space: SearchSpace, storage: str, setting: str) -> None:
+    """study.preflight on the folder the trials and the analysis will read; one line on success."""
+    report = preflight(_data_dir(settings.data), split=settings.split, seed=settings.seed,
+                       analysis=settings.analysis, backbone=_backbone(space), storage=storage,
+                       storage_setting=setting)
+    print(report.line(), flush=True)
 
 
 def _trainer(settings: SweepSettings, worker: Callable = _trial_worker) -> TorchTrainer:
@@ -697,8 +692,9 @@ def run_sweep(settings: SweepSettings) -> SweepOutcome:
     storage, name = _experiment_dir(settings)
     if not (settings.ray_address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
         check_resources(_scaling(settings), [_this_machine()])  # before Ray starts: bad input stays one line
+    _preflight(settings, space, storage, "--storage-path")
     prepared, fingerprint = prepare_data(settings, space)
-    started = _start_ray(settings.ray_address)
+    started = _start_ray(settings.ray_address, settings.dashboard)
     try:
         fit = check_resources(_scaling(settings), node_capacities())
         if settings.max_concurrent is None and not Path("~/ray_bootstrap_config.yaml").expanduser().is_file():
@@ -709,7 +705,7 @@ def run_sweep(settings: SweepSettings) -> SweepOutcome:
         experiment = f"{storage}/{name}"
         _save_settings(experiment, settings, space, fingerprint)
         tuner = tune.Tuner(_trainer(settings), param_space=_param_space(space, constants),
-                           tune_config=_tune_config(space, settings),
+                           tune_config=_tune_config(space, settings, experiment),
                            run_config=_run_config(storage, name, space, settings))
         return _finish(tuner.fit(), experiment, space, settings)
     finally:
@@ -725,17 +721,19 @@ def _save_settings(experiment: str, settings: SweepSettings, space: SearchSpace,
     write_file(f"{experiment}/{SETTINGS_FILE}", json.dumps(record, indent=2, sort_keys=True, default=str).encode())
 
 
-def resume_sweep(experiment_dir: str, ray_address: str | None = None) -> SweepOutcome:
+def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysis: bool | None = None,
+                 dashboard: bool | None = None) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials kept, unfinished ones from their last checkpoint,
-    the searcher's state restored by Tune."""
+    the searcher's state (and its Optuna study, in the folder's optuna.db) restored by Tune."""
     path = experiment_dir if "://" in experiment_dir else str(Path(experiment_dir).expanduser().resolve())
     saved = read_file(f"{path}/{SETTINGS_FILE}")
     if saved is None or not tune.Tuner.can_restore(path):
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
-    settings = SweepSettings(**{**json.loads(saved)["settings"], "ray_address": ray_address})
+    settings = load_settings(path, ray_address=ray_address, analysis=analysis, dashboard=dashboard)
     space = build_space(settings)
-    started = _start_ray(settings.ray_address)
+    _preflight(settings, space, path, "--resume")
+    started = _start_ray(settings.ray_address, settings.dashboard)
     try:
         check_resources(_scaling(settings), node_capacities())
         tuner = tune.Tuner.restore(path, trainable=_trainer(settings), resume_unfinished=True)
@@ -745,10 +743,24 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None) -> SweepOu
             ray.shutdown()
 
 
+def load_settings(experiment: str, **changes) -> SweepSettings:
+    """The settings a sweep saved in its sweep.json; keyword arguments that are not None replace them."""
+    saved = json.loads(read_file(f"{experiment}/{SETTINGS_FILE}"))["settings"]
+    known = {f.name for f in dataclasses.fields(SweepSettings)}
+    return SweepSettings(**{k: v for k, v in saved.items() if k in known}
+                         | {k: v for k, v in changes.items() if v is not None or k == "ray_address"})
+
+
 def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings: SweepSettings) -> SweepOutcome:
     frame = results_frame(grid, space, settings.objectives)
     best = best_trial(frame, space, settings.objectives) | {"experiment_dir": experiment}
     results_path, best_path = write_outputs(experiment, frame, best)
+    if not space.is_grid:
+        abandoned = close_abandoned_trials(experiment)
+        if abandoned:
+            print(f"Optuna study: {abandoned} trial(s) left running by the interrupted sweep marked FAIL "
+                  "(their Tune trials were asked for again)")
+        optuna_plots(experiment, settings.objectives or (space.metric,))
     return SweepOutcome(experiment, results_path, best_path, frame, best)
 
 
@@ -771,7 +783,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--objectives", help="Comma-separated metrics for multi-objective Optuna, e.g. "
                                         "val_ooo_acc,val_rsa.")
     p.add_argument("--no-analysis", dest="analysis", action="store_false", default=None,
-                   help="Skip evaluating the best trial at the end.")
+                   help="Skip evaluating the best trial at the end (the test videos, captions and annotations "
+                        "are then not checked either).")
+    p.add_argument("--no-dashboard", dest="dashboard", action="store_false", default=None,
+                   help="Start the local Ray without its dashboard (faster start; tests use it).")
     p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR.")
     return p
 
@@ -821,19 +836,47 @@ def _report(outcome: SweepOutcome) -> None:
     print(f"results: {outcome.results_path}\nbest:    {outcome.best_path}\nTune experiment: "
           f"{outcome.experiment_dir}")
     print(f'load them: python -c "import pandas as pd; print(pd.read_parquet(\'{outcome.results_path}\'))"')
+    url = storage_url(outcome.experiment_dir)
+    if url and Path(outcome.experiment_dir, STUDY_FILE).is_file():  # Optuna spaces only, local storage only
+        print(f"Optuna study: {url} (optuna-dashboard {url}; plots in {outcome.experiment_dir}/optuna)")
+    print(f"TensorBoard: tensorboard --logdir {outcome.experiment_dir}")
 
 
-def _analyse(outcome: SweepOutcome, top_k: int) -> None:
-    """Evaluate the best trial(s); a failure here is reported and the sweep's results stay as they are."""
+def _analyse(outcome: SweepOutcome, top_k: int) -> bool:
+    """Evaluate the best trial(s). On failure the sweep's results stay as they are, the command that reruns
+    the analysis is printed, and False is returned (the command then exits 1)."""
     try:
         import analysis
 
         table = analysis.run_analysis(outcome.experiment_dir, top_k)
         print(analysis.main_table(table))
         print(f"analysis report: {outcome.experiment_dir}/analysis/report.md (metrics.parquet and plots beside it)")
+        return True
     except Exception as err:  # noqa: BLE001 - the sweep's results must survive an analysis bug
-        print(f"analysis of the best trial failed, sweep results kept: {type(err).__name__}: {err}",
-              file=sys.stderr)
+        message = str(err).strip().splitlines()
+        print(f"error: analysis of the best trial failed ({type(err).__name__}: {message[-1] if message else ''}); "
+              f"sweep results kept in {outcome.experiment_dir}\nrerun the analysis: python -m analysis "
+              f"{outcome.experiment_dir} --top-k {top_k}", file=sys.stderr)
+        return False
+
+
+def _quiet_warnings() -> None:
+    """Silence notices a user of this command cannot act on, here and (through the environment, which
+    _start_ray passes on) in every Ray worker. Each is named exactly; every other warning still shows."""
+    # Ray Train V1 is our deliberate choice (README "Why Ray Train V1"): Ray's "Passing a Trainer to the
+    # Tuner is deprecated" and the train context's get_trial_dir deprecation are migration notices for it.
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+    # PEFT reads transformers' deprecated `is_gradient_checkpointing` property when it wraps the backbone;
+    # the FutureWarning is about PEFT's code, not ours, and came once from every worker of every trial.
+    ignore = "ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    # Optuna marks its matplotlib plots experimental; the sweep's two plots are written with them on purpose.
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning, message=r"optuna\.visualization\.matplotlib")
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if ignore not in current:
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [current, ignore]))
 
 
 @cli_entry
@@ -842,16 +885,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_spaces:
         _print_spaces()
         return 0
+    _quiet_warnings()
     if args.resume:
-        outcome = resume_sweep(args.resume, args.ray_address)
-        saved = json.loads(read_file(f"{outcome.experiment_dir}/{SETTINGS_FILE}"))["settings"]
-        settings = SweepSettings(**{**saved, "analysis": saved["analysis"] if args.analysis is None else False})
+        outcome = resume_sweep(args.resume, args.ray_address, analysis=args.analysis, dashboard=args.dashboard)
+        settings = load_settings(outcome.experiment_dir, analysis=args.analysis)
     else:
         settings = settings_from_args(args)
         outcome = run_sweep(settings)
     _report(outcome)
-    if settings.analysis and outcome.best.get("checkpoint"):
-        _analyse(outcome, settings.top_k)
+    if settings.analysis and outcome.best.get("checkpoint") and not _analyse(outcome, settings.top_k):
+        return 1
     return 0
 
 

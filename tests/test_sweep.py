@@ -17,7 +17,7 @@ import ray
 import search_spaces
 from study.errors import ConfigError
 
-SHORT = ["--set", "steps_per_epoch=2", "--no-analysis"]
+SHORT = ["--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def load_backbone(config: ModelConfig) -> TimesformerModel:
     if config.backbone in PRESETS:
         return _preset_backbone(config)
     path = Path(config.backbone).expanduser()
-    looks_local = path.exists() or config.backbone.startswith((".", "/", "~")) or config.backbone.count("/") > 1
+    looks_local = is_local_backbone(config.backbone)
     if looks_local and not (path / "config.json").is_file():
         raise ValueError(f"backbone {config.backbone!r}: no folder with config.json there. " + _HOW_TO_POINT)
     try:
@@ -60,6 +60,13 @@ def load_backbone(config: ModelConfig) -> TimesformerModel:
         tried = "the local folder" if looks_local else "the Hugging Face hub"
         raise ValueError(f"backbone {config.backbone!r}: loading from {tried} failed ({err}). "
                          + _HOW_TO_POINT) from None
+
+
+def is_local_backbone(backbone: str) -> bool:
+    """The one rule for "this backbone names a local folder" (else a hub id): it exists, starts like a path,
+    or has more slashes than `org/name`."""
+    return (Path(backbone).expanduser().exists() or backbone.startswith((".", "/", "~"))
+            or backbone.count("/") > 1)
 
 
 _HOW_TO_POINT = ("Set backbone to a local copy saved with TimesformerModel.from_pretrained(hub_id)"

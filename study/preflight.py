@@ -1,0 +1,150 @@
+"""Check, before Ray starts, everything a sweep will read: each video any split needs (train, validation and
+the test videos the final analysis embeds) exists and opens, the judgments, captions and annotations the
+analysis reads are there and valid, the backbone resolves, and the storage folder is writable.
+
+A bad input fails here in a second, with one line naming the file (and row) or the setting, instead of
+after hours of trials. Nothing is started and nothing is written: the storage check writes a probe file
+in a folder that already exists and removes it.
+"""
+from __future__ import annotations
+
+import socket
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Collection
+
+import pandas as pd
+
+from study.errors import ConfigError, DataError
+from study.judgments import MAPPING_FILE, load_judgments, paper_split, random_split
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """What the preflight checked and how long it took."""
+    n_videos: int
+    analysis_files: bool
+    seconds: float
+
+    def line(self) -> str:
+        extra = ", captions, annotations" if self.analysis_files else ""
+        return (f"preflight: {self.n_videos} videos open, judgments{extra}, backbone and storage ok "
+                f"({self.seconds:.2f} s)")
+
+
+def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, analysis: bool = True,
+              backbone: str = "tiny", storage: str | None = None, storage_setting: str = "--storage-path",
+              buildable: Collection[str] = ()) -> PreflightReport:
+    """Every check above, cheapest first; DataError or ConfigError on the first failure.
+
+    analysis: also the test videos (in a paper split they are trained on by nobody), captions.csv and
+    annotations.csv. buildable: backbone folders the command builds itself before the sweep (allowed absent).
+    """
+    start = time.perf_counter()
+    if storage is not None:
+        check_writable(storage, setting=storage_setting)
+    check_backbone(backbone, buildable=buildable)
+    data_dir = Path(data_dir)
+    j = load_judgments(data_dir)
+    chosen = (paper_split if split == "paper" else random_split)(j, seed=seed)
+    ids = sorted(set(chosen.train) | set(chosen.val) | (set(chosen.test) if analysis else set()))
+    rows = _mapping_rows(data_dir)
+    for i in ids:
+        check_video(data_dir / "videos" / j.video_names[i], where=f"{MAPPING_FILE} row {rows[j.video_names[i]]}")
+    if analysis:
+        _check_analysis_files(data_dir, j.video_names)
+    return PreflightReport(len(ids), analysis, time.perf_counter() - start)
+
+
+def check_video(path: Path, *, where: str = "") -> None:
+    """The file exists and its container header names a video stream: PyAV opens it, reads no frame."""
+    import av
+
+    suffix = f" ({where})" if where else ""
+    if not path.is_file():
+        raise DataError(f"{path}: video file not found{suffix}")
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0] if container.streams.video else None
+            if stream is None or not stream.codec_context.width:
+                raise DataError(f"{path}: no video stream in the file{suffix}")
+    except av.FFmpegError as err:
+        raise DataError(f"{path}: not a readable video ({type(err).__name__}: {err.strerror}){suffix}") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot open ({err.strerror}){suffix}") from None
+
+
+def _mapping_rows(data_dir: Path) -> dict[str, int]:
+    """Video name -> 1-based data row of video_mapping.csv (already validated by load_judgments)."""
+    names = pd.read_csv(data_dir / MAPPING_FILE, dtype=str, keep_default_na=False)["video_name"]
+    return {name: row + 1 for row, name in enumerate(names)}
+
+
+def _check_analysis_files(data_dir: Path, video_names) -> None:
+    """captions.csv has a caption for every video; annotations.csv a rating row for every video."""
+    from analysis.annotations import read_ratings
+    from analysis.language import read_captions
+
+    try:
+        captions = read_captions(data_dir)
+        read_ratings(data_dir, video_names)
+    except (FileNotFoundError, ValueError) as err:
+        raise DataError(str(err)) from None
+    captioned = set(captions["video_name"].astype(str))
+    missing = [name for name in video_names if name not in captioned]
+    if missing:
+        raise DataError(f"{data_dir / 'captions.csv'}: no caption for {len(missing)} video(s), e.g. "
+                        f"{missing[0]!r}")
+
+
+def check_writable(storage: str, *, setting: str = "--storage-path") -> None:
+    """A local folder we can create files in (or create, under an existing writable folder); URIs are
+    left to the storage client. The probe file is removed; no folder is created here."""
+    if "://" in storage:
+        return
+    path = Path(storage).expanduser().resolve()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise ConfigError(f"{setting} {storage}: not writable ({existing} is not a folder)")
+    probe = existing / f".write-test-{uuid.uuid4().hex}"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"{setting} {storage}: not writable ({err.strerror})") from None
+
+
+def check_backbone(backbone: str, *, buildable: Collection[str] = ()) -> None:
+    """A preset, a local folder with config.json (or one in `buildable`), or a hub id found in the cache or
+    on a reachable hub. "Local folder" is the trainer's own rule (trainables.model.is_local_backbone)."""
+    from trainables.model import PRESETS, is_local_backbone
+
+    if backbone in PRESETS or backbone in buildable:
+        return
+    if is_local_backbone(backbone):
+        if not (Path(backbone).expanduser() / "config.json").is_file():
+            raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
+                              f"{', '.join(PRESETS)}")
+        return
+    _check_hub_backbone(backbone, PRESETS)
+
+
+def _check_hub_backbone(backbone: str, presets) -> None:
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(backbone, "config.json"), str):
+        return
+    host = urllib.parse.urlparse(constants.ENDPOINT).hostname
+    try:  # one quick probe: the hub client's own retries would take a minute to say the same
+        socket.create_connection((host, 443), timeout=5).close()
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(backbone)
+    except Exception as err:  # noqa: BLE001 - any failure means trials could not load it either
+        raise ConfigError(f"backbone {backbone!r}: not in the local Hugging Face cache and not loadable from "
+                          f"{host} ({type(err).__name__}: {err}); use a preset ({', '.join(presets)}) or a "
+                          "local folder saved with save_pretrained") from None
+
