@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import os
 import sys
@@ -16,21 +17,22 @@ import time
 import traceback
 from pathlib import Path
 
-# Ray's Train V1 path (Tuner(TorchTrainer)) must be chosen before anything imports ray.train.
-import study.sweep  # noqa: F401,E402
-
-from benchmarks import (analysis_timing, data_path, gpu, memory, ray_overhead, report,  # noqa: E402
-                        search_efficiency, step_efficiency)
-from benchmarks.common import BenchSettings, machine, write_json  # noqa: E402
-from study.errors import ConfigError, cli_entry  # noqa: E402
+from benchmarks import report
+from benchmarks.common import BenchSettings, machine, write_json
+from study.errors import ConfigError, cli_entry
 
 HERE = Path(__file__).resolve().parent
 # The numbering: 1 data path, 2 step, 5 analysis, 7 GPU, 3 Ray overhead, 4 search, 6 memory.
+# Benchmark -> its module in benchmarks/, imported when it runs (after main() has chosen Ray Train V1).
 BENCHMARKS = {
-    "data_path": data_path.run, "step_efficiency": step_efficiency.run, "analysis": analysis_timing.run,
-    "gpu": gpu.run, "ray_overhead": ray_overhead.run, "search_efficiency": search_efficiency.run,
-    "memory": memory.run,
+    "data_path": "data_path", "step_efficiency": "step_efficiency", "analysis": "analysis_timing",
+    "gpu": "gpu", "ray_overhead": "ray_overhead", "search_efficiency": "search_efficiency",
+    "memory": "memory",
 }
+
+
+def _module(name: str):
+    return importlib.import_module(f"benchmarks.{BENCHMARKS[name]}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +58,8 @@ def _selection(only: str) -> list[str]:
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
+    # Ray's Train V1 path (Tuner(TorchTrainer)), chosen where the process starts, before ray.train is imported.
+    os.environ["RAY_TRAIN_V2_ENABLED"] = "0"
     args = _parser().parse_args(argv)
     names = _selection(args.only)
     if args.quick and args.out is None:
@@ -88,7 +92,7 @@ def _rerender(out: Path) -> int:
     _merge_earlier(doc, out / "results")
     search = doc["results"].get("search_efficiency", {})
     if "runs" in search:
-        search_efficiency.plot_curves(search["runs"], out / "search_efficiency.png")
+        _module("search_efficiency").plot_curves(search["runs"], out / "search_efficiency.png")
     report.write_results_md(doc, out / "RESULTS.md")
     print(f"wrote {out / 'RESULTS.md'}")
     return 0
@@ -111,7 +115,7 @@ def run_all(names: list[str], settings: BenchSettings, work: Path, out: Path, co
         start = time.perf_counter()
         try:
             kwargs = {"plot_path": out / "search_efficiency.png"} if name == "search_efficiency" else {}
-            result = BENCHMARKS[name](settings, work, **kwargs)
+            result = _module(name).run(settings, work, **kwargs)
         except Exception as err:  # noqa: BLE001 - one broken measurement must not lose the others
             traceback.print_exc()
             result = {"name": name, "error": f"{type(err).__name__}: {err}"}

@@ -11,8 +11,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import study.sweep  # noqa: F401  Ray Train V1 is chosen before anything imports ray.train
-
 from benchmarks.common import spread, timed
 from study.clips import DecodeSettings, decode_clip
 from study.judgments import load_judgments

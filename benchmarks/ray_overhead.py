@@ -8,8 +8,6 @@ The runs alternate (direct, Ray, direct, Ray, ...) so load on the shared machine
 """
 from __future__ import annotations
 
-import study.sweep  # noqa: F401  (sets RAY_TRAIN_V2_ENABLED=0 before ray.train is imported: Tuner(TorchTrainer))
-
 import json
 import os
 import subprocess

@@ -9,8 +9,6 @@ which is what "trial-epochs spent" counts.
 """
 from __future__ import annotations
 
-import study.sweep  # noqa: F401  (sets RAY_TRAIN_V2_ENABLED=0 before ray.train is imported)
-
 import os
 import time
 import uuid

@@ -1,7 +1,7 @@
 """Every command: a complete --help, and a missing file or folder as one `error:` line naming it, exit 2."""
 from __future__ import annotations
 
-import study.sweep  # noqa: F401  first: it pins Ray Train V1 before anything imports ray.train
+import study.sweep
 
 import importlib
 import shutil
@@ -89,7 +89,7 @@ def test_the_sweep_filters_only_the_named_notices_here_and_for_its_workers(monke
     monkeypatch.delenv("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", raising=False)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        study.sweep._quiet_warnings()
+        study.sweep.quiet_warnings()
         warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
         warnings.warn("something the user must fix", FutureWarning)
     assert [str(w.message) for w in seen] == ["something the user must fix"]

@@ -1,7 +1,7 @@
 """cluster.yaml against the launcher's own schema, and a sweep on a simulated 2-node Ray cluster."""
 from __future__ import annotations
 
-import study.sweep as sweep  # first: it pins Ray Train V1 before anything imports ray.train
+import study.sweep as sweep
 
 import json
 import sys
@@ -49,9 +49,9 @@ def test_resource_check_reads_autoscaling_node_types_from_the_bootstrap_config(c
     nodes = [{"CPU": 0.0}] + [dict(t["resources"], _max_workers=t.get("max_workers", 0))
                               for t in cluster_config["available_node_types"].values()]
     settings = sweep.SweepSettings(gpus_per_worker=1, cpus_per_worker=4)
-    assert sweep.check_resources(sweep._scaling(settings), nodes) == 4
+    assert sweep.check_resources(sweep.scaling_config(settings), nodes) == 4
     with pytest.raises(sweep.ConfigError, match="can never place"):
-        sweep.check_resources(sweep._scaling(sweep.SweepSettings(gpus_per_worker=2)), nodes)
+        sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(gpus_per_worker=2)), nodes)
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ every trial with the values Tune recorded, Optuna's own plots are drawn from it,
 analysis fails keeps its results, exits 1 and prints the command that reruns the analysis."""
 from __future__ import annotations
 
-import study.sweep as sweep  # first: it pins Ray Train V1 before anything imports ray.train
+import study.sweep as sweep
 
 import json
 import urllib.error
@@ -69,7 +69,7 @@ def test_the_study_is_stored_with_every_trial_and_a_failed_analysis_exits_1_with
 @pytest.mark.slow
 def test_a_local_ray_starts_its_dashboard_on_127_0_0_1_by_default(capsys):
     assert sweep.SweepSettings().dashboard is True
-    assert sweep._start_ray(None) is True
+    assert sweep.start_ray(None) is True
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("Ray dashboard: "))
     url = line.split(": ", 1)[1]
     assert url.startswith("http://127.0.0.1:")

@@ -280,7 +280,7 @@ def test_the_sweep_passes_its_metric_to_the_trials_and_refuses_a_second_one():
 
     paper = search_spaces.get("paper")
     with pytest.raises(ConfigError, match="select_metric 'val_ooo_acc' differs from the space's metric 'val_rsa'"):
-        sweep._validate_space(type(paper)(**{**paper.__dict__, "fixed": {**paper.fixed, "backbone": "tiny",
+        sweep.validate_space(type(paper)(**{**paper.__dict__, "fixed": {**paper.fixed, "backbone": "tiny",
                                                                          "select_metric": "val_ooo_acc"}}))
 
 
@@ -390,7 +390,7 @@ def test_defect_5_the_documented_commands_are_accepted_by_their_parsers():
     assert commands, "docs/paper.md lists no sweep command"
     for command in commands:
         argv = command.split("python -m study.sweep", 1)[1].split()
-        settings = sweep.settings_from_args(sweep._parser().parse_args(argv))
+        settings = sweep.settings_from_args(sweep.build_parser().parse_args(argv))
         assert search_spaces.get(settings.space).name == "paper"   # no hub here: the full space is not built
 
 

@@ -2,7 +2,7 @@
 exit 2, before Ray starts and before anything is written."""
 from __future__ import annotations
 
-import study.sweep as sweep  # first: it pins Ray Train V1 before anything imports ray.train
+import study.sweep as sweep
 
 import shutil
 from pathlib import Path

@@ -1,7 +1,7 @@
 """Named spaces and how the command line and config files change them (no Ray, no training)."""
 from __future__ import annotations
 
-import study.sweep as sweep  # first: it pins Ray Train V1 before anything imports ray.train
+import study.sweep as sweep
 
 import pytest
 
@@ -114,10 +114,10 @@ def test_yaml_and_toml_config_files_set_params_and_sweep_settings(tmp_path):
     (tmp_path / "s.yaml").write_text("sweep:\n  num_samples: 3\n  space: smoke\nparams:\n  lr: 1e-3\n"
                                      "  lora_r: {low: 2, high: 8}\n")
     (tmp_path / "s.toml").write_text("[sweep]\nnum_samples = 5\n[params]\nlr = 2e-3\nalpha = [0.5, 0.7]\n")
-    args = sweep._parser().parse_args(["--config", str(tmp_path / "s.yaml"), "--set", "lr=5e-4"])
+    args = sweep.build_parser().parse_args(["--config", str(tmp_path / "s.yaml"), "--set", "lr=5e-4"])
     settings = sweep.settings_from_args(args)
     assert settings.num_samples == 3 and settings.overrides == {"lr": 5e-4, "lora_r": {"low": 2, "high": 8}}
-    args = sweep._parser().parse_args(["--config", str(tmp_path / "s.toml"), "--num-samples", "7"])
+    args = sweep.build_parser().parse_args(["--config", str(tmp_path / "s.toml"), "--num-samples", "7"])
     settings = sweep.settings_from_args(args)
     assert settings.num_samples == 7 and settings.overrides == {"lr": 2e-3, "alpha": [0.5, 0.7]}
 

@@ -4,15 +4,17 @@ Each sweep trains the tiny random backbone for 1-2 short epochs on a small synth
 """
 from __future__ import annotations
 
-import study.sweep as sweep  # first: it pins Ray Train V1 before anything imports ray.train
+import study.sweep as sweep
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import ray
+from ray import train
 
 import search_spaces
 from study.errors import ConfigError
@@ -90,14 +92,54 @@ def test_optuna_asha_sweep_stops_some_trials_early_runs_two_at_once_and_records_
     assert ray.tune.ExperimentAnalysis(str(experiment)).trials  # Tune's own folder stays readable
 
 
+def crashing_worker(crash_at_epoch: int, times_by_seed: dict[int, int]):
+    """The sweep's trial worker, with rank 0's process dying at the end of the epoch after `crash_at_epoch`,
+    before reporting it, on the first `times_by_seed[seed]` runs of the trial: FailureConfig must then restore
+    the trial from that epoch's checkpoint (above --max-failures the trial fails for good)."""
+
+    def worker(config: dict) -> None:
+        context = train.get_context()
+        if context.get_world_rank() == 0:
+            _arm_crash(crash_at_epoch, times_by_seed[int(config["seed"])],
+                       Path(context.get_trial_dir()) / "crash-injected")
+        sweep.trial_worker(config)
+
+    return worker
+
+
+def _arm_crash(epoch: int, times: int, marker: Path) -> None:
+    """Kill this worker process when it is about to report epoch `epoch + 1`, on the first `times` runs of the
+    trial (the marker file counts them). Dying a whole epoch after epoch `epoch`'s report means Tune surely
+    holds that checkpoint, so a correct restart resumes from it rather than from scratch."""
+    real_report = train.report
+
+    def report(metrics, *args, **kwargs):
+        crashes = len(marker.read_text().splitlines()) if marker.exists() else 0
+        if metrics.get("epoch") == epoch + 1 and crashes < times:
+            with marker.open("a") as out:
+                out.write(f"crashed on purpose after epoch {epoch}\n")
+            os._exit(1)
+        real_report(metrics, *args, **kwargs)
+        # Our own record of what each run reported: Tune's result.json is re-synced from storage when a trial
+        # restarts, so on a local disk it can lose lines that a correct restore did report.
+        with marker.with_name("reported-epochs").open("a") as out:
+            out.write(f"{metrics.get('epoch')}\n")
+
+    train.report = report
+
+
 @pytest.mark.slow
 def test_worker_crash_is_retried_from_the_checkpoint_and_a_trial_that_keeps_failing_is_marked_failed(
         synthetic_dir, cache, tmp_path):
     # One trial dies once (restored from epoch 1's checkpoint), the other dies on every run (failed for good).
-    assert run(["--space", "paper", "--smoke", "--data", str(synthetic_dir), "--storage-path", str(tmp_path),
-                "--name", "crash", "--max-failures", "1", "--set", "epochs=2", "--set", "variant=hybrid",
-                "--set", "_crash_at_epoch=1", "--set", "_crash_times=[1, 9]", *SHORT]) == 0
-    frame = pd.read_parquet(tmp_path / "crash" / "results.parquet").set_index("config/_crash_times")
+    # Ray's workers cannot import this test module: its functions travel by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    args = sweep.build_parser().parse_args([
+        "--space", "paper", "--smoke", "--data", str(synthetic_dir), "--storage-path", str(tmp_path),
+        "--name", "crash", "--max-failures", "1", "--set", "epochs=2", "--set", "variant=hybrid",
+        "--set", "seed=[1, 9]", *SHORT])
+    sweep.run_sweep(sweep.settings_from_args(args), worker=crashing_worker(1, {1: 1, 9: 9}))
+    frame = pd.read_parquet(tmp_path / "crash" / "results.parquet").set_index("config/seed")
     recovered, failed = frame.loc[1], frame.loc[9]
     assert recovered["status"] == "TERMINATED" and recovered["epochs_run"] == 2 and pd.isna(recovered["error"])
     reported = Path(recovered["trial_dir"], "reported-epochs").read_text().split()
@@ -108,14 +150,14 @@ def test_worker_crash_is_retried_from_the_checkpoint_and_a_trial_that_keeps_fail
 
 def test_check_resources_refuses_a_trial_no_node_can_hold_and_counts_concurrent_trials():
     nodes = [{"CPU": 2.0}, {"CPU": 8.0, "GPU": 1.0}]
-    fits = sweep.check_resources(sweep._scaling(sweep.SweepSettings(cpus_per_worker=2)), nodes)
+    fits = sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(cpus_per_worker=2)), nodes)
     assert fits == 5  # 1 + 4 workers of 2 CPUs
     with pytest.raises(ConfigError, match=r"needs 1 worker\(s\) x \{'CPU': 1.0, 'GPU': 2.0\}"):
-        sweep.check_resources(sweep._scaling(sweep.SweepSettings(gpus_per_worker=2)), nodes)
+        sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(gpus_per_worker=2)), nodes)
     with pytest.raises(ConfigError, match="can never place"):
-        sweep.check_resources(sweep._scaling(sweep.SweepSettings(workers_per_trial=3, cpus_per_worker=4)), nodes)
+        sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(workers_per_trial=3, cpus_per_worker=4)), nodes)
     autoscaling = nodes + [{"CPU": 8.0, "GPU": 1.0, "_max_workers": 4}]
-    assert sweep.check_resources(sweep._scaling(sweep.SweepSettings(workers_per_trial=4, gpus_per_worker=1)),
+    assert sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(workers_per_trial=4, gpus_per_worker=1)),
                                  autoscaling) == 1
 
 
@@ -131,7 +173,7 @@ def test_outputs_are_written_whole_to_local_paths_and_uris(tmp_path):
 
 def test_multi_objective_sweeps_give_optuna_both_metrics_and_asha_one():
     settings = sweep.SweepSettings(objectives=("val_ooo_acc", "val_rsa"))
-    config = sweep._tune_config(sweep.build_space(settings), settings)
+    config = sweep.tune_config(sweep.build_space(settings), settings)
     assert config.metric is None and config.search_alg.metric == ["val_ooo_acc", "val_rsa"]
     assert config.scheduler.metric == "val_ooo_acc"
     frame = pd.DataFrame({"trial_id": ["a", "b", "c"], "best_val_ooo_acc": [0.9, 0.5, 0.4],

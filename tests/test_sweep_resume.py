@@ -2,7 +2,7 @@
 continuing the same Optuna study in its folder."""
 from __future__ import annotations
 
-import study.sweep as sweep  # first: it pins Ray Train V1 before anything imports ray.train
+import study.sweep as sweep
 
 import json
 import os

@@ -1,0 +1,153 @@
+"""The command line of `python -m study.sweep`: flags and config file to SweepSettings, run or resume the
+sweep, print where its results are, and evaluate the best trial(s)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import search_spaces
+from study.errors import ConfigError, cli_entry
+from study.optuna_study import STUDY_FILE, storage_url
+from study.sweep.settings import SweepOutcome, SweepSettings, load_config_file, parse_value
+from study.sweep.tune import load_settings, resume_sweep, run_sweep
+
+DESCRIPTION = "`python -m study.sweep`: Ray Tune + Optuna + ASHA over the trainer, one Ray Train run per trial."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m study.sweep", description=DESCRIPTION)
+    p.add_argument("--list-spaces", action="store_true", help="List the named search spaces and exit.")
+    p.add_argument("--space", help="Search space name (default smoke).")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="Override a setting: a value, a list, {low: .., high: .., log: ..}, {choice: [..]}, "
+                        "{grid: [..]}. Repeatable; wins over --config.")
+    p.add_argument("--config", help="YAML or TOML file with `params` and/or `sweep` tables.")
+    p.add_argument("--smoke", action="store_true", default=None, help="Tiny sizes over the chosen space.")
+    for flag, kind in (("--num-samples", int), ("--workers-per-trial", int), ("--cpus-per-worker", float),
+                       ("--gpus-per-worker", float), ("--storage-path", str), ("--name", str), ("--data", str),
+                       ("--split", str), ("--seed", int), ("--max-failures", int), ("--max-concurrent", int),
+                       ("--ray-address", str), ("--top-k", int)):
+        help_text = _field_help(flag[2:].replace("-", "_"))
+        p.add_argument(flag, type=kind, help=help_text)
+    p.add_argument("--objectives", help="Comma-separated metrics for multi-objective Optuna, e.g. "
+                                        "val_ooo_acc,val_rsa.")
+    p.add_argument("--no-analysis", dest="analysis", action="store_false", default=None,
+                   help="Skip evaluating the best trial at the end (the test videos, captions and annotations "
+                        "are then not checked either).")
+    p.add_argument("--no-dashboard", dest="dashboard", action="store_false", default=None,
+                   help="Start the local Ray without its dashboard (faster start; tests use it).")
+    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR.")
+    return p
+
+
+def _field_help(name: str) -> str:
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(SweepSettings)}.get(name, "")
+
+
+def settings_from_args(args: argparse.Namespace) -> SweepSettings:
+    """Space < config file < --set for parameters; config file < flags for sweep settings."""
+    params, sweep = load_config_file(args.config) if args.config else ({}, {})
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: write KEY=VALUE")
+        params[key.strip()] = parse_value(text)
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(SweepSettings)
+             if getattr(args, f.name, None) is not None and f.name != "objectives"}
+    if args.objectives:
+        flags["objectives"] = tuple(m.strip() for m in args.objectives.split(",") if m.strip())
+    if "objectives" in sweep:
+        sweep["objectives"] = tuple(sweep["objectives"])
+    try:
+        return SweepSettings(**{**sweep, **flags, "overrides": params})
+    except TypeError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _print_spaces() -> None:
+    for name in search_spaces.names():
+        space = search_spaces.get(name)
+        searched = ", ".join(space.params) or "-"
+        print(f"{name:8s} {space.description}\n{'':8s} searched: {searched}; {space.num_samples} "
+              f"{'grid repeat(s)' if space.is_grid else 'trials'}")
+
+
+def _report(outcome: SweepOutcome) -> None:
+    best, frame = outcome.best, outcome.results
+    failed = int((frame["status"] == "ERROR").sum()) if len(frame) else 0
+    early = int(frame["stopped_early"].sum()) if len(frame) else 0
+    print(f"\n{len(frame)} trials: {len(frame) - failed} finished ({early} stopped early by ASHA), {failed} failed")
+    print(f"best trial: {best.get('trial_id')} {best['metric']}={best.get('value', float('nan')):.4f}")
+    print(f"best config: {json.dumps(best.get('config', {}), sort_keys=True, default=str)}")
+    print(f"best checkpoint: {best.get('checkpoint')}")
+    if "pareto_front" in best:
+        print(f"Pareto front ({', '.join(best['objectives'])}): {best['pareto_front']}")
+    print(f"results: {outcome.results_path}\nbest:    {outcome.best_path}\nTune experiment: "
+          f"{outcome.experiment_dir}")
+    print(f'load them: python -c "import pandas as pd; print(pd.read_parquet(\'{outcome.results_path}\'))"')
+    url = storage_url(outcome.experiment_dir)
+    if url and Path(outcome.experiment_dir, STUDY_FILE).is_file():  # Optuna spaces only, local storage only
+        print(f"Optuna study: {url} (optuna-dashboard {url}; plots in {outcome.experiment_dir}/optuna)")
+    print(f"TensorBoard: tensorboard --logdir {outcome.experiment_dir}")
+
+
+def _analyse(outcome: SweepOutcome, top_k: int) -> bool:
+    """Evaluate the best trial(s). On failure the sweep's results stay as they are, the command that reruns
+    the analysis is printed, and False is returned (the command then exits 1)."""
+    try:
+        import analysis
+
+        table = analysis.run_analysis(outcome.experiment_dir, top_k)
+        print(analysis.main_table(table))
+        print(f"analysis report: {outcome.experiment_dir}/analysis/report.md (metrics.parquet and plots beside it)")
+        return True
+    except Exception as err:  # noqa: BLE001 - the sweep's results must survive an analysis bug
+        message = str(err).strip().splitlines()
+        print(f"error: analysis of the best trial failed ({type(err).__name__}: {message[-1] if message else ''}); "
+              f"sweep results kept in {outcome.experiment_dir}\nrerun the analysis: python -m analysis "
+              f"{outcome.experiment_dir} --top-k {top_k}", file=sys.stderr)
+        return False
+
+
+def quiet_warnings() -> None:
+    """Silence notices a user of this command cannot act on, here and (through the environment, which
+    start_ray passes on) in every Ray worker. Each is named exactly; every other warning still shows."""
+    # Ray Train V1 is our deliberate choice (README "Why Ray Train V1"): Ray's "Passing a Trainer to the
+    # Tuner is deprecated" and the train context's get_trial_dir deprecation are migration notices for it.
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+    # PEFT reads transformers' deprecated `is_gradient_checkpointing` property when it wraps the backbone;
+    # the FutureWarning is about PEFT's code, not ours, and came once from every worker of every trial.
+    ignore = "ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    # Optuna marks its matplotlib plots experimental; the sweep's two plots are written with them on purpose.
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning, message=r"optuna\.visualization\.matplotlib")
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if ignore not in current:
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [current, ignore]))
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_spaces:
+        _print_spaces()
+        return 0
+    quiet_warnings()
+    if args.resume:
+        outcome = resume_sweep(args.resume, args.ray_address, analysis=args.analysis, dashboard=args.dashboard)
+        settings = load_settings(outcome.experiment_dir, analysis=args.analysis)
+    else:
+        settings = settings_from_args(args)
+        outcome = run_sweep(settings)
+    _report(outcome)
+    if settings.analysis and outcome.best.get("checkpoint") and not _analyse(outcome, settings.top_k):
+        return 1
+    return 0
+

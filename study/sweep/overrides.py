@@ -1,0 +1,125 @@
+"""The search space a sweep runs: a named space, the smoke sizes and the user's overrides laid over it
+(the override language: a value, a list, {low, high, log}, {choice: [...]}, {grid: [...]}), checked whole
+before any trial starts; and the trial's sampled settings resolved to what trainables reads."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import search_spaces
+from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace
+from study.errors import ConfigError
+from study.preflight import check_backbone
+from study.sweep.settings import DECODE_KEYS, SweepSettings
+
+
+def known_keys() -> dict[str, str]:
+    """Every setting a space, --set or a config file may name, with its help text."""
+    from trainables.config import config_help
+
+    return {**config_help(), **SWEEP_ONLY_KEYS}
+
+
+def build_space(settings: SweepSettings) -> SearchSpace:
+    """The named space, smoke sizes laid over it if asked, then the user's overrides; validated."""
+    try:
+        space = search_spaces.get(settings.space)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if settings.smoke:
+        space = _override(space, search_spaces.SMOKE_SIZES)
+    space = _override(space, settings.overrides)
+    if settings.num_samples is not None:
+        space = dataclasses.replace(space, num_samples=settings.num_samples)
+    validate_space(space)
+    return space
+
+
+def _override(space: SearchSpace, values: dict) -> SearchSpace:
+    known = known_keys()
+    fixed, params = dict(space.fixed), dict(space.params)
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown parameter {key!r} (value {value!r}); known: {', '.join(sorted(known))}")
+        fixed.pop(key, None)
+        params.pop(key, None)
+        param = _as_param(key, value, grid=space.is_grid)
+        (params if param is not None else fixed)[key] = param if param is not None else value
+    # A point to evaluate keeps only the keys still searched: an override fixes the others.
+    points = tuple({k: v for k, v in p.items() if k in params} for p in space.points_to_evaluate)
+    try:
+        return dataclasses.replace(space, fixed=fixed, params=params, points_to_evaluate=tuple(p for p in points if p))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _as_param(key: str, value: Any, *, grid: bool):
+    """A range, choice or grid from its written form; None for a fixed value."""
+    try:
+        if isinstance(value, list):
+            return Grid(tuple(value)) if grid else Choice(tuple(value))
+        if not isinstance(value, dict):
+            return None
+        if set(value) == {"choice"}:
+            return Choice(tuple(value["choice"]))
+        if set(value) == {"grid"}:
+            return Grid(tuple(value["grid"]))
+        if {"low", "high"} <= set(value) <= {"low", "high", "log"}:
+            kind = Int if all(isinstance(value[k], int) for k in ("low", "high")) else Float
+            return kind(value["low"], value["high"], bool(value.get("log", False)))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"parameter {key!r}: {err}") from None
+    raise ConfigError(f"parameter {key!r}: cannot read {value!r}; write a value, a list, {{low, high, log}}, "
+                      "{choice: [...]} or {grid: [...]}")
+
+
+def validate_space(space: SearchSpace) -> None:
+    """Every corner the sweep can reach must make a valid TrainConfig; checked before any trial starts."""
+    from trainables.config import TrainConfig
+
+    for key in (*DECODE_KEYS, "backbone"):
+        if key in space.params:
+            raise ConfigError(f"parameter {key!r} must be fixed: the data are prepared once per sweep")
+    if space.asha and "epochs" in space.params:
+        raise ConfigError("parameter 'epochs' must be fixed when ASHA is on (it is ASHA's budget)")
+    if space.fixed.get("select_metric", space.metric) != space.metric:  # one metric selects, prunes and ranks
+        raise ConfigError(f"space {space.name!r}: select_metric {space.fixed['select_metric']!r} differs from the "
+                          f"space's metric {space.metric!r}")
+    for point in _corners(space):
+        try:
+            TrainConfig.from_dict(resolve_trial_config({**space.fixed, **point}))
+        except ValueError as err:
+            raise ConfigError(f"space {space.name!r}: {err}") from None
+    check_backbone(space_backbone(space))
+
+
+def space_backbone(space: SearchSpace) -> str:
+    """The backbone every trial of the space trains (it is fixed)."""
+    from trainables.config import ModelConfig
+
+    return str(space.fixed.get("backbone", ModelConfig().backbone))
+
+
+def _corners(space: SearchSpace) -> list[dict]:
+    """Each point to evaluate, then the low and high end (or every value) of each parameter in turn."""
+    corners = [dict(p) for p in space.points_to_evaluate]
+    for key, param in space.params.items():
+        ends = (param.low, param.high) if isinstance(param, (Float, Int)) else param.values
+        corners += [{key: value} for value in ends]
+    return corners or [{}]
+
+
+def resolve_trial_config(flat: dict) -> dict:
+    """The trial's sampled settings -> the flat dict trainables reads (sweep-only keys resolved, dropped)."""
+    resolved = {k: v for k, v in flat.items() if k not in SWEEP_ONLY_KEYS and not k.startswith("_")}
+    if "lora_alpha_ratio" in flat:
+        resolved["lora_alpha"] = float(flat["lora_alpha_ratio"]) * float(flat.get("lora_r", 8))
+    return resolved
+
+
+
+def epoch_budget(config: dict) -> int:
+    """A trial's epoch budget: its setting, else the trainer's default."""
+    from trainables.config import OptimConfig
+
+    return int(config.get("epochs", OptimConfig().epochs))

@@ -1,0 +1,157 @@
+"""A finished sweep's results: one row per trial (results.parquet), the best trial (best.json), the Pareto
+front of a multi-objective sweep, and the whole-or-nothing file writes to a local folder or a bucket."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from ray import tune
+
+from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
+from study.atomic import atomic_path
+from study.sweep.overrides import epoch_budget, resolve_trial_config
+from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD
+
+
+def results_frame(grid: tune.ResultGrid, space: SearchSpace, objectives: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One flat row per trial: status, config, final and best metrics, epochs run, wall time, checkpoint."""
+    rows = [_result_row(result, space) for result in grid]
+    frame = pd.DataFrame(rows)
+    if objectives and len(frame):
+        values = frame[[f"best_{m}" for m in objectives]].to_numpy(dtype=float)
+        frame["pareto"] = pareto_mask(values)
+    return frame.sort_values("trial_id", ignore_index=True) if len(frame) else frame
+
+
+def _result_row(result, space: SearchSpace) -> dict:
+    metrics = result.metrics or {}
+    history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
+    if not len(history) and "epoch" in metrics:  # Tune can lose a failed trial's history, not its last result
+        history = pd.DataFrame([metrics])
+    config = result.config.get(TRIAL_CONFIG_KEY, {})
+    epochs = int(history["epoch"].max()) if "epoch" in history and len(history) else 0
+    max_epochs = epoch_budget(config)
+    record = _read_record(result)
+    row = {"trial_id": metrics.get("trial_id") or Path(result.path).name.split("_")[-1],
+           "status": "ERROR" if result.error else "TERMINATED",
+           "stopped_early": bool(result.error is None and epochs < max_epochs),
+           "error": _one_line(result.error), "epochs_run": epochs,
+           "time_total_s": float(metrics.get("time_total_s", np.nan)),
+           **_span(history),
+           "checkpoint_path": _best_checkpoint(result, space),
+           "trial_dir": result.path, "selection_metric": space.metric,
+           "data_fingerprint": record.get("data_fingerprint"),
+           "node_id": record.get("node_id"), "hostname": record.get("hostname")}
+    row |= {f"config/{k}": v for k, v in sorted(resolve_trial_config(config).items()) if k != "prepared_dir"}
+    row |= {f"config/{k}": config[k] for k in SWEEP_ONLY_KEYS if k in config}
+    for name in METRICS:
+        column = history[name] if name in history else pd.Series(dtype=float)
+        row[f"final_{name}"] = float(column.iloc[-1]) if len(column) else np.nan
+        row[f"best_{name}"] = float(column.max() if name != "train_loss" else column.min()) if len(column) \
+            else np.nan
+    return row
+
+
+def _span(history: pd.DataFrame) -> dict:
+    """Wall-clock start and end (unix seconds) of the trial's latest run, from Tune's per-epoch timestamps."""
+    if not len(history) or "timestamp" not in history:
+        return {"started_at": np.nan, "ended_at": np.nan}
+    first = history.iloc[0]
+    return {"started_at": float(first["timestamp"] - first.get("time_this_iter_s", 0.0)),
+            "ended_at": float(history["timestamp"].max())}
+
+
+def _read_record(result) -> dict:
+    """The trial's trial.json, from wherever Tune keeps the trial folder (local disk or bucket)."""
+    try:
+        with result.filesystem.open_input_stream(f"{result.path}/{TRIAL_RECORD}") as stream:
+            return json.loads(stream.read())
+    except (OSError, ValueError):
+        return {}
+
+
+def _best_checkpoint(result, space: SearchSpace) -> str | None:
+    try:
+        best = result.get_best_checkpoint(space.metric, space.mode)
+    except (KeyError, ValueError, RuntimeError):
+        best = None
+    best = best or result.checkpoint
+    return best.path if best is not None else None
+
+
+def _one_line(error) -> str | None:
+    if error is None:
+        return None
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[-1] if text else ''}"
+
+
+def pareto_mask(values: np.ndarray) -> np.ndarray:
+    """values: (n, m), all maximised, NaN = missing. True where no other row is >= everywhere and > somewhere."""
+    filled = np.where(np.isnan(values), -np.inf, values)
+    ge = (filled[None, :, :] >= filled[:, None, :]).all(axis=2)
+    gt = (filled[None, :, :] > filled[:, None, :]).any(axis=2)
+    dominated = (ge & gt).any(axis=1)
+    return ~dominated & ~np.isnan(values).any(axis=1)
+
+
+def best_trial(frame: pd.DataFrame, space: SearchSpace, objectives: tuple[str, ...]) -> dict:
+    column = f"best_{space.metric}"
+    # Stable: ties go to the lower trial_id, the order analysis.run_analysis ranks by too.
+    ranked = frame.dropna(subset=[column]).sort_values(column, ascending=space.mode == "min", kind="stable")
+    if not len(ranked):
+        return {"metric": space.metric, "mode": space.mode, "trial_id": None}
+    top = ranked.iloc[0]
+    best = {"trial_id": top["trial_id"], "metric": space.metric, "mode": space.mode, "value": float(top[column]),
+            "checkpoint": top["checkpoint_path"], "trial_dir": top["trial_dir"],
+            "config": {k[len("config/"):]: _plain(v) for k, v in top.items() if k.startswith("config/")}}
+    if objectives:
+        best["objectives"] = list(objectives)
+        best["pareto_front"] = frame.loc[frame["pareto"], "trial_id"].tolist()
+    return best
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def write_outputs(experiment_dir: str, frame: pd.DataFrame, best: dict) -> tuple[str, str]:
+    """results.parquet (pyarrow) and best.json next to Tune's files, each written whole or not at all."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    results_path, best_path = f"{experiment_dir}/{RESULTS_FILE}", f"{experiment_dir}/{BEST_FILE}"
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    write_file(results_path, buffer.getvalue().to_pybytes())
+    write_file(best_path, json.dumps(best, indent=2, sort_keys=True, default=str).encode())
+    return results_path, best_path
+
+
+def write_file(target: str, data: bytes) -> None:
+    """A local file via a temporary name and a rename; a URI (s3://, gs://) as one object put, atomic itself."""
+    if "://" in target:
+        import pyarrow.fs
+
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(target)
+        with filesystem.open_output_stream(path) as out:
+            out.write(data)
+        return
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def read_file(source: str) -> bytes | None:
+    """A local file's or a URI's bytes; None when it is not there."""
+    try:
+        if "://" in source:
+            import pyarrow.fs
+
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(source)
+            with filesystem.open_input_stream(path) as stream:
+                return stream.read()
+        return Path(source).read_bytes()
+    except (OSError, FileNotFoundError):
+        return None

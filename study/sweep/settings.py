@@ -1,0 +1,133 @@
+"""The sweep's settings: SweepSettings (saved as sweep.json for --resume), the file names a sweep writes,
+and the config file (`--config`, YAML or TOML) and command-line values that fill them."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from study.errors import ConfigError
+
+SETTINGS_FILE = "sweep.json"
+RESULTS_FILE = "results.parquet"
+DECODE_KEYS = ("num_frames", "image_size", "frame_sampling", "resize")  # trial keys that shape the prepared clips
+BEST_FILE = "best.json"
+TRIAL_RECORD = "trial.json"
+METRICS = ("val_ooo_acc", "val_rsa", "train_loss")
+OBJECTIVES = ("val_ooo_acc", "val_rsa")  # maximised together by --objectives
+TRIAL_CONFIG_KEY = "train_loop_config"  # where Tuner(TorchTrainer) puts the trial's settings in its config
+
+
+def default_storage() -> str:
+    return str(Path("runs").resolve())
+
+
+@dataclass
+class SweepSettings:
+    """Everything one sweep needs besides the space's own declarations; saved as sweep.json for --resume."""
+    space: str = field(default="smoke", metadata={"help": "Search space name (see --list-spaces)."})
+    overrides: dict = field(default_factory=dict, metadata={
+        "help": "Setting -> value, range {low, high, log}, {choice: [...]} or {grid: [...]}; wins over the space."})
+    smoke: bool = field(default=False, metadata={"help": "Lay the smoke space's tiny sizes over the space."})
+    num_samples: int | None = field(default=None, metadata={"help": "Trials (Optuna) or grid repeats."})
+    workers_per_trial: int = field(default=1, metadata={"help": "Ray Train workers (DDP ranks) per trial."})
+    cpus_per_worker: float = field(default=1.0, metadata={"help": "CPUs reserved per worker."})
+    gpus_per_worker: float = field(default=0.0, metadata={"help": "GPUs per worker (0 = CPU training)."})
+    storage_path: str = field(default_factory=default_storage, metadata={
+        "help": "Local folder or s3://, gs:// URI for Tune's experiment folder (shared storage on a cluster)."})
+    name: str | None = field(default=None, metadata={"help": "Experiment folder name (default space-time)."})
+    data: str | None = field(default=None, metadata={"help": "Data folder (default: the synthetic benchmark)."})
+    split: str = field(default="paper", metadata={"help": "Video split: 'paper' or 'random'."})
+    seed: int = field(default=0, metadata={"help": "Seed of the searcher, the split and every trial."})
+    objectives: tuple[str, ...] = field(default=(), metadata={
+        "help": "Two or more metrics for multi-objective Optuna (all maximised); empty = the space's metric."})
+    max_failures: int = field(default=2, metadata={"help": "Restarts of a failing trial from its checkpoint."})
+    max_concurrent: int | None = field(default=None, metadata={"help": "Cap on concurrent trials."})
+    ray_address: str | None = field(default=None, metadata={"help": "Existing Ray cluster (else RAY_ADDRESS, "
+                                                                      "else a local Ray started here)."})
+    analysis: bool = field(default=True, metadata={"help": "Evaluate the best trials when the sweep ends."})
+    dashboard: bool = field(default=True, metadata={
+        "help": "Start Ray's dashboard on 127.0.0.1 with a local Ray (its address is printed)."})
+    top_k: int = field(default=1, metadata={"help": "How many best trials the analysis evaluates."})
+
+    def __post_init__(self):
+        for name in ("workers_per_trial", "top_k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("num_samples", "max_concurrent"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0 or self.max_failures < 0:
+            raise ConfigError(f"cpus_per_worker must be > 0, gpus_per_worker and max_failures >= 0; got "
+                              f"{self.cpus_per_worker!r}, {self.gpus_per_worker!r}, {self.max_failures!r}")
+        self.objectives = tuple(self.objectives)
+        self.cpus_per_worker, self.gpus_per_worker = float(self.cpus_per_worker), float(self.gpus_per_worker)
+        if set(self.objectives) - set(OBJECTIVES) or len(set(self.objectives)) == 1:
+            raise ConfigError(f"objectives must be two or more of {OBJECTIVES}, got {list(self.objectives)!r}")
+        if self.data:  # Ray workers run elsewhere (another cwd, another node): they need an absolute path
+            self.data = str(Path(self.data).expanduser().resolve())
+        if self.split not in ("paper", "random"):
+            raise ConfigError(f"split must be 'paper' or 'random', got {self.split!r}")
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """Where a finished sweep put its results, and the results themselves."""
+    experiment_dir: str
+    results_path: str
+    best_path: str
+    results: pd.DataFrame
+    best: dict
+
+
+def parse_value(text: str) -> Any:
+    """Command-line value: JSON first (so 1e-4 is a float), then YAML (so {low: 1, high: 8} works)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return _numbers(yaml.safe_load(text))
+    except yaml.YAMLError:
+        return text
+
+
+def _numbers(value: Any) -> Any:
+    # YAML 1.1 reads 1e-4 as a string; a setting's number must not depend on how it was spelled.
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+            return parsed if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) else value
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    return value
+
+
+def load_config_file(path: str) -> tuple[dict, dict]:
+    """A YAML or TOML file with optional tables `params` (setting -> value) and `sweep` (SweepSettings fields)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    try:
+        raw = tomllib.loads(file.read_text()) if file.suffix == ".toml" else yaml.safe_load(file.read_text())
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"--config {path}: cannot parse ({str(err).splitlines()[0]})") from None
+    raw = _numbers(raw or {})
+    if not isinstance(raw, dict) or set(raw) - {"params", "sweep"}:
+        raise ConfigError(f"--config {path}: top level must hold only 'params' and 'sweep' tables, got "
+                          f"{sorted(raw) if isinstance(raw, dict) else type(raw).__name__}")
+    sweep = raw.get("sweep", {})
+    unknown = set(sweep) - {f.name for f in dataclasses.fields(SweepSettings)} | ({"overrides"} & set(sweep))
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown sweep setting(s) {sorted(unknown)}")
+    return raw.get("params", {}), sweep
