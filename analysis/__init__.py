@@ -1,5 +1,5 @@
 """Alignment metrics, reports and plots. Light on import (no torch, Ray or sentence-transformers): the
-trainer imports `analysis.rdm`, `analysis.compare` and `analysis.odd_one_out` for validation metrics."""
+trainer imports `metrics.rdm`, `metrics.compare` and `metrics.odd_one_out` for validation metrics."""
 from __future__ import annotations
 
 

@@ -32,7 +32,7 @@ def _main(argv: list[str] | None = None) -> int:
     from analysis.experiment import run_analysis
     from analysis.report import main_table
     from analysis.suite import SuiteSettings
-    from study.errors import ConfigError
+    from common.errors import ConfigError
 
     args = _parser().parse_args(argv)
     if not args.experiment_dir.is_dir():
@@ -55,7 +55,7 @@ def _main(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    from study.errors import cli_entry
+    from common.errors import cli_entry
 
     # PEFT reads transformers' deprecated `is_gradient_checkpointing` when it loads a trial's adapter: a
     # FutureWarning about PEFT's code that a user of this command cannot act on. Every other warning shows.

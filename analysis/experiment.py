@@ -29,7 +29,7 @@ class Embedded:
 
 def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
     """The top_k finished trials with a checkpoint, best first. DataError when there is none."""
-    from study.errors import DataError
+    from common.errors import DataError
 
     path = Path(experiment_dir) / "results.parquet"
     if not path.is_file():
@@ -76,7 +76,7 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
 
 
 def _load_checkpoint(path: str):
-    from study.errors import DataError
+    from common.errors import DataError
     from trainables.embed import load_trained
 
     try:
@@ -88,7 +88,7 @@ def _load_checkpoint(path: str):
 
 def _check_clips_match(checkpoint_path: str, prepared_dir: str) -> None:
     """The checkpoint's frames, size, frame picking and resizing must be the clips' (defect 2 of the authors')."""
-    from study.errors import DataError
+    from common.errors import DataError
     from trainables.checkpoint import check_clip_settings, read_preprocessing
 
     meta_path = Path(prepared_dir) / "meta.json"
@@ -102,7 +102,7 @@ def _check_clips_match(checkpoint_path: str, prepared_dir: str) -> None:
 def _clips_for(prepared_dir: str):
     """(clips of every video with clips, their global ids, data_dir, test ids, all video names)."""
     from study.clips import DecodeSettings, load_clips
-    from study.errors import DataError
+    from common.errors import DataError
 
     meta_path = Path(prepared_dir) / "meta.json"
     if not meta_path.is_file():
@@ -126,7 +126,7 @@ def _backbone(config, clips: np.ndarray) -> np.ndarray:
 
 
 def _embed(model, clips: np.ndarray) -> np.ndarray:
-    from study.errors import DataError
+    from common.errors import DataError
     from trainables.embed import embed_clips
 
     try:
@@ -139,8 +139,8 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
     """(metrics, extras): tidy rows for every model, and what the plots need (matrices, partitions, probes)."""
     from analysis.annotations import read_ratings
     from analysis.probes import linear_probes
-    from analysis.variance_partitioning import bootstrap_variance_partitioning
-    from analysis.rdm import model_rdm
+    from metrics.variance_partitioning import bootstrap_variance_partitioning
+    from metrics.rdm import model_rdm
     from study.judgments import load_judgments
 
     j = load_judgments(emb.data_dir)

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.noise_ceiling import participant_consistency, split_half_reliability
 from analysis.probes import cross_validated_probes, linear_probes
-from analysis.rdm import model_rdm
 from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, pair_ceiling_rows, row
+from common.atomic import atomic_path
+from common.cache import cache_root
+from metrics.noise_ceiling import participant_consistency, split_half_reliability
+from metrics.rdm import model_rdm
 
 LANGUAGE = "language"
 AUTHORS_MATRIX = "authors' test matrix"
@@ -71,7 +73,7 @@ def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combin
     if not captions_path.is_file():
         raise FileNotFoundError(f"{captions_path}: no captions file (needed for the language baseline)")
     digest = hashlib.sha256(captions_path.read_bytes() + f"|{model}|{combine}|{list(video_names)}".encode())
-    cache_dir = Path(cache_dir or Path.home() / ".cache" / "social-align-study" / "captions")
+    cache_dir = Path(cache_dir or cache_root() / "captions")
     target = cache_dir / f"{digest.hexdigest()[:16]}.npy"
     if target.is_file():
         return np.load(target)
@@ -79,10 +81,8 @@ def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combin
 
     vectors = caption_embeddings(read_captions(data_dir), video_names, combine=combine,
                                  encoder=load_sentence_model(model))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp.npy")
-    np.save(tmp, vectors)
-    tmp.replace(target)
+    with atomic_path(target) as tmp:
+        np.save(tmp, vectors)
     return vectors
 
 
@@ -90,7 +90,7 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
                    combine: str = "mean", cache_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(metrics, participants, extras): tidy metric rows, the participant-quality table, and what the plots
     need (the test EvalSet, the language RDM, the probe table)."""
-    from study.errors import DataError
+    from common.errors import DataError
     from study.judgments import load_judgments
 
     data_dir = Path(data_dir)
@@ -170,13 +170,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="explained variance as Pearson r^2 (default) or Spearman rho^2, each against a noise "
                         "ceiling computed with the same correlation")
     p.add_argument("--cache-dir", type=Path, default=None,
-                   help="caption-embedding cache (default ~/.cache/social-align-study/captions)")
+                   help="caption-embedding cache (default: captions/ in the cache root, $SOCIAL_ALIGN_CACHE "
+                        "else ~/.cache/social-align)")
     return p
 
 
 def _main(argv: list[str] | None = None) -> int:
     from analysis.report import human_report, main_table, write_tables
-    from study.errors import ConfigError
+    from common.errors import ConfigError
 
     args = _parser().parse_args(argv)
     if not args.data_dir.is_dir():
@@ -204,7 +205,7 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from study.errors import cli_entry
+    from common.errors import cli_entry
 
     return cli_entry(_main)(argv)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.bootstrap import multiplicities, percentile_interval
+from metrics.bootstrap import multiplicities, percentile_interval
 
 RATINGS = ("intimacy", "valence", "dominance", "communication", "arousal", "joint_action", "facingness",
            "agent_distance", "indoor", "expanse", "object")

@@ -67,7 +67,7 @@ def write_tables(out_dir: str | Path, metrics: pd.DataFrame, *, participants: pd
 
 
 def _atomic(target: Path, write) -> None:
-    from study.atomic import atomic_path
+    from common.atomic import atomic_path
 
     with atomic_path(target) as tmp:
         write(tmp)

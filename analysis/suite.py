@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.bootstrap import accuracy_samples, paired_difference, percentile_interval, rsa_samples
-from analysis.compare import compare_vectors
-from analysis.noise_ceiling import (ooo_noise_ceilings, repeated_triad_agreement, rsa_noise_ceiling,
+from metrics.bootstrap import accuracy_samples, paired_difference, percentile_interval, rsa_samples
+from metrics.compare import compare_vectors
+from metrics.noise_ceiling import (ooo_noise_ceilings, repeated_triad_agreement, rsa_noise_ceiling,
                                     split_half_from_pairs)
-from analysis.odd_one_out import per_triplet_correct
-from analysis.permutation import rsa_permutation_test
-from analysis.rdm import model_rdm
-from analysis.triplet_pairs import ParticipantPairs, participant_pairs
+from metrics.odd_one_out import per_triplet_correct
+from metrics.permutation import rsa_permutation_test
+from metrics.rdm import model_rdm
+from metrics.triplet_pairs import ParticipantPairs, participant_pairs
 
 RULES = ("three_way", "paper")
 EV_METHODS = ("pearson", "spearman")

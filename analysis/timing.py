@@ -19,9 +19,9 @@ import numpy as np
 def time_suite(data_dir: Path, n_boot: int = 1000, n_splits: int = 100) -> dict[str, tuple[float, float]]:
     """{part: (wall seconds, CPU seconds of this process)}; CPU time tells what the machine's other load
     did not take, where wall time alone would blame the suite for it."""
-    from analysis.rdm import model_rdm
+    from metrics.rdm import model_rdm
     from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, paired_rows
-    from analysis.variance_partitioning import bootstrap_variance_partitioning
+    from metrics.variance_partitioning import bootstrap_variance_partitioning
     from study.judgments import load_judgments
 
     j = load_judgments(data_dir)
@@ -50,7 +50,7 @@ def time_suite(data_dir: Path, n_boot: int = 1000, n_splits: int = 100) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    from study.errors import cli_entry
+    from common.errors import cli_entry
 
     return cli_entry(_main)(argv)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.common import BenchSettings, machine, write_json
-from study.errors import ConfigError, cli_entry
+from common.errors import ConfigError, cli_entry
 
 HERE = Path(__file__).resolve().parent
 # The numbering: 1 data path, 2 step, 5 analysis, 7 GPU, 3 Ray overhead, 4 search, 6 memory.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.odd_one_out import odd_one_out_accuracy
+from metrics.odd_one_out import odd_one_out_accuracy
 from benchmarks.common import BenchSettings, spread
 from study.judgments import load_judgments
 

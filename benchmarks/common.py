@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from study.atomic import atomic_path
+from common.atomic import atomic_path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -89,7 +89,7 @@ def _read(path: str) -> str:
 
 
 def write_json(path: str | Path, doc: dict) -> Path:
-    """Write whole or not at all (study.atomic)."""
+    """Write whole or not at all (common.atomic)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=_plain) + "\n")

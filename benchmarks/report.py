@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from study.atomic import atomic_path
+from common.atomic import atomic_path
 
 
 def fmt(s: dict | None, digits: int = 2, scale: float = 1.0, unit: str = "") -> str:

@@ -25,7 +25,7 @@ import search_spaces
 from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
 from search_spaces import Choice, Float, Int
-from study.atomic import atomic_path
+from common.atomic import atomic_path
 from study.clips import DecodeSettings
 from study.prepare import prepare_dataset
 from study.sweep import resolve_trial_config

@@ -15,7 +15,7 @@ _EXPORTS = {
     "DecodeSettings": "study.clips", "decode_clip": "study.clips", "load_clips": "study.clips",
     "SyntheticConfig": "study.synthetic", "generate_benchmark": "study.synthetic",
     "ensure_benchmark": "study.synthetic", "prepare_dataset": "study.prepare",
-    "DataError": "study.errors", "ConfigError": "study.errors",
+    "DataError": "common.errors", "ConfigError": "common.errors",
 }
 
 

@@ -16,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from study.atomic import atomic_path
-from study.errors import ConfigError, DataError
+from common.atomic import atomic_path
+from common.cache import cache_root
+from common.errors import ConfigError, DataError
 
 _CACHE_VERSION = 1  # bump when the decoded pixels would change for the same key (resize rule, sampling)
 
@@ -61,8 +62,8 @@ class DecodeSettings:
 
 
 def default_cache_root() -> Path:
-    """`$SOCIAL_ALIGN_CACHE`, else `~/.cache/social-align` (shared with the synthetic benchmark)."""
-    return Path(os.environ.get("SOCIAL_ALIGN_CACHE", Path.home() / ".cache" / "social-align"))
+    """The one cache root (common.cache), shared with the prepared folders and the synthetic benchmark."""
+    return cache_root()
 
 
 FRAME_SAMPLINGS = ("centres", "linspace")

@@ -16,8 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.triplet_pairs import pair_counts, similarity_from_counts
-from study.errors import ConfigError, DataError, cli_entry
+from metrics.triplet_pairs import pair_counts, similarity_from_counts
+from common.errors import ConfigError, DataError, cli_entry
 
 TRIPLETS_FILE = "all_triplets.csv"
 MAPPING_FILE = "video_mapping.csv"

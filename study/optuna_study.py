@@ -81,7 +81,7 @@ def optuna_plots(experiment_dir: str, objectives: Sequence[str]) -> list[Path]:
     import optuna
     from optuna.visualization import matplotlib as ot_plots
 
-    from study.atomic import atomic_path
+    from common.atomic import atomic_path
 
     study = load_sweep_study(experiment_dir)
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))

@@ -18,7 +18,7 @@ from typing import Collection
 
 import pandas as pd
 
-from study.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from study.judgments import MAPPING_FILE, load_judgments, paper_split, random_split
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from study.clips import DecodeSettings, default_cache_root, load_clips
-from study.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from study.judgments import (
     DEFAULT_MIN_CATCH_ACCURACY, Judgments, Split, SplitTriplets, data_fingerprint, load_judgments, paper_split,
     random_split, similarity_matrix, split_triplets,

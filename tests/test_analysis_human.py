@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from analysis.noise_ceiling import ooo_noise_ceiling, split_half_reliability
-from analysis.odd_one_out import odd_one_out_accuracy
+from metrics.noise_ceiling import ooo_noise_ceiling, split_half_reliability
+from metrics.odd_one_out import odd_one_out_accuracy
 
 
 @pytest.fixture(scope="module")

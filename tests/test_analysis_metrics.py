@@ -8,17 +8,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.bootstrap import (accuracy_samples, bootstrap_accuracy, bootstrap_rsa, multiplicities,
+from metrics.bootstrap import (accuracy_samples, bootstrap_accuracy, bootstrap_rsa, multiplicities,
                                 paired_bootstrap_accuracy, rsa_samples)
-from analysis.compare import compare_rdms, compare_vectors
-from analysis.noise_ceiling import participant_consistency, repeated_triad_agreement
-from analysis.odd_one_out import odd_one_out_accuracy, per_triplet_correct
-from analysis.permutation import rsa_permutation_test
+from metrics.compare import compare_rdms, compare_vectors
+from metrics.noise_ceiling import participant_consistency, repeated_triad_agreement
+from metrics.odd_one_out import odd_one_out_accuracy, per_triplet_correct
+from metrics.permutation import rsa_permutation_test
 from analysis.probes import linear_probes
-from analysis.rdm import model_rdm
-from analysis.triplet_pairs import human_similarity, participant_pairs
-from analysis.variance_partitioning import bootstrap_variance_partitioning, variance_partitioning
-from analysis.weighted_stats import dense_codes, weighted_pearson, weighted_ranks
+from metrics.rdm import model_rdm
+from metrics.triplet_pairs import human_similarity, participant_pairs
+from metrics.variance_partitioning import bootstrap_variance_partitioning, variance_partitioning
+from metrics.weighted_stats import dense_codes, weighted_pearson, weighted_ranks
 
 
 def _simulate(n_videos=24, n_people=12, per_person=60, seed=0, noise=0.3):

@@ -1,7 +1,7 @@
-"""study.atomic: a target is replaced whole or left as it was, and no temporary survives either way."""
+"""common.atomic: a target is replaced whole or left as it was, and no temporary survives either way."""
 import pytest
 
-from study.atomic import atomic_path
+from common.atomic import atomic_path
 
 
 def test_success_replaces_the_target_and_keeps_the_suffix(tmp_path):

@@ -73,7 +73,7 @@ def test_a_missing_folder_is_one_line_for_both_analysis_commands(tmp_path, capsy
 
 
 def test_file_errors_names_the_file_of_an_os_error():
-    from study.errors import DataError, file_errors
+    from common.errors import DataError, file_errors
 
     with pytest.raises(DataError, match=r"^/no/such/file\.csv: no such file or directory$"):
         with file_errors():

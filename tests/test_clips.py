@@ -10,7 +10,7 @@ import pytest
 
 import study.clips as clips
 from study.clips import DecodeSettings, decode_clip, frame_indices, load_clips, write_clip
-from study.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 
 N_FRAMES = 12
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from study.judgments import main as judgments_main
 from study.judgments import (
     Split, data_fingerprint, load_judgments, paper_split, random_split, similarity_matrix, split_triplets,

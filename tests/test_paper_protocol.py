@@ -276,7 +276,7 @@ def test_the_selection_metric_drives_early_stopping(prepared, monkeypatch):
 
 def test_the_sweep_passes_its_metric_to_the_trials_and_refuses_a_second_one():
     from study import sweep
-    from study.errors import ConfigError
+    from common.errors import ConfigError
 
     paper = search_spaces.get("paper")
     with pytest.raises(ConfigError, match="select_metric 'val_ooo_acc' differs from the space's metric 'val_rsa'"):
@@ -357,7 +357,7 @@ def test_defect_2_one_preprocessing_path_recorded_in_the_checkpoint_and_enforced
 
 def test_defect_4_the_observed_pair_mask_indexes_by_video_id_not_by_test_position():
     """The authors indexed a 250 x 250 count matrix by test positions 0-49; ours looks up the test ids."""
-    from analysis.triplet_pairs import human_similarity
+    from metrics.triplet_pairs import human_similarity
 
     rng = np.random.default_rng(0)
     test = np.sort(rng.choice(250, 50, replace=False))
@@ -400,7 +400,7 @@ def test_the_authors_test_matrix_rebuilt_here_is_their_shipped_matrix(real_data_
     import pandas as pd
 
     from analysis.human import authors_test_triplets
-    from analysis.triplet_pairs import participant_pairs
+    from metrics.triplet_pairs import participant_pairs
     from study.judgments import load_judgments
 
     j = load_judgments(real_data_dir)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import ray
 
-from study.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from study.preflight import check_video, preflight
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from study.clips import DecodeSettings, write_clip
-from study.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from study.judgments import load_judgments, paper_split, random_split, similarity_matrix, split_triplets
 from study.prepare import prepare_dataset
 

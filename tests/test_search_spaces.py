@@ -7,7 +7,7 @@ import pytest
 
 import search_spaces
 from search_spaces import Choice, Float, Grid, Int, SearchSpace
-from study.errors import ConfigError
+from common.errors import ConfigError
 from trainables.config import VARIANTS, TrainConfig
 
 

@@ -17,7 +17,7 @@ import ray
 from ray import train
 
 import search_spaces
-from study.errors import ConfigError
+from common.errors import ConfigError
 
 SHORT = ["--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
 

@@ -11,8 +11,8 @@ import pytest
 from scipy.stats import spearmanr
 
 import study.synthetic as synthetic
-from analysis.odd_one_out import odd_one_out_accuracy, per_triplet_correct
-from study.errors import ConfigError
+from metrics.odd_one_out import odd_one_out_accuracy, per_triplet_correct
+from common.errors import ConfigError
 from study.judgments import load_judgments, similarity_matrix
 from study.synthetic import SyntheticConfig, ensure_benchmark, expected_ooo_accuracy, generate_benchmark
 

@@ -292,9 +292,9 @@ def _held_out_scores(root: Path) -> dict:
 def _test_video_scorer(data_dir: Path, judgments, decode, cache_dir: Path):
     """(score, n_triplets): score(model) = (3-way accuracy on the human triplets within the test videos,
     Spearman RSA of the model's cosine RDM with 1 - the true similarity)."""
-    from analysis.compare import compare_rdms
-    from analysis.odd_one_out import per_triplet_correct
-    from analysis.rdm import model_rdm
+    from metrics.compare import compare_rdms
+    from metrics.odd_one_out import per_triplet_correct
+    from metrics.rdm import model_rdm
     from study.clips import load_clips
 
     test = np.sort(judgments.test_videos)

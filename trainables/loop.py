@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from analysis.compare import compare_rdms
-from analysis.odd_one_out import odd_one_out_accuracy, per_triplet_correct
-from analysis.rdm import model_rdm
+from metrics.compare import compare_rdms
+from metrics.odd_one_out import odd_one_out_accuracy, per_triplet_correct
+from metrics.rdm import model_rdm
 from trainables.checkpoint import load_train_state, load_weights, write_atomically, write_checkpoint_files
 from trainables.config import TrainConfig
 from trainables.data import PreparedData, load_prepared

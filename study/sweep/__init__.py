@@ -30,7 +30,7 @@ _MODULES = {
     "study.sweep.results": ("results_frame", "pareto_mask", "best_trial", "write_outputs", "write_file",
                             "read_file"),
     "study.sweep.command": ("build_parser", "settings_from_args", "quiet_warnings", "main"),
-    "study.errors": ("ConfigError",),
+    "common.errors": ("ConfigError",),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 

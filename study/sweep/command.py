@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 import search_spaces
-from study.errors import ConfigError, cli_entry
+from common.errors import ConfigError, cli_entry
 from study.optuna_study import STUDY_FILE, storage_url
 from study.sweep.settings import SweepOutcome, SweepSettings, load_config_file, parse_value
 from study.sweep.tune import load_settings, resume_sweep, run_sweep

@@ -8,7 +8,7 @@ from typing import Any
 
 import search_spaces
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace
-from study.errors import ConfigError
+from common.errors import ConfigError
 from study.preflight import check_backbone
 from study.sweep.settings import DECODE_KEYS, SweepSettings
 

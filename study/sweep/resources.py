@@ -9,7 +9,7 @@ import ray
 import yaml
 from ray.train import ScalingConfig
 
-from study.errors import ConfigError
+from common.errors import ConfigError
 from study.sweep.settings import SweepSettings
 
 

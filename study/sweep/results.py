@@ -10,7 +10,7 @@ import pandas as pd
 from ray import tune
 
 from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
-from study.atomic import atomic_path
+from common.atomic import atomic_path
 from study.sweep.overrides import epoch_budget, resolve_trial_config
 from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from study.errors import ConfigError
+from common.errors import ConfigError
 
 SETTINGS_FILE = "sweep.json"
 RESULTS_FILE = "results.parquet"

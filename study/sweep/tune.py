@@ -24,7 +24,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, Float, Int, SearchSpace
-from study.errors import ConfigError
+from common.errors import ConfigError
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.preflight import preflight
 from study.sweep.overrides import build_space, epoch_budget, space_backbone

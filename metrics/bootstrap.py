@@ -12,9 +12,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from analysis.compare import compare_vectors
-from analysis.triplet_pairs import ParticipantPairs
-from analysis.weighted_stats import (dense_codes, pair_weighted_sums, pearson_from_sums, weighted_correlation,
+from metrics.compare import compare_vectors
+from metrics.triplet_pairs import ParticipantPairs
+from metrics.weighted_stats import (dense_codes, pair_weighted_sums, pearson_from_sums, weighted_correlation,
                                      weighted_pearson)
 
 _CHUNK = 50  # resamples per block: bounds memory (~50 x n_triplets floats) and stays cache-friendly

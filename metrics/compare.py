@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from analysis.rdm import upper_pairs
+from metrics.rdm import upper_pairs
 
 
 def compare_rdms(model: np.ndarray, human: np.ndarray, *, mask: np.ndarray | None = None,

@@ -10,9 +10,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from analysis.bootstrap import Estimate, multiplicities, percentile_interval
-from analysis.triplet_pairs import ParticipantPairs
-from analysis.weighted_stats import pair_weighted_sums
+from metrics.bootstrap import Estimate, multiplicities, percentile_interval
+from metrics.triplet_pairs import ParticipantPairs
+from metrics.weighted_stats import pair_weighted_sums
 
 _FIELDS = ("r2_video", "r2_language", "r2_both", "unique_video", "unique_language", "shared")
 

@@ -5,9 +5,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from analysis.compare import compare_vectors
-from analysis.triplet_pairs import ParticipantPairs
-from analysis.weighted_stats import dense_codes, weighted_correlation
+from metrics.compare import compare_vectors
+from metrics.triplet_pairs import ParticipantPairs
+from metrics.weighted_stats import dense_codes, weighted_correlation
 
 _CHUNK = 50
 

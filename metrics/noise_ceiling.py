@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from analysis.compare import compare_vectors
-from analysis.odd_one_out import credit_from_pairs, per_triplet_correct
-from analysis.triplet_pairs import ParticipantPairs, pair_counts, pair_events, participant_pairs, similarity_from_counts
+from metrics.compare import compare_vectors
+from metrics.odd_one_out import credit_from_pairs, per_triplet_correct
+from metrics.triplet_pairs import ParticipantPairs, pair_counts, pair_events, participant_pairs, similarity_from_counts
 
 
 class NoiseCeiling(NamedTuple):
