@@ -101,7 +101,7 @@ def _check_clips_match(checkpoint_path: str, prepared_dir: str) -> None:
 
 def _clips_for(prepared_dir: str):
     """(clips of every video with clips, their global ids, data_dir, test ids, all video names)."""
-    from study.clips import DecodeSettings, load_clips
+    from trainables.clips import DecodeSettings, load_clips
     from common.errors import DataError
 
     meta_path = Path(prepared_dir) / "meta.json"
@@ -141,7 +141,7 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
     from analysis.probes import linear_probes
     from metrics.variance_partitioning import bootstrap_variance_partitioning
     from metrics.rdm import model_rdm
-    from study.judgments import load_judgments
+    from analysis.human_judgments import load_judgments
 
     j = load_judgments(emb.data_dir)
     ev = EvalSet.build(j.triplets, j.participant, j.n_videos, emb.test_videos)

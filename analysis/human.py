@@ -91,7 +91,7 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     """(metrics, participants, extras): tidy metric rows, the participant-quality table, and what the plots
     need (the test EvalSet, the language RDM, the probe table)."""
     from common.errors import DataError
-    from study.judgments import load_judgments
+    from analysis.human_judgments import load_judgments
 
     data_dir = Path(data_dir)
     j = load_judgments(data_dir)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import spread, timed
-from study.clips import DecodeSettings, decode_clip
+from trainables.clips import DecodeSettings, decode_clip
 from study.judgments import load_judgments
 from study.preflight import preflight
 from study.synthetic import SyntheticConfig, ensure_benchmark

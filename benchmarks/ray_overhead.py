@@ -25,7 +25,7 @@ from ray.train.torch import TorchTrainer
 
 from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
-from study.clips import DecodeSettings
+from trainables.clips import DecodeSettings
 from study.prepare import prepare_dataset
 from trainables.loop import train_loop_per_worker
 

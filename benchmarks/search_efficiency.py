@@ -26,7 +26,7 @@ from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
 from search_spaces import Choice, Float, Int
 from common.atomic import atomic_path
-from study.clips import DecodeSettings
+from trainables.clips import DecodeSettings
 from study.prepare import prepare_dataset
 from study.sweep import resolve_trial_config
 

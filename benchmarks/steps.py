@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from study.clips import DecodeSettings
+from trainables.clips import DecodeSettings
 from study.prepare import prepare_dataset
 from study.synthetic import SyntheticConfig, ensure_benchmark
 from trainables import loop

@@ -12,7 +12,7 @@ _EXPORTS = {
     "load_judgments": "study.judgments", "similarity_matrix": "study.judgments", "Judgments": "study.judgments",
     "Split": "study.judgments", "paper_split": "study.judgments", "random_split": "study.judgments",
     "split_triplets": "study.judgments", "data_fingerprint": "study.judgments",
-    "DecodeSettings": "study.clips", "decode_clip": "study.clips", "load_clips": "study.clips",
+    "DecodeSettings": "trainables.clips", "decode_clip": "trainables.clips", "load_clips": "trainables.clips",
     "SyntheticConfig": "study.synthetic", "generate_benchmark": "study.synthetic",
     "ensure_benchmark": "study.synthetic", "prepare_dataset": "study.prepare",
     "DataError": "common.errors", "ConfigError": "common.errors",

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from study.clips import DecodeSettings, default_cache_root, load_clips
 from common.errors import ConfigError, DataError
 from study.judgments import (
     DEFAULT_MIN_CATCH_ACCURACY, Judgments, Split, SplitTriplets, data_fingerprint, load_judgments, paper_split,
     random_split, similarity_matrix, split_triplets,
 )
+from trainables.clips import DecodeSettings, default_cache_root, load_clips
 
 FORMAT_VERSION = 1  # bump when the folder's files or their meaning change
 SPLIT_KINDS = ("paper", "random")

@@ -13,7 +13,7 @@ import pytest
 def experiment(synthetic_dir, tmp_path_factory):
     import torch
 
-    from study.clips import DecodeSettings
+    from trainables.clips import DecodeSettings
     from study.prepare import prepare_dataset
     from trainables.checkpoint import save_checkpoint
     from trainables.config import TrainConfig

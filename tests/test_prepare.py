@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.clips import DecodeSettings, write_clip
+from trainables.clips import DecodeSettings, write_clip
 from common.errors import ConfigError, DataError
 from study.judgments import load_judgments, paper_split, random_split, similarity_matrix, split_triplets
 from study.prepare import prepare_dataset

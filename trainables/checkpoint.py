@@ -81,7 +81,7 @@ def read_preprocessing(directory: str | Path) -> dict:
 
 
 def check_clip_settings(record: dict, decode: dict, source: str) -> None:
-    """Refuse clips prepared unlike the checkpoint's (decode: study.clips.DecodeSettings.key() or asdict)."""
+    """Refuse clips prepared unlike the checkpoint's (decode: trainables.clips.DecodeSettings.key() or asdict)."""
     have = {"frame_sampling": "centres", "resize": "crop", **decode}
     for name in ("num_frames", "image_size", "frame_sampling", "resize"):
         if have.get(name) != record[name]:

@@ -33,7 +33,7 @@ def _ensure_prepared(config: dict) -> str:
     prepared = config["prepared_dir"]
     if Path(prepared, "meta.json").is_file():
         return prepared
-    from study.clips import DecodeSettings
+    from trainables.clips import DecodeSettings
     from study.prepare import prepare_dataset
 
     spec = config["_prepare"]
@@ -78,7 +78,7 @@ def data_dir(data: str | None) -> Path:
 
 def prepare_data(settings: SweepSettings, space: SearchSpace) -> tuple[str, str]:
     """Prepare (or reuse) the folder trials train on; returns (prepared_dir, data fingerprint)."""
-    from study.clips import DecodeSettings
+    from trainables.clips import DecodeSettings
     from study.prepare import prepare_dataset
     from trainables.config import ModelConfig
 
