@@ -1,7 +1,7 @@
 """Training steps to time: the trainer's own step (unique videos embedded once) and the naive alternative.
 
-The unique-video step is `trainables.loop._train_step` itself, not a copy, so the benchmark measures the code
-that trains; it is private to the loop, and this module is the one place outside it that calls it.
+The unique-video step is `trainables.loop.train_step` itself (the loop's public step API, with `StepData`),
+not a copy, so the benchmark measures the code that trains.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ SMALL = StepShape("small (4 layers x 192, 8x64x64, batch 4, RSA subset 16)", "sm
 class Trainee:
     """What a timed step needs: the model, the loop's step data, an optimiser and the resolved config."""
     model: torch.nn.Module
-    step_data: loop._StepData
+    step_data: loop.StepData
     optimizer: torch.optim.Optimizer
     cfg: TrainConfig
 
@@ -69,7 +69,7 @@ def build_trainee(data_dir: Path, work_dir: Path, shape: StepShape, *, dropout: 
     torch.manual_seed(seed)
     model = build_model(cfg.model).train()
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=cfg.optim.lr)
-    return Trainee(model, loop._StepData(load_prepared(prepared), cfg, torch.device("cpu")), optimizer, cfg)
+    return Trainee(model, loop.StepData(load_prepared(prepared), cfg, torch.device("cpu")), optimizer, cfg)
 
 
 def batches(trainee: Trainee, n: int, seed: int) -> list[np.ndarray]:
@@ -82,7 +82,7 @@ def batches(trainee: Trainee, n: int, seed: int) -> list[np.ndarray]:
 
 def unique_step_losses(trainee: Trainee, triplets: np.ndarray, seed: int, epoch: int = 0) -> HybridLoss:
     """The trainer's step: each distinct video of the batch and the RSA subset embedded once."""
-    return loop._train_step(trainee.model, trainee.step_data, triplets, np.random.default_rng(seed),
+    return loop.train_step(trainee.model, trainee.step_data, triplets, np.random.default_rng(seed),
                             trainee.cfg, epoch)
 
 

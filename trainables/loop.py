@@ -102,7 +102,7 @@ def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str |
     scheduler = _scheduler(optimizer, cfg, steps)
     start, best, since_best = _resume(resume_dir, module, optimizer, scheduler)
     model = worker.wrap(module)
-    step_data = _StepData(data, cfg, worker.device)
+    step_data = StepData(data, cfg, worker.device)
     for epoch in range(start, cfg.optim.epochs):
         began = time.perf_counter()
         losses = _train_epoch(model, module, optimizer, scheduler, step_data, cfg, worker, epoch, steps)
@@ -131,8 +131,9 @@ def _scheduler(optimizer, cfg: TrainConfig, steps: int):
         _warmup_cosine, total=total, warmup=int(cfg.optim.warmup_fraction * total)))
 
 
-class _StepData:
-    """What a step needs besides the model: the clips, and the human train matrix on the device."""
+class StepData:
+    """What a step needs besides the model: the clips, and the human train matrix on the device. With
+    `train_step`, the loop's public step API (benchmarks time it)."""
 
     def __init__(self, data: PreparedData, cfg: TrainConfig, device: torch.device):
         self.clips, self.device, self.cfg = data.clips, device, cfg
@@ -155,7 +156,7 @@ class _StepData:
         return torch.from_numpy(np.ascontiguousarray(self.clips[rows])).to(self.device)
 
 
-def _train_epoch(model, module, optimizer, scheduler, step_data: _StepData, cfg: TrainConfig, worker: Worker,
+def _train_epoch(model, module, optimizer, scheduler, step_data: StepData, cfg: TrainConfig, worker: Worker,
                  epoch: int, steps: int) -> dict[str, float]:
     """One epoch of steps on this worker's shard; losses averaged over steps and workers."""
     order = _epoch_order(module, step_data, cfg, worker, epoch, steps)
@@ -171,7 +172,7 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: _StepData, cfg:
             parts = _paper_step(model, module, step_data, triplets, rng, cfg, epoch,
                                 rsa_step=step % rsa_every == 0, extra=extra)
         else:
-            parts = _train_step(model, step_data, triplets, rng, cfg, epoch)
+            parts = train_step(model, step_data, triplets, rng, cfg, epoch)
         if parts is None:  # rsa-only between RSA steps: the authors' code updates on RSA steps only
             continue
         optimizer.zero_grad(set_to_none=True)
@@ -188,7 +189,7 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: _StepData, cfg:
     return dict(zip(("train_loss", "train_triplet_loss", "train_rsa_loss"), sums.tolist()))
 
 
-def _train_step(model, step_data: _StepData, triplets: np.ndarray, rng: np.random.Generator, cfg: TrainConfig,
+def train_step(model, step_data: StepData, triplets: np.ndarray, rng: np.random.Generator, cfg: TrainConfig,
                 epoch: int):
     """Embed each distinct video of the batch and the extra subset once; every loss term reuses them."""
     extra = step_data.extra_rows(np.unique(triplets), rng)
@@ -217,7 +218,7 @@ def _every(steps: int, per_epoch: int) -> int:
     return max(1, steps // per_epoch) if per_epoch else steps + 1
 
 
-def _paper_step(model, module, step_data: _StepData, triplets: np.ndarray, rng: np.random.Generator,
+def _paper_step(model, module, step_data: StepData, triplets: np.ndarray, rng: np.random.Generator,
                 cfg: TrainConfig, epoch: int, *, rsa_step: bool, extra: bool):
     """One step under the authors' rules; None when the step updates nothing (rsa-only off an RSA step).
 
@@ -255,7 +256,7 @@ def _paper_step(model, module, step_data: _StepData, triplets: np.ndarray, rng: 
     return hybrid_loss(triplet, rsa, epoch=epoch, config=loss)
 
 
-def _epoch_order(module, step_data: _StepData, cfg: TrainConfig, worker: Worker, epoch: int,
+def _epoch_order(module, step_data: StepData, cfg: TrainConfig, worker: Worker, epoch: int,
                  steps: int) -> np.ndarray:
     """(steps, batch_size) triplet indices for this worker; the same draw on every worker, then sharded."""
     violated = None
