@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.atomic import atomic_path
+
 BAR_METRICS = (("ooo_acc_three_way", "odd-one-out acc. (3-way)", 1 / 3),
                ("ooo_acc_paper", "odd-one-out acc. (paper rule)", 0.5),
                ("rsa_spearman", "RSA (Spearman r)", 0.0),
@@ -197,10 +199,10 @@ def experiment_plots(out: Path, metrics: pd.DataFrame, extras: dict, results: pd
 
 
 def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    tmp.replace(path)
-    return path
+    """The figure as a PNG, written whole or not at all; the figure is closed either way."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    finally:
+        _plt().close(fig)
+    return Path(path)

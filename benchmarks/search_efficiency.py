@@ -24,11 +24,10 @@ from ray.tune.search.optuna import OptunaSearch
 import search_spaces
 from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
-from search_spaces import Choice, Float, Int
 from common.atomic import atomic_path
 from trainables.clips import DecodeSettings
 from study.prepare import prepare_dataset
-from study.sweep import resolve_trial_config
+from study.sweep import resolve_trial_config, tune_domain
 
 METRIC = "val_ooo_acc"
 METHODS = ("optuna_asha", "random_full")
@@ -64,7 +63,9 @@ def _fixed(settings: BenchSettings, work_dir: Path, size: dict) -> dict:
 def _search(method: str, seed: int, fixed: dict, size: dict, work_dir: Path) -> dict:
     """One search; returns the (trial, epoch, metric) reports in arrival order and the wall time."""
     space = search_spaces.get("smoke")
-    params = {key: _domain(param) for key, param in space.params.items()}
+    if space.is_grid:
+        raise ValueError(f"search efficiency needs a sampled space, not a grid: {space.name!r}")
+    params = {key: tune_domain(param) for key, param in space.params.items()}
     sampler = optuna.samplers.TPESampler(seed=seed) if method == "optuna_asha" else \
         optuna.samplers.RandomSampler(seed=seed)
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=size["epochs"], grace_period=1,
@@ -83,16 +84,6 @@ def _search(method: str, seed: int, fixed: dict, size: dict, work_dir: Path) -> 
         raise RuntimeError(f"{method} seed {seed}: {len(errors)} trial(s) failed, first: {errors[0][:300]}")
     return {"seed": seed, "wall_s": time.perf_counter() - start, "reports": arrivals.rows,
             "trials": len(grid)}
-
-
-def _domain(param):
-    if isinstance(param, Float):
-        return tune.loguniform(param.low, param.high) if param.log else tune.uniform(param.low, param.high)
-    if isinstance(param, Int):
-        return tune.lograndint(param.low, param.high + 1) if param.log else tune.randint(param.low, param.high + 1)
-    if isinstance(param, Choice):
-        return tune.choice(list(param.values))
-    raise ValueError(f"search efficiency needs a sampled space, not a grid axis: {param!r}")
 
 
 class _Arrivals(tune.Callback):

@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from common.atomic import atomic_folder
 from common.errors import ConfigError, DataError
 from study.judgments import (
     DEFAULT_MIN_CATCH_ACCURACY, Judgments, Split, SplitTriplets, data_fingerprint, load_judgments, paper_split,
@@ -85,11 +84,10 @@ def _is_complete(target: Path, key: str) -> bool:
 
 def _build(target: Path, data_dir: Path, j: Judgments, split: Split, decode: DecodeSettings,
            meta: dict) -> Path:
-    """Write every file into a temporary sibling folder, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.mkdir()
-    try:
+    """Write every file into a temporary sibling folder, then rename it into place; if another process finished
+    the same folder first, keep theirs (same key, same content)."""
+    key = meta["key"]
+    with atomic_folder(target, existing="keep", complete=lambda folder: _is_complete(folder, key)) as tmp:
         parts = split_triplets(j, split)
         row_ids = np.concatenate([split.train, split.val])
         _write_clips(tmp / "clips.npy", data_dir, [j.video_names[i] for i in row_ids], decode,
@@ -97,9 +95,6 @@ def _build(target: Path, data_dir: Path, j: Judgments, split: Split, decode: Dec
         _write_arrays(tmp, row_ids, split, parts, j.n_videos)
         meta = meta | _meta(data_dir, j, split, parts, row_ids, decode)
         (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True, indent=1))
-        _move_into_place(tmp, target, meta["key"])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -148,14 +143,3 @@ def _meta(data_dir: Path, j: Judgments, split: Split, parts: SplitTriplets, row_
         "n_mixed_dropped": parts.n_mixed_dropped,
         "catch": j.catch.summary(),
     }
-
-
-def _move_into_place(tmp: Path, target: Path, key: str) -> None:
-    """Rename; if another process finished the same folder first, keep theirs (same key, same content)."""
-    if target.exists() and not _is_complete(target, key):
-        shutil.rmtree(target)  # never completed (or damaged): not trusted, rebuilt
-    try:
-        os.rename(tmp, target)
-    except OSError:
-        if not _is_complete(target, key):
-            raise

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +15,7 @@ from peft import set_peft_model_state_dict
 from peft.utils import load_peft_weights
 from safetensors.torch import load_file, save_file
 
+from common.atomic import atomic_folder
 from trainables.config import TrainConfig
 from trainables.model import PIXEL_MEAN, PIXEL_STD, VideoEmbedder, peft_backbone
 
@@ -33,19 +31,11 @@ def save_checkpoint(directory: str | Path, model: VideoEmbedder, config: TrainCo
 
 
 def write_atomically(directory: str | Path, write: Callable[[Path], None]) -> Path:
-    """Let write() fill a temporary folder next to directory, then rename it into place (never half-written)."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    """Let write() fill a temporary folder next to directory, then rename it into place (never half-written;
+    an older folder there is replaced)."""
+    with atomic_folder(directory, existing="replace") as tmp:
         write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(tmp, directory)
-    return directory
+    return Path(directory)
 
 
 def write_checkpoint_files(directory: Path, model: VideoEmbedder, config: TrainConfig,
