@@ -14,7 +14,7 @@ from metrics.noise_ceiling import (ooo_noise_ceilings, repeated_triad_agreement,
 from metrics.odd_one_out import per_triplet_correct
 from metrics.permutation import rsa_permutation_test
 from metrics.rdm import model_rdm
-from metrics.triplet_pairs import ParticipantPairs, participant_pairs
+from metrics.triplet_pairs import ParticipantPairs, participant_pairs, positions
 
 RULES = ("three_way", "paper")
 EV_METHODS = ("pearson", "spearman")
@@ -66,8 +66,7 @@ class EvalSet:
         """pair_source: (triplets, participant) to build the human pair matrix from instead, e.g. the
         authors' construction (analysis.human.authors_test_triplets)."""
         videos = np.asarray(videos, dtype=np.int64)
-        local = np.full(n_videos, -1)
-        local[videos] = np.arange(len(videos))
+        local = positions(videos, n_videos)
         inside = (local[triplets] >= 0).all(axis=1)
         pair_triplets, pair_participant = pair_source if pair_source is not None else (triplets, participant)
         return cls(videos, local[triplets[inside]], np.asarray(participant)[inside],

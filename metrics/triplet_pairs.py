@@ -75,6 +75,15 @@ class ParticipantPairs(NamedTuple):
         return np.asarray(self.together.sum(axis=1)).ravel() / np.asarray(self.shown.sum(axis=1)).ravel()
 
 
+def positions(ids: np.ndarray, size: int) -> np.ndarray:
+    """ids: (m,) distinct ints in 0..size-1. (size,) int64: the position of each id in `ids`, -1 for an id not
+    in it; `positions(ids, n)[triplets]` maps video ids to rows (and marks triplets leaving `ids`)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    position = np.full(int(size), -1, dtype=np.int64)
+    position[ids] = np.arange(len(ids))
+    return position
+
+
 def participant_pairs(triplets: np.ndarray, participant: np.ndarray, n_videos: int,
                       videos: np.ndarray | None = None) -> ParticipantPairs:
     """Pair events from every triplet (mixed ones included) whose two videos both lie in `videos`."""
@@ -82,8 +91,7 @@ def participant_pairs(triplets: np.ndarray, participant: np.ndarray, n_videos: i
 
     ev = pair_events(triplets, n_videos)
     videos = np.arange(n_videos) if videos is None else np.asarray(videos, dtype=np.int64)
-    local = np.full(n_videos, -1)
-    local[videos] = np.arange(len(videos))
+    local = positions(videos, n_videos)
     gi, gj = np.divmod(ev.pair, n_videos)
     ok = (local[gi] >= 0) & (local[gj] >= 0) & (gi != gj)  # a catch triad (a, a, b) shows no pair (a, a)
     column = np.repeat(np.asarray(participant, dtype=np.int64)[:, None], 3, axis=1)[ok]

@@ -19,7 +19,7 @@ from analysis.human_judgments import (
     TRIPLETS_FILE, CatchReport, Judgments, data_fingerprint, load_judgments,
 )
 from common.errors import ConfigError, cli_entry
-from metrics.triplet_pairs import pair_counts, similarity_from_counts
+from metrics.triplet_pairs import pair_counts, positions, similarity_from_counts
 
 __all__ = [
     "DEFAULT_MIN_CATCH_ACCURACY", "ID_COLUMNS", "JUDGMENT_FILES", "MAPPING_FILE", "MIN_SPLIT_VIDEOS", "STIM_COLUMNS",
@@ -64,9 +64,7 @@ def _to_local(triplets: np.ndarray, videos: np.ndarray) -> np.ndarray:
     if len(np.unique(videos)) != len(videos):
         raise ValueError("videos holds repeated ids")
     top = max(int(triplets.max(initial=-1)), int(videos.max(initial=-1))) + 1
-    position = np.full(top, -1, dtype=np.int64)
-    position[videos] = np.arange(len(videos))
-    local = position[triplets]
+    local = positions(videos, top)[triplets]
     return local[(local >= 0).all(axis=1)]
 
 

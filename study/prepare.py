@@ -16,6 +16,7 @@ import numpy as np
 
 from common.atomic import atomic_folder
 from common.errors import ConfigError, DataError
+from metrics.triplet_pairs import positions
 from study.judgments import (
     DEFAULT_MIN_CATCH_ACCURACY, Judgments, Split, SplitTriplets, data_fingerprint, load_judgments, paper_split,
     random_split, similarity_matrix, split_triplets,
@@ -116,8 +117,7 @@ def _write_clips(path: Path, data_dir: Path, names: list[str], decode: DecodeSet
 
 def _write_arrays(folder: Path, row_ids: np.ndarray, split: Split, parts: SplitTriplets, n_videos: int) -> None:
     """Triplets as row indices into clips.npy; each split's similarity over its rows, in their order."""
-    row_of = np.full(n_videos, -1, dtype=np.int64)  # test videos keep -1: they have no row
-    row_of[row_ids] = np.arange(len(row_ids))
+    row_of = positions(row_ids, n_videos)  # test videos keep -1: they have no row
     rows = {"train": np.arange(len(split.train)), "val": len(split.train) + np.arange(len(split.val))}
     arrays = {"video_ids": row_ids.astype(np.int64)}
     for name, part in (("train", parts.train), ("val", parts.val)):

@@ -199,3 +199,11 @@ def test_permutation_null_equals_relabelled_spearman(drop_pairs):
     for k, p in enumerate(perms):
         naive = stats.spearmanr(rdm[p[pairs.i], p[pairs.j]], 1 - pairs.similarity())[0]
         assert test.null[k] == pytest.approx(naive)
+
+
+def test_positions_maps_each_id_to_its_row_and_others_to_minus_one():
+    from metrics.triplet_pairs import positions
+
+    ids = np.array([4, 0, 2])
+    naive = np.array([list(ids).index(i) if i in ids else -1 for i in range(6)])
+    assert positions(ids, 6).tolist() == naive.tolist() == [1, -1, 2, -1, 0, -1]

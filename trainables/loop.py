@@ -22,6 +22,7 @@ import torch.distributed as dist
 from metrics.compare import compare_rdms
 from metrics.odd_one_out import odd_one_out_accuracy, per_triplet_correct
 from metrics.rdm import model_rdm
+from metrics.triplet_pairs import positions
 from trainables.checkpoint import load_train_state, load_weights, write_atomically, write_checkpoint_files
 from trainables.config import TrainConfig
 from trainables.data import PreparedData, load_prepared
@@ -138,8 +139,7 @@ class StepData:
     def __init__(self, data: PreparedData, cfg: TrainConfig, device: torch.device):
         self.clips, self.device, self.cfg = data.clips, device, cfg
         self.triplets, self.rows_train = data.triplets_train, data.rows_train
-        self.position = np.full(len(data.clips), -1, dtype=np.int64)  # clip row -> index in rows_train
-        self.position[data.rows_train] = np.arange(len(data.rows_train))
+        self.position = positions(data.rows_train, len(data.clips))  # clip row -> index in rows_train
         similarity = torch.from_numpy(np.asarray(data.human_train_similarity, dtype=np.float32)).to(device)
         self.similarity = similarity                                  # NaN where never seen
         self.distance = torch.nan_to_num(1.0 - similarity, nan=0.0)
@@ -274,8 +274,7 @@ def _validate(module, data: PreparedData, worker: Worker) -> dict[str, float]:
     """3-way odd-one-out accuracy and Spearman RSA on the whole validation set, gathered from every worker."""
     embeddings = _gather_embeddings(module, data.clips, data.rows_val, worker)
     rdm = model_rdm(embeddings, method="cosine")
-    position = np.full(len(data.clips), -1, dtype=np.int64)
-    position[data.rows_val] = np.arange(len(data.rows_val))
+    position = positions(data.rows_val, len(data.clips))
     human = 1.0 - np.asarray(data.human_val_similarity, dtype=np.float64)
     return {"val_ooo_acc": odd_one_out_accuracy(1.0 - rdm, position[data.triplets_val], rule="three_way"),
             "val_rsa": compare_rdms(rdm, human, mask=np.asarray(data.human_val_counts) > 0, method="spearman")}
