@@ -18,9 +18,6 @@ import numpy as np
 
 from common.atomic import atomic_path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
 @dataclass(frozen=True)
 class BenchSettings:
     """How big a benchmark run is: `quick` shrinks every measurement to seconds (for the tests)."""
@@ -28,7 +25,6 @@ class BenchSettings:
     quick: bool = field(default=False, metadata={"help": "tiny sizes: checks the scripts run, not the speed"})
     repeats: int = field(default=7, metadata={"help": "timed repeats of each side of a ratio"})
     seed: int = field(default=0, metadata={"help": "seed of data, models and samplers"})
-    work_dir: str = field(default="", metadata={"help": "scratch folder (default: a temporary folder)"})
 
     def __post_init__(self):
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:

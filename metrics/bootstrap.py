@@ -135,16 +135,6 @@ def paired_bootstrap_accuracy(correct_a: np.ndarray, correct_b: np.ndarray, trip
     return paired_difference(float(np.mean(correct_a)), float(np.mean(correct_b)), a, b, ci)
 
 
-def paired_bootstrap_rsa(rdm_a: np.ndarray, rdm_b: np.ndarray, pairs: ParticipantPairs, *,
-                         over: str = "videos", method: str = "spearman", n_boot: int = 1000,
-                         ci: float = 0.95, seed: int = 0) -> PairedDifference:
-    """RSA of model a minus model b on the same resamples."""
-    human = 1.0 - pairs.similarity()
-    values = [compare_vectors(np.asarray(r)[pairs.i, pairs.j], human, method=method) for r in (rdm_a, rdm_b)]
-    a, b = (rsa_samples(r, pairs, over=over, method=method, n_boot=n_boot, seed=seed) for r in (rdm_a, rdm_b))
-    return paired_difference(values[0], values[1], a, b, ci)
-
-
 def _triplet_weights(triplets: np.ndarray, participant: np.ndarray | None, over: str, n_boot: int,
                      seed: int):
     """Yield (chunk, n_triplets) weights block by block."""

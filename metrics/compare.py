@@ -57,9 +57,3 @@ def _kendall_tau_a(a: np.ndarray, b: np.ndarray) -> float:
 def _tied_pairs(x: np.ndarray) -> float:
     _, counts = np.unique(x, return_counts=True)
     return float((counts * (counts - 1) / 2).sum())
-
-
-def explained_variance(model: np.ndarray, human: np.ndarray, *, mask: np.ndarray | None = None,
-                       method: str = "pearson") -> float:
-    """r squared of `compare_rdms` (the share of the human matrix's variance a model accounts for)."""
-    return compare_rdms(model, human, mask=mask, method=method) ** 2

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from metrics.compare import compare_vectors
 from metrics.odd_one_out import credit_from_pairs, per_triplet_correct
-from metrics.triplet_pairs import ParticipantPairs, pair_counts, pair_events, participant_pairs, similarity_from_counts
+from metrics.triplet_pairs import ParticipantPairs, pair_counts, pair_events, participant_pairs
 
 
 class NoiseCeiling(NamedTuple):
@@ -171,10 +171,6 @@ def participant_consistency(triplets: np.ndarray, participant: np.ndarray, *, n_
     credit = credit_from_pairs(sim[:, 0], sim[:, 1], sim[:, 2], rule=rule)
     n = int(np.max(participant)) + 1
     return np.bincount(participant, weights=credit, minlength=n) / np.bincount(participant, minlength=n)
-
-
-def _fill_unseen(similarity: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(similarity), np.nanmean(similarity), similarity)
 
 
 def _random_halves(n_participants: int, n_splits: int, seed: int) -> np.ndarray:

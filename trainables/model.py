@@ -38,7 +38,6 @@ _TARGET_PATTERNS = {
     "mlp_out": r"output\.dense",
     "temporal_dense": r"temporal_dense",
 }
-DEFAULT_HUB_BACKBONE = "facebook/timesformer-base-finetuned-k400"
 
 
 def normalise_clips(clips: torch.Tensor) -> torch.Tensor:
