@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.probes import RATINGS
+from common.errors import DataError
 
 
 def read_ratings(data_dir: str | Path, video_names, attributes=RATINGS) -> pd.DataFrame:
@@ -19,16 +20,16 @@ def read_ratings(data_dir: str | Path, video_names, attributes=RATINGS) -> pd.Da
         raise FileNotFoundError(f"{path}: no annotations file (needed for the linear probes)")
     frame = pd.read_csv(path)
     if "video_name" not in frame.columns:
-        raise ValueError(f"{path}: missing column 'video_name'")
+        raise DataError(f"{path}: missing column 'video_name'")
     columns = [a for a in attributes if f"rating-{a}" in frame.columns]
     if not columns:
-        raise ValueError(f"{path}: none of the rating columns rating-{{{', '.join(attributes)}}}")
+        raise DataError(f"{path}: none of the rating columns rating-{{{', '.join(attributes)}}}")
     table = frame.set_index("video_name")[[f"rating-{a}" for a in columns]].set_axis(columns, axis=1)
     missing = [v for v in video_names if v not in table.index]
     if missing:
-        raise ValueError(f"{path}: no ratings for {len(missing)} video(s), e.g. {missing[0]!r}")
+        raise DataError(f"{path}: no ratings for {len(missing)} video(s), e.g. {missing[0]!r}")
     out = table.loc[list(video_names)].astype(np.float64)
     bad = out.isna().any(axis=1).to_numpy()
     if bad.any():
-        raise ValueError(f"{path}: empty rating for video {out.index[np.argmax(bad)]!r}")
+        raise DataError(f"{path}: empty rating for video {out.index[np.argmax(bad)]!r}")
     return out.reset_index(drop=True)

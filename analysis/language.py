@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.errors import ConfigError, DataError
+
 COMBINE = ("mean", "first", "concat")
 
 
@@ -40,7 +42,7 @@ def read_captions(data_dir: str | Path) -> pd.DataFrame:
     frame = pd.read_csv(path)
     missing = {"video_name", "caption"} - set(frame.columns)
     if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+        raise DataError(f"{path}: missing column(s) {sorted(missing)}")
     return frame.dropna(subset=["caption"])
 
 
@@ -54,7 +56,7 @@ def caption_embeddings(captions: pd.DataFrame, video_names: list[str] | tuple[st
       "concat": the embedding of all captions joined into one text.
     """
     if combine not in COMBINE:
-        raise ValueError(f"unknown caption combine {combine!r}; expected one of {COMBINE}")
+        raise ConfigError(f"unknown caption combine {combine!r}; expected one of {COMBINE}")
     grouped = _captions_by_video(captions, video_names)
     encoder = encoder or load_sentence_model()
     if combine == "concat":
@@ -75,7 +77,7 @@ def _captions_by_video(captions: pd.DataFrame, video_names) -> list[list[str]]:
                 for name, group in captions.groupby("video_name")}
     missing = [name for name in video_names if not by_video.get(name)]
     if missing:
-        raise ValueError(f"captions.csv: no caption for {len(missing)} video(s), e.g. {missing[0]!r}")
+        raise DataError(f"captions.csv: no caption for {len(missing)} video(s), e.g. {missing[0]!r}")
     return [by_video[name] for name in video_names]
 
 

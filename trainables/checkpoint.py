@@ -16,6 +16,7 @@ from peft.utils import load_peft_weights
 from safetensors.torch import load_file, save_file
 
 from common.atomic import atomic_folder
+from common.errors import DataError
 from trainables.config import TrainConfig
 from trainables.model import PIXEL_MEAN, PIXEL_STD, VideoEmbedder, peft_backbone
 
@@ -65,7 +66,7 @@ def read_preprocessing(directory: str | Path) -> dict:
     path = Path(directory) / PREPROCESSING
     record = json.loads(path.read_text()) if path.is_file() else preprocessing(read_config(directory))
     if (record.get("pixel_mean"), record.get("pixel_std")) != (PIXEL_MEAN, PIXEL_STD):
-        raise ValueError(f"{path}: trained with normalisation mean {record.get('pixel_mean')} std "
+        raise DataError(f"{path}: trained with normalisation mean {record.get('pixel_mean')} std "
                          f"{record.get('pixel_std')}, this code applies {PIXEL_MEAN} / {PIXEL_STD}")
     return record
 
@@ -75,14 +76,14 @@ def check_clip_settings(record: dict, decode: dict, source: str) -> None:
     have = {"frame_sampling": "centres", "resize": "crop", **decode}
     for name in ("num_frames", "image_size", "frame_sampling", "resize"):
         if have.get(name) != record[name]:
-            raise ValueError(f"{source}: clips have {name} = {have.get(name)!r}, the checkpoint was trained on "
+            raise DataError(f"{source}: clips have {name} = {have.get(name)!r}, the checkpoint was trained on "
                              f"{record[name]!r}")
 
 
 def read_config(directory: str | Path) -> TrainConfig:
     path = Path(directory) / CONFIG
     if not path.is_file():
-        raise ValueError(f"{path}: missing; not a checkpoint folder written by trainables")
+        raise DataError(f"{path}: missing; not a checkpoint folder written by trainables")
     return TrainConfig.from_dict(json.loads(path.read_text()))
 
 
@@ -93,13 +94,13 @@ def load_weights(directory: str | Path, model: VideoEmbedder) -> None:
     result = set_peft_model_state_dict(peft_backbone(module), load_peft_weights(str(directory / ADAPTER)))
     missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
     if getattr(result, "unexpected_keys", None) or missing:
-        raise ValueError(f"{directory / ADAPTER}: adapter does not fit the model (unexpected "
+        raise DataError(f"{directory / ADAPTER}: adapter does not fit the model (unexpected "
                          f"{list(result.unexpected_keys)[:3]}, missing {missing[:3]})")
     # Every head key must be there under its own name: the authors' evaluation loaded their `embedding_layer`
     # into a `head` with strict=False and scored a randomly initialised head (their defect 1).
     saved, wanted = load_file(str(directory / HEAD)), module.head.state_dict()
     if set(saved) != set(wanted):
-        raise ValueError(f"{directory / HEAD}: keys {sorted(saved)} do not match the head's {sorted(wanted)}")
+        raise DataError(f"{directory / HEAD}: keys {sorted(saved)} do not match the head's {sorted(wanted)}")
     module.head.load_state_dict(saved, strict=True)
 
 

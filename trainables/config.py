@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.errors import ConfigError
+
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
 VARIANTS = ("hybrid", "triplet-only", "rsa-only", "budget-matched")
 SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
@@ -54,16 +56,16 @@ class ModelConfig:
         _check_positive(self, "num_frames", "image_size", "lora_r", "embed_dim")
         _check_fraction(self, "lora_dropout", "head_dropout")
         if self.lora_alpha <= 0:
-            raise ValueError(f"lora_alpha must be > 0, got {self.lora_alpha!r}")
+            raise ConfigError(f"lora_alpha must be > 0, got {self.lora_alpha!r}")
         groups = self.target_groups()
         bad = [g for g in groups if g not in LORA_TARGET_NAMES]
         if bad or not groups:
-            raise ValueError(f"lora_targets must name some of {LORA_TARGET_NAMES}, got {self.lora_targets!r}")
+            raise ConfigError(f"lora_targets must name some of {LORA_TARGET_NAMES}, got {self.lora_targets!r}")
         _check_choice(self, "precision", PRECISIONS)
         _check_choice(self, "frame_sampling", FRAME_SAMPLINGS)
         _check_choice(self, "resize", RESIZES)
         if not self.backbone:
-            raise ValueError("backbone must name a preset, a hub id or a folder, got ''")
+            raise ConfigError("backbone must name a preset, a hub id or a folder, got ''")
 
     def target_groups(self) -> tuple[str, ...]:
         return tuple(g.strip() for g in self.lora_targets.split(",") if g.strip())
@@ -106,10 +108,10 @@ class LossConfig:
         for name in ("margin", "alpha", "beta_start", "beta_end", "beta_step", "rsa_only_beta_start",
                      "rsa_only_beta_end", "rsa_steps_per_epoch", "budget_constraints"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         _check_positive(self, "rsa_videos", "rsa_grad_videos")
         if self.rsa_grad_videos > self.rsa_videos:
-            raise ValueError(f"rsa_grad_videos must be <= rsa_videos ({self.rsa_videos}), got "
+            raise ConfigError(f"rsa_grad_videos must be <= rsa_videos ({self.rsa_videos}), got "
                              f"{self.rsa_grad_videos!r}")
 
 
@@ -126,9 +128,9 @@ class SamplingConfig:
     def __post_init__(self):
         _check_choice(self, "sampling", SAMPLINGS)
         if self.hard_negative_boost < 1:
-            raise ValueError(f"hard_negative_boost must be >= 1, got {self.hard_negative_boost!r}")
+            raise ConfigError(f"hard_negative_boost must be >= 1, got {self.hard_negative_boost!r}")
         if self.rsa_subset < 0:
-            raise ValueError(f"rsa_subset must be >= 0, got {self.rsa_subset!r}")
+            raise ConfigError(f"rsa_subset must be >= 0, got {self.rsa_subset!r}")
 
 
 @dataclass(frozen=True)
@@ -159,20 +161,20 @@ class OptimConfig:
     def __post_init__(self):
         _check_positive(self, "batch_size", "epochs")
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+            raise ConfigError(f"lr must be > 0, got {self.lr!r}")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if not 0 <= self.warmup_fraction < 1:
-            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
+            raise ConfigError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
         if self.steps_per_epoch < 0:
-            raise ValueError(f"steps_per_epoch must be >= 0, got {self.steps_per_epoch!r}")
+            raise ConfigError(f"steps_per_epoch must be >= 0, got {self.steps_per_epoch!r}")
         _check_choice(self, "lr_schedule", LR_SCHEDULES)
         _check_choice(self, "select_metric", SELECT_METRICS)
         _check_positive(self, "plateau_patience")
         if not 0 < self.plateau_factor < 1:
-            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
+            raise ConfigError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
         if self.early_stop_patience < 0:
-            raise ValueError(f"early_stop_patience must be >= 0, got {self.early_stop_patience!r}")
+            raise ConfigError(f"early_stop_patience must be >= 0, got {self.early_stop_patience!r}")
 
 
 _SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "optim": OptimConfig}
@@ -196,7 +198,7 @@ class TrainConfig:
         parts: dict[str, dict[str, Any]] = {name: {} for name in [*_SECTIONS, "top"]}
         for key, value in flat.items():
             if key not in owner:
-                raise ValueError(f"unknown training setting {key!r} (value {value!r}); known: {sorted(owner)}")
+                raise ConfigError(f"unknown training setting {key!r} (value {value!r}); known: {sorted(owner)}")
             section, f = owner[key]
             parts[section][key] = _coerce(key, value, f.type)
         sections = {name: kind(**parts[name]) for name, kind in _SECTIONS.items()}
@@ -243,21 +245,21 @@ def _coerce(key: str, value: Any, type_name: str) -> Any:
             return float(value)
     elif isinstance(value, str):
         return value
-    raise ValueError(f"training setting {key!r} must be {type_name}, got {value!r}")
+    raise ConfigError(f"training setting {key!r} must be {type_name}, got {value!r}")
 
 
 def _check_positive(obj, *names: str) -> None:
     for name in names:
         if getattr(obj, name) <= 0:
-            raise ValueError(f"{name} must be > 0, got {getattr(obj, name)!r}")
+            raise ConfigError(f"{name} must be > 0, got {getattr(obj, name)!r}")
 
 
 def _check_fraction(obj, *names: str) -> None:
     for name in names:
         if not 0 <= getattr(obj, name) < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {getattr(obj, name)!r}")
+            raise ConfigError(f"{name} must be in [0, 1), got {getattr(obj, name)!r}")
 
 
 def _check_choice(obj, name: str, choices: tuple[str, ...]) -> None:
     if getattr(obj, name) not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {getattr(obj, name)!r}")
+        raise ConfigError(f"{name} must be one of {choices}, got {getattr(obj, name)!r}")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from common.errors import ConfigError
 from metrics.compare import compare_rdms
 from metrics.odd_one_out import odd_one_out_accuracy, per_triplet_correct
 from metrics.rdm import model_rdm
@@ -304,7 +305,7 @@ def _resume(resume_dir, module, optimizer, scheduler) -> tuple[int, float, int]:
     load_weights(resume_dir, module)
     state = load_train_state(resume_dir)
     if state is None:
-        raise ValueError(f"resume_from {str(resume_dir)!r}: no train_state.pt; it cannot continue a run")
+        raise ConfigError(f"resume_from {str(resume_dir)!r}: no train_state.pt; it cannot continue a run")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return int(state["epoch"]), float(state.get("best", -math.inf)), int(state.get("since_best", 0))
@@ -332,4 +333,4 @@ def _check_clip_shape(data: PreparedData, cfg: TrainConfig) -> None:
                             ("frame_sampling", cfg.model.frame_sampling, decode["frame_sampling"]),
                             ("resize", cfg.model.resize, decode["resize"])):
         if want != got:
-            raise ValueError(f"{name} = {want!r} does not match the prepared clips in {cfg.prepared_dir} ({got!r})")
+            raise ConfigError(f"{name} = {want!r} does not match the prepared clips in {cfg.prepared_dir} ({got!r})")

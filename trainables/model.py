@@ -14,6 +14,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 from transformers import TimesformerConfig, TimesformerModel
 
+from common.errors import ConfigError, DataError
 from trainables.config import ModelConfig
 
 # TimeSformer-K400's input normalisation; every path into the backbone goes through normalise_clips.
@@ -52,12 +53,12 @@ def load_backbone(config: ModelConfig) -> TimesformerModel:
     path = Path(config.backbone).expanduser()
     looks_local = is_local_backbone(config.backbone)
     if looks_local and not (path / "config.json").is_file():
-        raise ValueError(f"backbone {config.backbone!r}: no folder with config.json there. " + _HOW_TO_POINT)
+        raise ConfigError(f"backbone {config.backbone!r}: no folder with config.json there. " + _HOW_TO_POINT)
     try:
         return TimesformerModel.from_pretrained(str(path) if looks_local else config.backbone)
     except (OSError, ValueError) as err:
         tried = "the local folder" if looks_local else "the Hugging Face hub"
-        raise ValueError(f"backbone {config.backbone!r}: loading from {tried} failed ({err}). "
+        raise ConfigError(f"backbone {config.backbone!r}: loading from {tried} failed ({err}). "
                          + _HOW_TO_POINT) from None
 
 
@@ -105,7 +106,7 @@ class VideoEmbedder(nn.Module):
         would silently reach the backbone unlike in training (the authors' evaluation did both: defect 2).
         """
         if clips.dtype != torch.uint8 or tuple(clips.shape[1:]) != self.clip_shape:
-            raise ValueError(f"clips must be uint8 (B, {', '.join(map(str, self.clip_shape))}) as the model was "
+            raise DataError(f"clips must be uint8 (B, {', '.join(map(str, self.clip_shape))}) as the model was "
                              f"trained on; got {clips.dtype} {tuple(clips.shape)}")
         with torch.autocast(clips.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             cls = self.backbone(pixel_values=normalise_clips(clips)).last_hidden_state[:, 0]

@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+from common.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TripletPool:
@@ -55,7 +57,7 @@ def _coverage_pass(triplets: np.ndarray, rng: np.random.Generator) -> np.ndarray
 def sample_hard_negative(pool: TripletPool, n_draws: int, rng: np.random.Generator) -> np.ndarray:
     """Draws with replacement; a triplet the model violates is hard_negative_boost times as likely."""
     if pool.violated is None:
-        raise ValueError("sampling 'hard-negative' needs pool.violated (the current model's mistakes)")
+        raise ConfigError("sampling 'hard-negative' needs pool.violated (the current model's mistakes)")
     weights = np.where(np.asarray(pool.violated, dtype=bool), pool.hard_negative_boost, 1.0)
     return rng.choice(len(pool.triplets), size=n_draws, p=weights / weights.sum()).astype(np.int64)
 
@@ -98,5 +100,5 @@ STRATEGIES: dict[str, Callable[[TripletPool, int, np.random.Generator], np.ndarr
 def sample_triplets(name: str, pool: TripletPool, n_draws: int, rng: np.random.Generator) -> np.ndarray:
     """Dispatch by strategy name; unknown name -> ValueError naming it."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown sampling {name!r}; expected one of {sorted(STRATEGIES)}")
+        raise ConfigError(f"unknown sampling {name!r}; expected one of {sorted(STRATEGIES)}")
     return STRATEGIES[name](pool, n_draws, rng)
