@@ -109,7 +109,7 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     reliability = next(r["value"] for r in rows if r["metric"] == "explained_variance"
                        and r["model"] == "noise_ceiling")
     rows += model_rows(LANGUAGE, language[j.test_videos], test, settings, reliability)
-    rows += _authors_matrix_rows(data_dir, j, language, settings)
+    rows += authors_matrix_rows(data_dir, j, language, settings)
     train = np.setdiff1d(np.arange(j.n_videos), j.test_videos)
     probes = linear_probes(language, ratings, train, j.test_videos, n_boot=settings.n_boot, seed=settings.seed)
     rows += [row(LANGUAGE, f"probe_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
@@ -123,7 +123,7 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     return pd.DataFrame(rows), participant_quality(j), extras
 
 
-def _authors_matrix_rows(data_dir: Path, j, language: np.ndarray, settings: SuiteSettings) -> list[dict]:
+def authors_matrix_rows(data_dir: Path, j, language: np.ndarray, settings: SuiteSettings) -> list[dict]:
     """The RSA, explained-variance and ceiling rows again on the authors' test matrix (the odd-one-out rows
     do not depend on it); models named '<model>, authors' test matrix'."""
     ev = EvalSet.build(j.triplets, j.participant, j.n_videos, j.test_videos,

@@ -44,7 +44,7 @@ def run(settings: BenchSettings, work_dir: Path, plot_path: Path | None = None) 
                 for method in METHODS}
     finally:
         ray.shutdown()
-    result = {"name": "search_efficiency", "space": "smoke", "size": size, "runs": runs, **_summary(runs)}
+    result = {"name": "search_efficiency", "space": "smoke", "size": size, "runs": runs, **summary(runs)}
     if plot_path is not None:
         result["plot"] = str(plot_curves(runs, plot_path))
     return result
@@ -111,7 +111,7 @@ def best_so_far(reports: list) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(1, len(values) + 1), np.maximum.accumulate(values)
 
 
-def _summary(runs: dict) -> dict:
+def summary(runs: dict) -> dict:
     """Per seed: budget and final best of each side, and random search's best at ASHA's (smaller) budget."""
     per_seed = []
     for asha, rand in zip(runs["optuna_asha"], runs["random_full"]):

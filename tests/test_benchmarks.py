@@ -10,7 +10,7 @@ import torch
 
 from benchmarks.__main__ import main
 from benchmarks.memory import sample_tree
-from benchmarks.search_efficiency import _summary, best_so_far, plot_curves
+from benchmarks.search_efficiency import summary, best_so_far, plot_curves
 
 
 def _spread_ok(s: dict, low: float = 0.0, high: float = np.inf) -> bool:
@@ -104,7 +104,7 @@ def test_search_summary_by_hand_and_plot(tmp_path):
     x, y = best_so_far(rand)
     assert x.tolist() == [1, 2, 3, 4, 5] and y.tolist() == [0.2, 0.3, 0.6, 0.6, 0.6]
     runs = {"optuna_asha": [{"seed": 0, "reports": asha}], "random_full": [{"seed": 0, "reports": rand}]}
-    s = _summary(runs)
+    s = summary(runs)
     assert s["per_seed"][0]["random_best_at_asha_budget"] == 0.6
     assert s["epoch_ratio_asha_over_random"]["median"] == pytest.approx(3 / 5)
     assert s["best_difference_asha_minus_random"]["median"] == pytest.approx(-0.1)

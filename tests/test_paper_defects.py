@@ -186,7 +186,7 @@ def test_both_test_matrices_and_ev_against_a_ceiling_of_the_same_correlation(rea
     language = np.random.default_rng(0).normal(size=(j.n_videos, 8))
     ours = EvalSet.build(j.triplets, j.participant, j.n_videos, j.test_videos)
     rows = human_ceiling_rows(ours, s) + model_rows("language", language[j.test_videos], ours, s)
-    rows += human._authors_matrix_rows(real_data_dir, j, language, s)
+    rows += human.authors_matrix_rows(real_data_dir, j, language, s)
     get = {(r["model"], r["metric"]): r for r in rows}
     theirs = f"language, {human.AUTHORS_MATRIX}"
     assert get[("language", "rsa_spearman")]["n"] == 1225 and get[(theirs, "rsa_spearman")]["n"] == 670

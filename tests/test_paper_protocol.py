@@ -109,7 +109,7 @@ def test_anchored_rsa_uses_grad_x_grad_and_grad_x_constant_pairs_only():
 def test_train_mode_is_restored_after_the_no_grad_embedding(prepared):
     """Defect 3 of the authors' code: after an RSA step the model stayed in eval mode (dropout off)."""
     seen = []
-    original = loop._paper_step
+    original = loop.paper_step
 
     def watch(model, module, *args, **kwargs):
         handle = module.head.register_forward_hook(
@@ -120,11 +120,11 @@ def test_train_mode_is_restored_after_the_no_grad_embedding(prepared):
             handle.remove()
             seen.append(("after step", module.training))
 
-    loop._paper_step = watch
+    loop.paper_step = watch
     try:
         run_loop(paper_config(prepared))
     finally:
-        loop._paper_step = original
+        loop.paper_step = original
     with_grad = [training for grad, training in seen if grad is True]
     without = [training for grad, training in seen if grad is False]
     after = [training for tag, training in seen if tag == "after step"]

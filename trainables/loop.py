@@ -170,7 +170,7 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: StepData, cfg: 
         triplets = step_data.triplets[batch_index]
         if _paper_cadence(cfg):
             extra = step % extra_every == 0 and step // extra_every < cfg.loss.budget_constraints
-            parts = _paper_step(model, module, step_data, triplets, rng, cfg, epoch,
+            parts = paper_step(model, module, step_data, triplets, rng, cfg, epoch,
                                 rsa_step=step % rsa_every == 0, extra=extra)
         else:
             parts = train_step(model, step_data, triplets, rng, cfg, epoch)
@@ -219,8 +219,8 @@ def _every(steps: int, per_epoch: int) -> int:
     return max(1, steps // per_epoch) if per_epoch else steps + 1
 
 
-def _paper_step(model, module, step_data: StepData, triplets: np.ndarray, rng: np.random.Generator,
-                cfg: TrainConfig, epoch: int, *, rsa_step: bool, extra: bool):
+def paper_step(model, module, step_data: StepData, triplets: np.ndarray, rng: np.random.Generator,
+               cfg: TrainConfig, epoch: int, *, rsa_step: bool, extra: bool):
     """One step under the authors' rules; None when the step updates nothing (rsa-only off an RSA step).
 
     On an RSA step K training videos are drawn: the first M share the batch's forward pass (train mode, with
