@@ -1,5 +1,6 @@
-"""The experiment: human judgments, the decode-once clip cache, the synthetic benchmark, the prepared
-training folder and the sweep driver (`python -m study.sweep`).
+"""The experiment, the top layer: human judgments split by video, the synthetic benchmark, the prepared
+training folder, the preflight and the sweep driver (`python -m study.sweep`). Clip decoding lives in
+trainables.clips, the judgments' reader in analysis.human_judgments (both re-exported here).
 
 Names are re-exported lazily, so `python -m study.sweep` can set Ray's environment before anything heavy
 is imported.
