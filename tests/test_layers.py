@@ -7,6 +7,9 @@ Layers, bottom up (docs/ARCHITECTURE.md): common -> metrics -> search_spaces, tr
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +128,21 @@ def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(REPO)): n for p in files
             if (n := len(p.read_text().splitlines())) > MAX_LINES and str(p.relative_to(REPO)) not in NOT_YET_SPLIT}
     assert not long, long
+
+
+def _fresh_python(code: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_TRAIN_V2_ENABLED"}
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_importing_the_sweep_sets_nothing_and_imports_no_ray():
+    done = _fresh_python("import os, sys, study.sweep; study.sweep.SweepSettings; "
+                         "print('ray' in sys.modules, os.environ.get('RAY_TRAIN_V2_ENABLED'))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "None"]
+
+
+def test_the_sweep_refuses_a_trainer_when_ray_train_v1_was_not_chosen_where_the_process_started():
+    done = _fresh_python("import study.sweep as s; s.build_trainer(s.SweepSettings())")
+    assert done.returncode != 0 and "needs Ray Train V1: set RAY_TRAIN_V2_ENABLED=0" in done.stderr
