@@ -1,13 +1,13 @@
 """Every command: a complete --help, and a missing file or folder as one `error:` line naming it, exit 2."""
 from __future__ import annotations
 
-import study.sweep
-
 import importlib
 import shutil
 from pathlib import Path
 
 import pytest
+
+import study.sweep
 
 COMMANDS = ["study.sweep", "analysis.__main__", "analysis.human", "analysis.timing", "study.synthetic",
             "study.judgments", "benchmarks.__main__"]

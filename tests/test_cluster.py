@@ -1,8 +1,6 @@
 """cluster.yaml against the launcher's own schema, and a sweep on a simulated 2-node Ray cluster."""
 from __future__ import annotations
 
-import study.sweep as sweep
-
 import json
 import sys
 from pathlib import Path
@@ -12,6 +10,8 @@ import pandas as pd
 import pytest
 import ray
 import yaml
+
+import study.sweep as sweep
 
 REPO = Path(__file__).resolve().parents[1]
 

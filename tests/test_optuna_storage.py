@@ -3,8 +3,6 @@ every trial with the values Tune recorded, Optuna's own plots are drawn from it,
 analysis fails keeps its results, exits 1 and prints the command that reruns the analysis."""
 from __future__ import annotations
 
-import study.sweep as sweep
-
 import json
 import urllib.error
 import urllib.request
@@ -16,6 +14,7 @@ import pytest
 import ray
 
 from study.optuna_study import STUDY_FILE, storage_url
+import study.sweep as sweep
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 exit 2, before Ray starts and before anything is written."""
 from __future__ import annotations
 
-import study.sweep as sweep
-
 import shutil
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import ray
 
 from common.errors import ConfigError, DataError
 from study.preflight import check_video, preflight
+import study.sweep as sweep
 
 
 @pytest.fixture

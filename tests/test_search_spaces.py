@@ -1,13 +1,12 @@
 """Named spaces and how the command line and config files change them (no Ray, no training)."""
 from __future__ import annotations
 
-import study.sweep as sweep
-
 import pytest
 
 import search_spaces
 from search_spaces import Choice, Float, Grid, Int, SearchSpace
 from common.errors import ConfigError
+import study.sweep as sweep
 from trainables.config import VARIANTS, TrainConfig
 
 

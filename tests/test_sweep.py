@@ -4,8 +4,6 @@ Each sweep trains the tiny random backbone for 1-2 short epochs on a small synth
 """
 from __future__ import annotations
 
-import study.sweep as sweep
-
 import json
 import os
 import sys
@@ -18,6 +16,7 @@ from ray import train
 
 import search_spaces
 from common.errors import ConfigError
+import study.sweep as sweep
 
 SHORT = ["--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
 

@@ -2,8 +2,6 @@
 continuing the same Optuna study in its folder."""
 from __future__ import annotations
 
-import study.sweep as sweep
-
 import json
 import os
 import signal
@@ -16,6 +14,8 @@ import optuna
 import pandas as pd
 import pytest
 import ray
+
+import study.sweep as sweep
 
 REPO = Path(__file__).resolve().parents[1]
 
