@@ -247,6 +247,16 @@ def _validate_space(space: SearchSpace) -> None:
     _check_backbone(space.fixed.get("backbone", "tiny"))
 
 
+def with_backbone_folder(space: SearchSpace) -> SearchSpace:
+    """The space with the synthetic pretrained backbone's name replaced by its save_pretrained folder (built
+    once, then cached: study.pretrain); any other backbone unchanged."""
+    from study.pretrain import resolve_backbone
+
+    backbone = space.fixed.get("backbone")
+    folder = resolve_backbone(backbone) if backbone else backbone
+    return space if folder == backbone else dataclasses.replace(space, fixed={**space.fixed, "backbone": folder})
+
+
 def _corners(space: SearchSpace) -> list[dict]:
     """Each point to evaluate, then the low and high end (or every value) of each parameter in turn."""
     corners = [dict(p) for p in space.points_to_evaluate]
@@ -258,9 +268,10 @@ def _corners(space: SearchSpace) -> list[dict]:
 
 def _check_backbone(backbone: str) -> None:
     """A preset, a local folder with config.json, or a hub id found in the cache or on a reachable hub."""
+    from study.pretrain import BACKBONE_NAME
     from trainables.model import PRESETS
 
-    if backbone in PRESETS:
+    if backbone in PRESETS or backbone == BACKBONE_NAME:  # the synthetic pretrained one is built on demand
         return
     path = Path(backbone).expanduser()
     if path.exists() or backbone.startswith((".", "/", "~")) or backbone.count("/") > 1:
@@ -685,7 +696,7 @@ def _run_config(storage: str, name: str, space: SearchSpace, settings: SweepSett
 
 def run_sweep(settings: SweepSettings) -> SweepOutcome:
     """Validate everything, prepare the data, run the Tuner, write results.parquet and best.json."""
-    space = build_space(settings)
+    space = with_backbone_folder(build_space(settings))
     if settings.data and not Path(settings.data).is_dir():
         raise ConfigError(f"--data {settings.data}: no such folder")
     storage, name = _experiment_dir(settings)
@@ -727,7 +738,7 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None) -> SweepOu
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
     settings = SweepSettings(**{**json.loads(saved)["settings"], "ray_address": ray_address})
-    space = build_space(settings)
+    space = with_backbone_folder(build_space(settings))
     started = _start_ray(settings.ray_address)
     try:
         check_resources(_scaling(settings), node_capacities())

@@ -44,6 +44,10 @@ _ARCHETYPES = np.array([
 ])
 
 
+INTERACTIONS = ("conversation", "playing together", "conflict", "ignoring each other", "leading and following",
+                "avoiding")
+
+
 def _help(text: str, default):
     return field(default=default, metadata={"help": text})
 
@@ -143,11 +147,17 @@ def _check_range(name: str, value, low: float, high: float) -> None:
 
 # ---------------------------------------------------------------- latents and rendering
 
-def sample_latents(rng: np.random.Generator, n: int, spread: float) -> np.ndarray:
-    """(n, 7) social latents in [0, 1]: an archetype plus Gaussian spread."""
+def sample_interactions(rng: np.random.Generator, n: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """(kind of interaction (n,) indexing INTERACTIONS, social latents (n, 7) in [0, 1]): an archetype plus
+    Gaussian spread."""
     kind = rng.integers(len(_ARCHETYPES), size=n)
     noise = rng.normal(0.0, spread, size=(n, len(SOCIAL_LATENTS)))
-    return np.clip(_ARCHETYPES[kind] + noise, 0.0, 1.0)
+    return kind, np.clip(_ARCHETYPES[kind] + noise, 0.0, 1.0)
+
+
+def sample_latents(rng: np.random.Generator, n: int, spread: float) -> np.ndarray:
+    """(n, 7) social latents in [0, 1]: an archetype plus Gaussian spread."""
+    return sample_interactions(rng, n, spread)[1]
 
 
 def sample_nuisance(rng: np.random.Generator, n: int, strength: float = 1.0) -> pd.DataFrame:
