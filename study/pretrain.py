@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from transformers import TimesformerConfig, TimesformerModel
@@ -94,7 +95,7 @@ class PretrainConfig:
 
 # ---------------------------------------------------------------- the corpus
 
-def corpus_world(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray, "pd.DataFrame"]:  # noqa: F821
+def corpus_world(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """The corpus's interaction kinds (n,), latents (n, 7) and nuisance table, drawn from
     SeedSequence([seed, CORPUS_TAG])."""
     rng_latent, rng_render = (np.random.default_rng(s)
