@@ -253,7 +253,8 @@ def with_backbone_folder(space: SearchSpace) -> SearchSpace:
     from study.pretrain import resolve_backbone
 
     backbone = space.fixed.get("backbone")
-    folder = resolve_backbone(backbone) if backbone else backbone
+    folder = resolve_backbone(backbone, space.fixed.get("num_frames"), space.fixed.get("image_size")) \
+        if backbone else backbone
     return space if folder == backbone else dataclasses.replace(space, fixed={**space.fixed, "backbone": folder})
 
 

@@ -74,3 +74,10 @@ def test_the_build_is_deterministic_and_loads_through_from_pretrained(tmp_path):
     assert out.shape == (1, 1 + 4 * 16, config.hidden_size)
     assert ensure_pretrained(config, tmp_path / "a") == folders[0]  # cached: not rebuilt
     assert resolve_backbone("tiny") == "tiny" and BACKBONE_NAME == "synthetic-pretrained"
+
+
+def test_the_pretrained_backbone_refuses_other_clip_sizes_naming_them():
+    from study.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pretrained at image_size=32, got image_size=64"):
+        resolve_backbone(BACKBONE_NAME, num_frames=4, image_size=64)
