@@ -46,6 +46,7 @@ from study.optuna_study import (  # noqa: E402
     STUDY_FILE, close_abandoned_trials, optuna_plots, storage_url, study_storage,
 )
 from study.preflight import check_backbone, preflight  # noqa: E402
+from study.pretrain import BACKBONE_NAME  # noqa: E402
 
 SETTINGS_FILE = "sweep.json"
 RESULTS_FILE = "results.parquet"
@@ -250,13 +251,24 @@ def _validate_space(space: SearchSpace) -> None:
             TrainConfig.from_dict(resolve_trial_config({**space.fixed, **point}))
         except ValueError as err:
             raise ConfigError(f"space {space.name!r}: {err}") from None
-    check_backbone(_backbone(space))
+    check_backbone(_backbone(space), buildable=(BACKBONE_NAME,))
 
 
 def _backbone(space: SearchSpace) -> str:
     from trainables.config import ModelConfig
 
     return str(space.fixed.get("backbone", ModelConfig().backbone))
+
+
+def with_backbone_folder(space: SearchSpace) -> SearchSpace:
+    """The space with the synthetic pretrained backbone's name replaced by its save_pretrained folder (built
+    once, then cached: study.pretrain); any other backbone unchanged."""
+    from study.pretrain import resolve_backbone
+
+    backbone = space.fixed.get("backbone")
+    folder = resolve_backbone(backbone, space.fixed.get("num_frames"), space.fixed.get("image_size")) \
+        if backbone else backbone
+    return space if folder == backbone else dataclasses.replace(space, fixed={**space.fixed, "backbone": folder})
 
 
 def _corners(space: SearchSpace) -> list[dict]:
@@ -666,7 +678,7 @@ def _preflight(settings: SweepSettings, space: SearchSpace, storage: str, settin
     """study.preflight on the folder the trials and the analysis will read; one line on success."""
     report = preflight(_data_dir(settings.data), split=settings.split, seed=settings.seed,
                        analysis=settings.analysis, backbone=_backbone(space), storage=storage,
-                       storage_setting=setting)
+                       storage_setting=setting, buildable=(BACKBONE_NAME,))
     print(report.line(), flush=True)
 
 
@@ -693,6 +705,7 @@ def run_sweep(settings: SweepSettings) -> SweepOutcome:
     if not (settings.ray_address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
         check_resources(_scaling(settings), [_this_machine()])  # before Ray starts: bad input stays one line
     _preflight(settings, space, storage, "--storage-path")
+    space = with_backbone_folder(space)  # the synthetic pretrained backbone is built (once) only past the preflight
     prepared, fingerprint = prepare_data(settings, space)
     started = _start_ray(settings.ray_address, settings.dashboard)
     try:
@@ -733,6 +746,7 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
     settings = load_settings(path, ray_address=ray_address, analysis=analysis, dashboard=dashboard)
     space = build_space(settings)
     _preflight(settings, space, path, "--resume")
+    space = with_backbone_folder(space)
     started = _start_ray(settings.ray_address, settings.dashboard)
     try:
         check_resources(_scaling(settings), node_capacities())
