@@ -138,7 +138,8 @@ def model_rows(name: str, embeddings: np.ndarray, ev: EvalSet, s: SuiteSettings,
     test = rsa_permutation_test(rdm, ev.pairs, method="spearman", n_perm=s.n_perm, seed=s.seed)
     rows.append(row(name, "rsa_spearman_permutation_p", test.p_value, n=s.n_perm))
     if samples is not None:
-        samples[name] = {"credit": credit, "rsa_spearman": values["spearman"], **kept}
+        samples[name] = {"credit": credit, "rsa_spearman": values["spearman"], "rsa_pearson": values["pearson"],
+                         **kept}
     return rows
 
 
@@ -160,6 +161,11 @@ def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndar
     d = paired_difference(a["rsa_spearman"], b["rsa_spearman"], a["rsa_spearman/videos"],
                           b["rsa_spearman/videos"], s.ci)
     rows.append(row(name, f"diff_vs_{base_name}_rsa_spearman", d.difference, d.ci_low, d.ci_high,
+                    len(ev.pairs.i), f"videos (p={d.p_value:.3g})"))
+    # Explained variance is r^2 of the Pearson RSA: the same video resamples, squared.
+    d = paired_difference(a["rsa_pearson"] ** 2, b["rsa_pearson"] ** 2, a["rsa_pearson/videos"] ** 2,
+                          b["rsa_pearson/videos"] ** 2, s.ci)
+    rows.append(row(name, f"diff_vs_{base_name}_explained_variance", d.difference, d.ci_low, d.ci_high,
                     len(ev.pairs.i), f"videos (p={d.p_value:.3g})"))
     return rows
 

@@ -27,6 +27,7 @@ from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
 from common.atomic import atomic_path
 from trainables.clips import DecodeSettings
 from study.prepare import prepare_dataset
+from study.pretrain import resolve_backbone
 from study.sweep import resolve_trial_config, tune_domain
 
 METRIC = "val_ooo_acc"
@@ -55,8 +56,10 @@ def _fixed(settings: BenchSettings, work_dir: Path, size: dict) -> dict:
     decode = DecodeSettings(num_frames=shape.num_frames, image_size=shape.image_size)
     prepared = prepare_dataset(benchmark_data(work_dir, settings.quick), decode=decode,
                                out_root=work_dir / "prepared")
-    space = search_spaces.get("smoke")
-    return {**space.fixed, "prepared_dir": str(prepared), "epochs": size["epochs"],
+    fixed = dict(search_spaces.get("smoke").fixed)
+    # The smoke space names the synthetic pretrained backbone; trials get its save_pretrained folder.
+    fixed["backbone"] = resolve_backbone(fixed["backbone"], fixed.get("num_frames"), fixed.get("image_size"))
+    return {**fixed, "prepared_dir": str(prepared), "epochs": size["epochs"],
             "steps_per_epoch": size["steps"], "seed": settings.seed}
 
 

@@ -27,7 +27,7 @@ from scipy.stats import rankdata, spearmanr
 from study.clips import default_cache_root, write_clip
 from study.errors import ConfigError, cli_entry
 
-GENERATOR_VERSION = 2  # bump whenever the same config would produce different files
+GENERATOR_VERSION = 3  # bump whenever the same config would produce different files
 SOCIAL_LATENTS = ("agent_distance", "facingness", "joint_action", "communication", "valence", "arousal", "dominance")
 RATING_COLUMNS = ("indoor", "expanse", "object", "agent_distance", "facingness", "joint_action", "communication",
                   "valence", "arousal", "intimacy", "dominance")
@@ -44,6 +44,10 @@ _ARCHETYPES = np.array([
 ])
 
 
+INTERACTIONS = ("conversation", "playing together", "conflict", "ignoring each other", "leading and following",
+                "avoiding")
+
+
 def _help(text: str, default):
     return field(default=default, metadata={"help": text})
 
@@ -53,8 +57,8 @@ class SyntheticConfig:
     """Sizes, noise and seed of a synthetic benchmark. Same config and seed -> byte-identical files."""
 
     seed: int = _help("seed of every random draw (latents, rendering, judgments, annotations, noise ceiling)", 0)
-    n_videos: int = _help("number of videos", 120)
-    test_fraction: float = _help("share of videos listed in test.csv (the paper holds out 50 of 250)", 0.2)
+    n_videos: int = _help("number of videos", 160)
+    test_fraction: float = _help("share of videos listed in test.csv (the paper holds out 50 of 250)", 0.25)
     num_frames: int = _help("frames per written clip", 16)
     frame_size: int = _help("side of the square frames in pixels (even)", 64)
     duration_s: float = _help("clip length in seconds (real clips are 3 s); sets the frame rate", 3.0)
@@ -74,16 +78,25 @@ class SyntheticConfig:
     rating_noise: float = _help("std of the noise on annotations.csv ratings", 0.08)
     n_captions: int = _help("template captions per video", 5)
     n_replications: int = _help("Monte Carlo replications of the study for the split-half reliability", 200)
+    n_eval_participants: int = _help("participants of the dedicated evaluation collection per held-out part: "
+                                     "each judges n_sets sets drawn only within the test videos (or only within "
+                                     "the validation videos); 0 = no such collection", 6)
+    val_fraction: float = _help("share of the non-test videos that study.prepare's paper split (seed "
+                                "split_seed) holds out for validation: where the validation collection is drawn",
+                                0.2)
+    split_seed: int = _help("the sweep's split seed the validation collection is drawn for", 0)
 
     def __post_init__(self):
         object.__setattr__(self, "social_weights", tuple(float(w) for w in self.social_weights))
         for name, low in (("n_videos", 9), ("num_frames", 2), ("frame_size", 16), ("n_participants", 2),
                           ("n_sets", 1), ("trials_per_set", 1), ("n_captions", 1), ("n_replications", 2),
-                          ("n_random_participants", 0), ("seed", 0)):
+                          ("n_random_participants", 0), ("seed", 0), ("n_eval_participants", 0),
+                          ("split_seed", 0)):
             _check_int(name, getattr(self, name), low)
         for name, low, high in (("test_fraction", 0.0, 1.0), ("lapse_rate", 0.0, 1.0), ("duration_s", 0.1, 60),
                                 ("temperature", 1e-4, 100), ("weight_noise", 0, 5), ("rating_noise", 0, 1),
-                                ("latent_spread", 0, 1), ("nuisance_strength", 0, 1)):
+                                ("latent_spread", 0, 1), ("nuisance_strength", 0, 1),
+                                ("val_fraction", 0.0, 1.0)):
             _check_range(name, getattr(self, name), low, high)
         self._check_relations()
 
@@ -109,8 +122,8 @@ class SyntheticConfig:
     @classmethod
     def tiny(cls, **overrides) -> SyntheticConfig:
         """For tests: 42 videos, 14 participants, 2,800 judgments, 8 frames; generates in about a second."""
-        base = dict(n_videos=42, n_participants=14, n_random_participants=1, n_sets=10, num_frames=8,
-                    n_replications=40, n_captions=3)
+        base = dict(n_videos=42, test_fraction=0.2, n_participants=14, n_random_participants=1, n_sets=10,
+                    num_frames=8, n_replications=40, n_captions=3, n_eval_participants=0)
         return cls(**{**base, **overrides})
 
     def to_dict(self) -> dict:
@@ -134,14 +147,20 @@ def _check_range(name: str, value, low: float, high: float) -> None:
 
 # ---------------------------------------------------------------- latents and rendering
 
-def _sample_latents(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray:
-    """(n_videos, 7) social latents in [0, 1]: an archetype plus Gaussian spread."""
-    kind = rng.integers(len(_ARCHETYPES), size=config.n_videos)
-    noise = rng.normal(0.0, config.latent_spread, size=(config.n_videos, len(SOCIAL_LATENTS)))
-    return np.clip(_ARCHETYPES[kind] + noise, 0.0, 1.0)
+def sample_interactions(rng: np.random.Generator, n: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """(kind of interaction (n,) indexing INTERACTIONS, social latents (n, 7) in [0, 1]): an archetype plus
+    Gaussian spread."""
+    kind = rng.integers(len(_ARCHETYPES), size=n)
+    noise = rng.normal(0.0, spread, size=(n, len(SOCIAL_LATENTS)))
+    return kind, np.clip(_ARCHETYPES[kind] + noise, 0.0, 1.0)
 
 
-def _sample_nuisance(rng: np.random.Generator, n: int, strength: float = 1.0) -> pd.DataFrame:
+def sample_latents(rng: np.random.Generator, n: int, spread: float) -> np.ndarray:
+    """(n, 7) social latents in [0, 1]: an archetype plus Gaussian spread."""
+    return sample_interactions(rng, n, spread)[1]
+
+
+def sample_nuisance(rng: np.random.Generator, n: int, strength: float = 1.0) -> pd.DataFrame:
     """Per-video factors the simulated humans ignore; each changes many pixels. `strength` < 1 pulls them
     towards one neutral scene (see _weaken_nuisance)."""
     drawn = pd.DataFrame({
@@ -221,25 +240,36 @@ def _disc(yy, xx, cy, cx, radius) -> np.ndarray:
     return np.clip(radius - dist + 0.5, 0.0, 1.0)
 
 
-def _render(z: np.ndarray, nu: pd.Series, num_frames: int, size: int) -> np.ndarray:
-    """RGB uint8 (T, H, W, 3) of one video."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+def agent_state(z: np.ndarray, nu: pd.Series, num_frames: int, size: int) -> dict:
+    """What a tracker would read off each frame (pixels, radians): `pos` (2 agents, T, 2) as (x, y), `radius`
+    (2,), `heading` (2, T) where each nose points, `halo` (2, T) brightness of each agent's turn halo."""
     t = (np.arange(num_frames) + 0.5) / num_frames
     tr = _agent_tracks(z, nu, t, unit=nu.scale * size / 64, center=size / 2)
+    heading = []
+    for me in (0, 1):
+        pos, other = tr["pos"][me], tr["pos"][1 - me]
+        # Facing: the nose points at the partner (1) or away from it (0), turning one way or the other.
+        toward = np.arctan2(other[:, 1] - pos[:, 1], other[:, 0] - pos[:, 0])
+        heading.append(toward + (1 - tr["facing"]) * np.pi * tr["face_sign"][me])
+    halo = np.stack([tr["comm"] * tr["speaking"][me] for me in (0, 1)]).astype(np.float64)
+    return {"pos": np.stack(tr["pos"]), "radius": np.array(tr["radius"], dtype=np.float64),
+            "heading": np.stack(heading), "halo": halo}
+
+
+def render_clip(z: np.ndarray, nu: pd.Series, num_frames: int, size: int) -> np.ndarray:
+    """RGB uint8 (T, H, W, 3) of one video."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    state = agent_state(z, nu, num_frames, size)
     frames = np.repeat(_background(nu, yy, xx, size).astype(np.float32)[None], num_frames, axis=0)
     colors = (np.float32([nu.color_a_r, nu.color_a_g, nu.color_a_b]),
               np.float32([nu.color_b_r, nu.color_b_g, nu.color_b_b]))
     for me in (0, 1):
-        pos, other, radius = tr["pos"][me], tr["pos"][1 - me], tr["radius"][me]
+        pos, radius, heading = state["pos"][me], state["radius"][me], state["heading"][me]
         # Communication: a white halo around whoever holds the turn, as bright as the latent is strong.
         ring = _disc(yy, xx, pos[:, 1], pos[:, 0], radius + 2.5) - _disc(yy, xx, pos[:, 1], pos[:, 0], radius + 1.0)
-        halo = (tr["comm"] * tr["speaking"][me])[:, None, None] * ring
-        frames += halo[..., None] * (1.0 - frames)
+        frames += (state["halo"][me][:, None, None] * ring)[..., None] * (1.0 - frames)
         body = _disc(yy, xx, pos[:, 1], pos[:, 0], radius)[..., None]
         frames = frames * (1 - body) + body * colors[me]
-        # Facing: the nose points at the partner (1) or away from it (0), turning one way or the other.
-        toward = np.arctan2(other[:, 1] - pos[:, 1], other[:, 0] - pos[:, 0])
-        heading = toward + (1 - tr["facing"]) * np.pi * tr["face_sign"][me]
         nose_x, nose_y = pos[:, 0] + 0.7 * radius * np.cos(heading), pos[:, 1] + 0.7 * radius * np.sin(heading)
         nose = _disc(yy, xx, nose_y, nose_x, max(1.2, 0.4 * radius))[..., None]
         frames = frames * (1 - nose) + nose * 0.05
@@ -312,25 +342,29 @@ def _participant_names(rng, n: int) -> list[str]:
     return [combos[picks[i % len(combos)]] + (f"-{i // len(combos)}" if i >= len(combos) else "") for i in range(n)]
 
 
-def _trial_layout(rng, config: SyntheticConfig) -> pd.DataFrame:
+def _trial_layout(rng, config: SyntheticConfig, n_people: int) -> pd.DataFrame:
     """One row per trial: person, set, trial number, and whether it is the set's catch trial."""
     per_set = config.trials_per_set + 1
-    n_blocks = config.n_participants * config.n_sets
-    person = np.repeat(np.arange(config.n_participants), config.n_sets * per_set)
-    task = np.tile(np.repeat(np.arange(config.n_sets), per_set), config.n_participants)
+    n_blocks = n_people * config.n_sets
+    person = np.repeat(np.arange(n_people), config.n_sets * per_set)
+    task = np.tile(np.repeat(np.arange(config.n_sets), per_set), n_people)
     trial = np.tile(np.arange(per_set), n_blocks)
     catch_at = np.repeat(rng.integers(per_set, size=n_blocks), per_set)
     return pd.DataFrame({"person": person, "task": task, "trial": trial, "catch": trial == catch_at})
 
 
-def _simulate_judgments(rng, latents: np.ndarray, config: SyntheticConfig) -> tuple[pd.DataFrame, dict]:
-    """all_triplets.csv rows, and the attentive regular trials' stimuli and choice probabilities."""
-    layout = _trial_layout(rng, config)
-    n, m = config.n_videos, len(layout)
+def _simulate_judgments(rng, latents: np.ndarray, config: SyntheticConfig, n_people: int | None = None,
+                        n_random: int | None = None) -> tuple[pd.DataFrame, dict]:
+    """all_triplets.csv rows over the videos of `latents`, and the attentive regular trials' stimuli and choice
+    probabilities. n_people, n_random: default config.n_participants, config.n_random_participants."""
+    n_people = config.n_participants if n_people is None else n_people
+    n_random = config.n_random_participants if n_random is None else n_random
+    layout = _trial_layout(rng, config, n_people)
+    n, m = len(latents), len(layout)
     catch = layout["catch"].to_numpy()
-    random_people = np.zeros(config.n_participants, bool)
-    random_people[rng.permutation(config.n_participants)[: config.n_random_participants]] = True
-    weights = _participant_weights(rng, config.n_participants, config)
+    random_people = np.zeros(n_people, bool)
+    random_people[rng.permutation(n_people)[:n_random]] = True
+    weights = _participant_weights(rng, n_people, config)
     stims = _random_triplets(rng, m, n)
     stims[catch] = _catch_stims(rng, int(catch.sum()), n)
     person = layout["person"].to_numpy()
@@ -340,8 +374,30 @@ def _simulate_judgments(rng, latents: np.ndarray, config: SyntheticConfig) -> tu
     probs[regular] = _odd_probabilities(latents, stims[regular], weights[person[regular]], config)
     probs[attentive & catch] = _catch_probabilities(stims[attentive & catch], config.lapse_rate)
     choice = stims[np.arange(m), _choose(rng, probs)]
-    frame = _triplet_frame(rng, layout, stims, choice, random_people, config)
+    frame = _triplet_frame(rng, layout, stims, choice, random_people)
     return frame, {"stims": stims[regular], "probs": probs[regular], "n_attentive": int((~random_people).sum())}
+
+
+def _evaluation_collection(rng, latents: np.ndarray, videos: np.ndarray, label: str,
+                           config: SyntheticConfig) -> tuple[pd.DataFrame, dict]:
+    """A dedicated session (as real studies run one for held-out stimuli): n_eval_participants new, attentive
+    people judge triplets drawn only among `videos`. Rows in the real columns, ids global; names `eval-LABEL-`."""
+    frame, trials = _simulate_judgments(rng, latents[videos], config, config.n_eval_participants, 0)
+    for column in ("stim1_name", "stim2_name", "stim3_name", "choice"):
+        frame[column] = videos[frame[column].to_numpy()]
+    frame["participation"] = f"eval-{label}-" + frame["participation"]
+    frame["token"] = f"eval-{label}-" + frame["token"]
+    return frame, {**trials, "stims": videos[trials["stims"]]}
+
+
+def validation_videos(config: SyntheticConfig, test_set: np.ndarray) -> np.ndarray:
+    """The videos study.prepare's paper split holds out for validation (val_fraction, split_seed)."""
+    from types import SimpleNamespace
+
+    from study.judgments import paper_split
+
+    layout = SimpleNamespace(n_videos=config.n_videos, test_videos=np.asarray(test_set))
+    return paper_split(layout, val_fraction=config.val_fraction, seed=config.split_seed).val
 
 
 def _catch_probabilities(stims: np.ndarray, lapse_rate: float) -> np.ndarray:
@@ -351,11 +407,11 @@ def _catch_probabilities(stims: np.ndarray, lapse_rate: float) -> np.ndarray:
     return (1 - lapse_rate) * once + lapse_rate / 3
 
 
-def _triplet_frame(rng, layout, stims, choice, random_people, config: SyntheticConfig) -> pd.DataFrame:
+def _triplet_frame(rng, layout, stims, choice, random_people) -> pd.DataFrame:
     """The real file's columns; catch_trial_flag is False throughout, exactly as in the real data."""
     person = layout["person"].to_numpy()
-    names = np.array(_participant_names(rng, config.n_participants))
-    codes = rng.integers(6900, 10200, size=config.n_participants).astype(np.float64)
+    names = np.array(_participant_names(rng, len(random_people)))
+    codes = rng.integers(6900, 10200, size=len(random_people)).astype(np.float64)
     # Attentive people take a few seconds; random responders click fast.
     rt = np.where(random_people[person], rng.lognormal(np.log(1.5), 0.4, len(person)),
                   rng.lognormal(np.log(5.0), 0.6, len(person)))
@@ -524,26 +580,45 @@ def _move_into_place(tmp: Path, out_dir: Path) -> None:
 
 def _write_all(folder: Path, config: SyntheticConfig) -> None:
     """Everything, drawn from independent seeded streams (changing one part's size leaves the others alone)."""
-    rng_latent, rng_render, rng_judge, rng_annot, rng_mc = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(5))
-    latents = _sample_latents(rng_latent, config)
-    nuisance = _sample_nuisance(rng_render, config.n_videos, config.nuisance_strength)
+    rng_latent, rng_render, rng_judge, rng_annot, rng_mc, rng_eval = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6))
+    latents = sample_latents(rng_latent, config.n_videos, config.latent_spread)
+    nuisance = sample_nuisance(rng_render, config.n_videos, config.nuisance_strength)
     names = [f"synth_{i:04d}.mp4" for i in range(config.n_videos)]
     test_set = np.sort(rng_latent.permutation(config.n_videos)[: config.n_test])
     videos = _write_videos(folder / "videos", names, latents, nuisance, config)
     triplets, trials = _simulate_judgments(rng_judge, latents, config)
+    evaluation = {}
+    if config.n_eval_participants:
+        parts = {"test": test_set, "val": validation_videos(config, test_set)}
+        collected = {k: _evaluation_collection(rng_eval, latents, v, k, config) for k, v in parts.items()}
+        triplets = pd.concat([triplets, *(frame for frame, _ in collected.values())], ignore_index=True)
+        evaluation = {"parts": parts, "trials": {k: t for k, (_, t) in collected.items()}}
     captions = [_captions(rng_annot, latents[i], nuisance.iloc[i], config.n_captions) for i in range(len(names))]
     _write_tables(folder, names, test_set, triplets,
                   _annotations(rng_annot, latents, nuisance, names, test_set, captions, config),
                   _captions_frame(names, captions))
     similarity = true_similarity(latents, config.social_weights)
     ceiling = _noise_ceiling(rng_mc, latents, similarity, trials, videos, config)
+    ceiling |= _evaluation_figures(similarity, evaluation)
     _write_ground_truth(folder / "ground_truth", names, latents, nuisance, similarity, ceiling, config)
+
+
+def _evaluation_figures(similarity: np.ndarray, evaluation: dict) -> dict:
+    """Size of the evaluation collection and the true similarity's expected 3-way accuracy on it."""
+    out = {}
+    for part, videos in evaluation.get("parts", {}).items():
+        trials = evaluation["trials"][part]
+        out |= {f"eval_{part}_videos": [int(v) for v in videos],
+                f"eval_{part}_n_regular_triplets": int(len(trials["stims"])),
+                f"eval_{part}_ooo_accuracy_three_way": expected_ooo_accuracy(similarity, trials["stims"],
+                                                                             trials["probs"])["three_way"]}
+    return out
 
 
 def _write_videos(folder: Path, names, latents, nuisance: pd.DataFrame, config: SyntheticConfig) -> np.ndarray:
     """Render and encode every clip; returns the rendered frames (n, T, H, W, 3) for the pixel check."""
-    videos = np.stack([_render(latents[i], nuisance.iloc[i], config.num_frames, config.frame_size)
+    videos = np.stack([render_clip(latents[i], nuisance.iloc[i], config.num_frames, config.frame_size)
                        for i in range(config.n_videos)])
     for name, frames in zip(names, videos):
         write_clip(folder / name, frames, fps=config.num_frames / config.duration_s)

@@ -26,3 +26,16 @@ def synthetic_dir(tmp_path_factory) -> Path:
     from study.synthetic import SyntheticConfig, generate_benchmark
 
     return generate_benchmark(tmp_path_factory.mktemp("synthetic"), SyntheticConfig.tiny())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pretrained_backbone_root(tmp_path_factory):
+    """One folder per test session for the synthetic pretrained backbone (study.pretrain): built by the first
+    test that needs it (the smoke space names it), reused by the others and by Ray's workers and subprocesses."""
+    old = os.environ.get("SOCIAL_ALIGN_PRETRAINED")
+    os.environ["SOCIAL_ALIGN_PRETRAINED"] = str(tmp_path_factory.mktemp("pretrained"))
+    yield
+    if old is None:
+        os.environ.pop("SOCIAL_ALIGN_PRETRAINED", None)
+    else:
+        os.environ["SOCIAL_ALIGN_PRETRAINED"] = old

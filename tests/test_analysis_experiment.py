@@ -59,6 +59,11 @@ def test_analysis_command_scores_base_trials_and_language(experiment, tmp_path, 
     acc = metrics[(metrics.metric == "ooo_acc_three_way") & (metrics.ci_over == "videos")]
     assert ((acc.ci_low <= acc.value) & (acc.value <= acc.ci_high)).all()
     assert metrics.metric.str.startswith("diff_vs_base_").any() and metrics.metric.str.startswith("vp_").any()
+    # the paired explained-variance difference is the difference of the two models' explained variances
+    ev = metrics[metrics.metric == "explained_variance"].set_index("model")["value"]
+    diff = metrics[(metrics.model == "trial t1") & (metrics.metric == "diff_vs_base_explained_variance")]
+    assert len(diff) == 1 and np.isclose(diff.value.iloc[0], ev["trial t1"] - ev["base"])
+    assert diff.ci_low.iloc[0] <= diff.value.iloc[0] <= diff.ci_high.iloc[0]
     for name in ("metrics", "similarity_matrices", "variance_partitioning", "probes", "sweep_history"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     report = (out / "report.md").read_text()

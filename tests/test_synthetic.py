@@ -211,3 +211,24 @@ def test_cli_writes_a_benchmark(tmp_path, capsys):
     assert "ooo_accuracy_three_way" in capsys.readouterr().out
     config = json.loads((tmp_path / "out" / "ground_truth" / "config.json").read_text())
     assert config["seed"] == 7 and config["n_videos"] == 12
+
+
+def test_the_evaluation_collection_lies_within_the_test_and_the_prepared_validation_videos(tmp_path):
+    from study.judgments import paper_split, split_triplets
+
+    config = _mini(n_videos=40, n_eval_participants=2, seed=5)
+    folder = generate_benchmark(tmp_path / "bench", config)
+    j = load_judgments(folder)
+    truth = json.loads((folder / "ground_truth" / "noise_ceiling.json").read_text())
+    split = paper_split(j, val_fraction=config.val_fraction, seed=config.split_seed)
+    assert truth["eval_val_videos"] == split.val.tolist() and truth["eval_test_videos"] == j.test_videos.tolist()
+    rows = pd.read_csv(folder / "all_triplets.csv")
+    for part, videos in (("test", split.test), ("val", split.val)):
+        mine = rows[rows["participation"].str.startswith(f"eval-{part}-")]
+        assert mine["participation"].nunique() == 2
+        assert np.isin(mine[["stim1_name", "stim2_name", "stim3_name"]].to_numpy(), videos).all()
+    # every regular evaluation trial survives the loader and lands in its part (attentive people, catch kept)
+    parts = split_triplets(j, split)
+    per_person = config.n_sets * config.trials_per_set
+    assert len(parts.test) >= 2 * per_person and len(parts.val) >= 2 * per_person
+    assert truth["eval_test_n_regular_triplets"] == 2 * per_person

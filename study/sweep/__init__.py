@@ -21,7 +21,7 @@ _MODULES = {
                              "TRIAL_RECORD", "DECODE_KEYS", "METRICS", "OBJECTIVES", "TRIAL_CONFIG_KEY",
                              "default_storage", "parse_value", "load_config_file"),
     "study.sweep.overrides": ("known_keys", "build_space", "validate_space", "space_backbone",
-                              "resolve_trial_config", "epoch_budget"),
+                              "resolve_trial_config", "epoch_budget", "with_backbone_folder"),
     "study.sweep.tune": ("tune_domain", "tune_config", "trial_dirname", "param_space", "build_trainer",
                          "run_config", "run_sweep", "resume_sweep", "load_settings"),
     "study.sweep.resources": ("WORKER_ENV", "scaling_config", "start_ray", "this_machine", "node_capacities",

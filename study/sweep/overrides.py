@@ -10,6 +10,7 @@ import search_spaces
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace
 from common.errors import ConfigError
 from study.preflight import check_backbone
+from study.pretrain import BACKBONE_NAME
 from study.sweep.settings import DECODE_KEYS, SweepSettings
 
 
@@ -90,7 +91,7 @@ def validate_space(space: SearchSpace) -> None:
             TrainConfig.from_dict(resolve_trial_config({**space.fixed, **point}))
         except ValueError as err:
             raise ConfigError(f"space {space.name!r}: {err}") from None
-    check_backbone(space_backbone(space))
+    check_backbone(space_backbone(space), buildable=(BACKBONE_NAME,))
 
 
 def space_backbone(space: SearchSpace) -> str:
@@ -98,6 +99,17 @@ def space_backbone(space: SearchSpace) -> str:
     from trainables.config import ModelConfig
 
     return str(space.fixed.get("backbone", ModelConfig().backbone))
+
+
+def with_backbone_folder(space: SearchSpace) -> SearchSpace:
+    """The space with the synthetic pretrained backbone's name replaced by its save_pretrained folder (built
+    once, then cached: study.pretrain); any other backbone unchanged."""
+    from study.pretrain import resolve_backbone
+
+    backbone = space.fixed.get("backbone")
+    folder = resolve_backbone(backbone, space.fixed.get("num_frames"), space.fixed.get("image_size")) \
+        if backbone else backbone
+    return space if folder == backbone else dataclasses.replace(space, fixed={**space.fixed, "backbone": folder})
 
 
 def _corners(space: SearchSpace) -> list[dict]:

@@ -27,7 +27,8 @@ from search_spaces import Choice, Float, Int, SearchSpace
 from common.errors import ConfigError
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.preflight import preflight
-from study.sweep.overrides import build_space, epoch_budget, space_backbone
+from study.pretrain import BACKBONE_NAME
+from study.sweep.overrides import build_space, epoch_budget, space_backbone, with_backbone_folder
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray, this_machine
 from study.sweep.results import best_trial, read_file, results_frame, write_file, write_outputs
 from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings
@@ -107,7 +108,7 @@ def _preflight(settings: SweepSettings, space: SearchSpace, storage: str, settin
     """study.preflight on the folder the trials and the analysis will read; one line on success."""
     report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
                        analysis=settings.analysis, backbone=space_backbone(space), storage=storage,
-                       storage_setting=setting)
+                       storage_setting=setting, buildable=(BACKBONE_NAME,))
     print(report.line(), flush=True)
 
 
@@ -138,6 +139,7 @@ def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial
     if not (settings.ray_address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
         check_resources(scaling_config(settings), [this_machine()])  # before Ray starts: bad input stays one line
     _preflight(settings, space, storage, "--storage-path")
+    space = with_backbone_folder(space)  # the synthetic pretrained backbone is built (once) only past the preflight
     prepared, fingerprint = prepare_data(settings, space)
     started = start_ray(settings.ray_address, settings.dashboard)
     try:
@@ -178,6 +180,7 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
     settings = load_settings(path, ray_address=ray_address, analysis=analysis, dashboard=dashboard)
     space = build_space(settings)
     _preflight(settings, space, path, "--resume")
+    space = with_backbone_folder(space)
     started = start_ray(settings.ray_address, settings.dashboard)
     try:
         check_resources(scaling_config(settings), node_capacities())

@@ -1,0 +1,83 @@
+"""The synthetic world's pretrained backbone: its corpus never shares a video or a latent draw with a benchmark,
+the pretext never sees the simulated humans, the build is deterministic, and the folder loads through
+from_pretrained."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from study.clips import DecodeSettings, load_clips
+from study.pretrain import (BACKBONE_NAME, PretrainConfig, corpus_world, ensure_pretrained, render_corpus,
+                            resolve_backbone)
+from study.synthetic import INTERACTIONS, SOCIAL_LATENTS, SyntheticConfig, generate_benchmark
+from trainables.config import ModelConfig
+from trainables.model import load_backbone
+
+SMALL = dict(n_videos=24, epochs=1, batch_size=8)
+
+
+def _rows(values: np.ndarray) -> set:
+    """Each video's draw as a tuple at latents.csv's precision (6 decimals)."""
+    return set(map(tuple, np.round(np.asarray(values, dtype=np.float64), 6)))
+
+
+@pytest.mark.parametrize("world", [SyntheticConfig(frame_size=32, num_frames=4, n_replications=2),
+                                   SyntheticConfig(seed=1, frame_size=32, num_frames=4, n_replications=2)],
+                         ids=["default-world", "seed-1-world"])
+def test_the_pretraining_corpus_never_shares_a_video_or_a_latent_draw_with_the_benchmark(world, tmp_path):
+    # Latents and scene come from the benchmark's own stream whatever the frame size, so this small render
+    # holds the default benchmark's exact latents; the corpus is the default PretrainConfig's (2,000 videos).
+    bench = generate_benchmark(tmp_path / "bench", world)
+    truth = pd.read_csv(bench / "ground_truth" / "latents.csv")
+    _, latents, nuisance = corpus_world(PretrainConfig())
+    assert not _rows(truth[list(SOCIAL_LATENTS)].to_numpy()) & _rows(latents)
+    shared = truth.filter(like="nuisance_").columns.str.removeprefix("nuisance_")
+    assert not _rows(nuisance[shared].to_numpy()) & _rows(truth[[f"nuisance_{c}" for c in shared]].to_numpy())
+    # and no decoded clip is byte-identical (the first 60 corpus clips against every benchmark clip)
+    config = PretrainConfig(n_videos=60)
+    corpus, _, _ = render_corpus(config)
+    assert corpus.shape == (60, 4, 3, 32, 32)
+    names = truth["video_name"].tolist()
+    clips = load_clips(bench, names, DecodeSettings(num_frames=4, image_size=32), cache_dir=tmp_path / "c")
+    digests = {hashlib.sha256(np.ascontiguousarray(c).tobytes()).hexdigest() for c in clips}
+    assert not digests & {hashlib.sha256(c.tobytes()).hexdigest() for c in corpus}
+
+
+def test_the_pretext_is_the_interaction_kind_and_the_scene_never_the_simulated_humans():
+    config = PretrainConfig(n_videos=400)
+    kind, latents, nuisance = corpus_world(config)
+    assert set(np.unique(kind)) == set(range(len(INTERACTIONS)))  # every kind of interaction is in the corpus
+    # each kind's clips sit around their own archetype: the class is what the clip shows
+    centres = np.stack([latents[kind == k].mean(0) for k in range(len(INTERACTIONS))])
+    nearest = np.argmin(((latents[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == kind).mean() > 0.9
+    # nothing about the simulated humans is a setting of the pretraining
+    assert not {"social_weights", "weight_noise", "temperature", "lapse_rate"} & set(
+        PretrainConfig.__dataclass_fields__)
+
+
+def test_the_build_is_deterministic_and_loads_through_from_pretrained(tmp_path):
+    config = PretrainConfig(**SMALL)
+    folders = [ensure_pretrained(config, tmp_path / name) for name in ("a", "b")]
+    weights = [(f / "model.safetensors").read_bytes() for f in folders]
+    assert weights[0] == weights[1]
+    summary = json.loads((folders[0] / "pretrain.json").read_text())
+    assert summary["key"] == config.key() and len(summary["train_loss"]) == 1
+    model = load_backbone(ModelConfig(backbone=str(folders[0]), num_frames=4, image_size=32))
+    assert model.config.patch_size == config.patch_size and model.config.hidden_size == config.hidden_size
+    out = model(pixel_values=torch.zeros(1, 4, 3, 32, 32)).last_hidden_state
+    assert out.shape == (1, 1 + 4 * 16, config.hidden_size)
+    assert ensure_pretrained(config, tmp_path / "a") == folders[0]  # cached: not rebuilt
+    assert resolve_backbone("tiny") == "tiny" and BACKBONE_NAME == "synthetic-pretrained"
+
+
+def test_the_pretrained_backbone_refuses_other_clip_sizes_naming_them():
+    from study.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pretrained at image_size=32, got image_size=64"):
+        resolve_backbone(BACKBONE_NAME, num_frames=4, image_size=64)
