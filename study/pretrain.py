@@ -16,10 +16,8 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,9 +27,10 @@ import torch
 from torch import nn
 from transformers import TimesformerConfig, TimesformerModel
 
-from study.clips import DecodeSettings, decode_clip, default_cache_root, write_clip
-from study.errors import ConfigError, cli_entry
+from common.atomic import atomic_folder
+from common.errors import ConfigError, cli_entry
 from study.synthetic import GENERATOR_VERSION, INTERACTIONS, render_clip, sample_interactions, sample_nuisance
+from trainables.clips import DecodeSettings, decode_clip, default_cache_root, write_clip
 from trainables.model import normalise_clips
 
 PRETRAIN_VERSION = 1  # bump whenever the same config would give other weights
@@ -205,20 +204,12 @@ def build_pretrained(config: PretrainConfig, root: Path, log=None) -> Path:
     target = Path(root) / f"timesformer-synthetic-{config.key()}"
     if (target / "pretrain.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_folder(target, existing="keep", complete=lambda folder: (folder / "pretrain.json").is_file()) as tmp:
         backbone, summary = pretrain(config, log)
         backbone.save_pretrained(tmp)
         # Written last: its presence marks a finished folder.
         (tmp / "pretrain.json").write_text(json.dumps({"key": config.key(), "config": asdict(config),
                                                        **summary}, indent=1, sort_keys=True) + "\n")
-        os.rename(tmp, target)
-    except OSError:
-        if not (target / "pretrain.json").is_file():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

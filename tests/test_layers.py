@@ -17,10 +17,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("common", "metrics", "search_spaces", "trainables", "analysis", "study", "benchmarks")
 MAX_LINES = 400
-# study/synthetic.py is being rewritten on another branch (issue 9): it is split, and its test stops calling
-# its private writer, once that branch is merged.
-NOT_YET_SPLIT = {"study/synthetic.py"}
-NOT_YET_PUBLIC = {"tests/test_synthetic.py"}
 
 
 def _modules() -> dict[str, Path]:
@@ -111,7 +107,7 @@ def test_no_module_imports_another_modules_private_name():
 def test_the_tests_use_public_names_too():
     modules = _modules()
     found = {str(path.relative_to(REPO)): uses for path in sorted((REPO / "tests").glob("*.py"))
-             if str(path.relative_to(REPO)) not in NOT_YET_PUBLIC and (uses := _private_uses(path, modules))}
+             if (uses := _private_uses(path, modules))}
     assert not found, found
 
 
@@ -126,7 +122,7 @@ def test_the_private_name_check_sees_both_spellings(tmp_path):
 def test_no_module_is_over_400_lines():
     files = [path for path in _modules().values()] + sorted((REPO / "tests").glob("*.py"))
     long = {str(p.relative_to(REPO)): n for p in files
-            if (n := len(p.read_text().splitlines())) > MAX_LINES and str(p.relative_to(REPO)) not in NOT_YET_SPLIT}
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long
 
 

@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import spearmanr
 
 import study.synthetic as synthetic
+import study.synthetic.folder as synthetic_folder
 from metrics.odd_one_out import odd_one_out_accuracy, per_triplet_correct
 from common.errors import ConfigError
 from study.judgments import load_judgments, similarity_matrix
@@ -142,8 +143,8 @@ def test_nuisance_strength_shrinks_only_the_nuisance_factors(tmp_path):
 
 def test_ensure_benchmark_generates_once_and_keys_by_config(tmp_path, monkeypatch):
     calls = []
-    real = synthetic._write_all
-    monkeypatch.setattr(synthetic, "_write_all", lambda out, cfg: calls.append(out) or real(out, cfg))
+    real = synthetic_folder.write_all
+    monkeypatch.setattr(synthetic_folder, "write_all", lambda out, cfg: calls.append(out) or real(out, cfg))
     monkeypatch.setenv("SOCIAL_ALIGN_CACHE", str(tmp_path))
     first = ensure_benchmark(config=_mini())
     assert first.parent == tmp_path / "synthetic" and ensure_benchmark(config=_mini()) == first
@@ -155,13 +156,13 @@ def test_ensure_benchmark_generates_once_and_keys_by_config(tmp_path, monkeypatc
 
 def test_ensure_benchmark_keeps_a_folder_another_process_finished_first(tmp_path, monkeypatch):
     """Two processes race: the loser's rename fails, and it returns the winner's folder untouched."""
-    real = synthetic._write_all
+    real = synthetic_folder.write_all
 
     def race(out, cfg):
         real(out, cfg)
         real(out.parent / f"synthetic-{cfg.key()}", cfg)  # the other process renames its folder in meanwhile
 
-    monkeypatch.setattr(synthetic, "_write_all", race)
+    monkeypatch.setattr(synthetic_folder, "write_all", race)
     target = ensure_benchmark(root=tmp_path, config=_mini())
     assert (target / "ground_truth" / "config.json").is_file()
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
