@@ -61,8 +61,15 @@ def test_the_pretext_is_the_interaction_kind_and_the_scene_never_the_simulated_h
         PretrainConfig.__dataclass_fields__)
 
 
-def test_the_build_is_deterministic_and_loads_through_from_pretrained(tmp_path):
+def test_the_build_is_deterministic_and_loads_through_from_pretrained(tmp_path, monkeypatch):
+    import study.pretrain
+
     config = PretrainConfig(**SMALL)
+    # The H.264 write -> decode round trip is not bitwise repeatable here (a clip or two of 24 decode a few
+    # levels apart between runs on a loaded machine: docs/synthetic.md), so both builds train on one rendering:
+    # what is pinned is that the same corpus and seed give the same weights.
+    corpus = render_corpus(config)
+    monkeypatch.setattr(study.pretrain, "render_corpus", lambda _config: corpus)
     folders = [ensure_pretrained(config, tmp_path / name) for name in ("a", "b")]
     weights = [(f / "model.safetensors").read_bytes() for f in folders]
     assert weights[0] == weights[1]
