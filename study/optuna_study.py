@@ -74,7 +74,8 @@ def load_sweep_study(experiment_dir: str):
 
 def optuna_plots(experiment_dir: str, objectives: Sequence[str]) -> list[Path]:
     """Optuna's optimisation history and (with two or more finished trials) fANOVA parameter importances,
-    per objective, from the stored study; PNGs in EXPERIMENT/optuna. Returns the paths written."""
+    per objective, from the stored study; PNGs in EXPERIMENT/optuna. Returns the paths written.
+    The importance plot needs two finished trials that differ in a parameter and in the objective's value."""
     if storage_url(experiment_dir) is None or not (Path(experiment_dir) / STUDY_FILE).is_file():
         return []
     import matplotlib.pyplot as plt
@@ -91,7 +92,9 @@ def optuna_plots(experiment_dir: str, objectives: Sequence[str]) -> list[Path]:
         suffix = f"_{name}" if len(objectives) > 1 else ""
         figures = {f"optimization_history{suffix}.png": lambda: ot_plots.plot_optimization_history(
             study, target=target, target_name=name)}
-        if len(done) >= 2 and any(len({str(t.params.get(p)) for t in done}) > 1 for p in done[0].params):
+        # fANOVA needs both a parameter and the objective to vary: it raises on equal values
+        varied = len({t.values[k] for t in done}) > 1
+        if varied and any(len({str(t.params.get(p)) for t in done}) > 1 for p in done[0].params):
             figures[f"param_importances{suffix}.png"] = lambda: ot_plots.plot_param_importances(
                 study, target=target, target_name=name,
                 evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))

@@ -80,3 +80,20 @@ def test_a_local_ray_starts_its_dashboard_on_127_0_0_1_by_default(capsys):
         urllib.request.urlopen(f"{url}/api/version", timeout=30).close()
     except urllib.error.HTTPError as reply:
         assert reply.code == 401
+
+
+@pytest.mark.parametrize("values, expected", [((0.4, 0.4, 0.4), {"optimization_history.png"}),
+                                              ((0.3, 0.4, 0.5), {"optimization_history.png",
+                                                                 "param_importances.png"})])
+def test_optuna_plots_draw_importances_only_where_the_objective_varies(tmp_path, values, expected):
+    from study.optuna_study import load_sweep_study, optuna_plots, study_storage
+
+    experiment = str(tmp_path / "sweep")
+    study_storage(experiment, ["maximize"])
+    study = load_sweep_study(experiment)
+    for lr, value in zip((1e-4, 3e-4, 1e-3), values):  # fANOVA raises on an objective that never varies
+        trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)})
+        assert trial.params["lr"] > 0
+        study.tell(trial, value)
+    written = optuna_plots(experiment, ["val_ooo_acc"])
+    assert {p.name for p in written} == expected and all(p.is_file() for p in written)
