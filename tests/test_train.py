@@ -272,7 +272,9 @@ def held_out(request, tmp_path_factory) -> dict:
         torch.set_num_threads(threads)
 
 
-def _held_out_scores(root: Path, world: dict) -> dict:
+def _held_out_scores(root: Path, world: dict, overrides: dict | None = None,
+                     variants: tuple = ("hybrid", "triplet-only")) -> dict:
+    """world: SyntheticConfig fields; overrides: laid over LEARNING_RUN (docs/trainer.md's lever search)."""
     from study.clips import DecodeSettings
     from study.judgments import load_judgments
     from study.prepare import prepare_dataset
@@ -284,7 +286,7 @@ def _held_out_scores(root: Path, world: dict) -> dict:
     data_dir = generate_benchmark(root / "benchmark", SyntheticConfig(**world))
     decode = DecodeSettings(num_frames=4, image_size=32)
     prepared = prepare_dataset(data_dir, decode=decode, out_root=root / "prepared")
-    run = {**LEARNING_RUN, "backbone": str(ensure_pretrained()), "prepared_dir": str(prepared)}
+    run = {**LEARNING_RUN, **(overrides or {}), "backbone": str(ensure_pretrained()), "prepared_dir": str(prepared)}
     score, n_triplets, clips = _test_video_scorer(data_dir, load_judgments(data_dir), decode, root / "clips")
     scores = {"n_triplets": n_triplets, "untrained": []}
     # The base: the pretrained backbone's own CLS features, and the untrained model (fresh head and adapters).
@@ -293,12 +295,12 @@ def _held_out_scores(root: Path, world: dict) -> dict:
     for seed in UNTRAINED_SEEDS:
         torch.manual_seed(seed)
         scores["untrained"].append(score(build_model(TrainConfig.from_dict({**run, "seed": seed}).model)))
-    for variant in ("hybrid", "triplet-only"):
+    for variant in variants:
         scores[variant] = []
         for seed in LEARNING_SEEDS:
             out = root / f"{variant}-{seed}"
             train({**run, "variant": variant, "seed": seed}, checkpoint_dir=out)
-            scores[variant].append(score(load_trained(out / f"epoch_{LEARNING_RUN['epochs']:03d}")[0]))
+            scores[variant].append(score(load_trained(out / f"epoch_{run['epochs']:03d}")[0]))
     return scores
 
 
