@@ -330,8 +330,8 @@ def _test_video_scorer(data_dir: Path, judgments, decode, cache_dir: Path):
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="measured on the default world (docs/trainer.md): base 0.493 and "
                    "untrained 0.479-0.498 against hybrid 0.503 and 0.510 (0.510 after 4 x 100 steps); the bar "
-                   "is 0.541. lr 3e-3 or 1e-2, full passes, 8 x 60 steps, RSA subset 48, rsa-only and a 250-video "
-                   "world do not reach it either: fine-tuning fits the training videos without transferring. "
+                   "is 0.541. lr 3e-3 or 1e-2, full passes, 8 x 60 steps, RSA subset 48, rsa-only, 8 frames and a "
+                   "250-video world do not reach it either: fine-tuning fits the training videos without transferring. "
                    "Strict: the day it passes, this marker must go.")
 def test_hybrid_training_raises_held_out_odd_one_out_accuracy_beyond_seed_and_sampling_noise(held_out):
     # Bar: the best base (the pretrained backbone's CLS features, and 5 untrained seeds: head and adapter init),
