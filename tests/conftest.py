@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 # The sweep runs Ray Train V1 (docs/sweep.md, "The Ray path"); set it before any test imports ray.train.
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
@@ -39,3 +40,12 @@ def _pretrained_backbone_root(tmp_path_factory):
         os.environ.pop("SOCIAL_ALIGN_PRETRAINED", None)
     else:
         os.environ["SOCIAL_ALIGN_PRETRAINED"] = old
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: bitwise-reproducible, and fair to other jobs on a 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,5 +1,5 @@
 """Shared by the paper-protocol tests: a hand-made prepared folder (random 4-frame 32 px clips and triplets),
-its fixture, one torch thread per test, the paper space's values at that size, and the loop run in-process."""
+its fixture, the paper space's values at that size, and the loop run in-process."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import search_spaces
 import trainables.loop as loop
@@ -47,14 +46,6 @@ def write_prepared(folder: Path, n_train: int = 30, n_val: int = 8, seed: int = 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     return write_prepared(tmp_path_factory.mktemp("paper") / "folder")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def paper_config(prepared: Path, **overrides) -> dict:

@@ -19,8 +19,10 @@ from trainables.checkpoint import HEAD, check_clip_settings, read_preprocessing,
 from trainables.config import TrainConfig
 from trainables.embed import embed_clips, load_trained
 from trainables.model import build_model
-# The hand-made prepared folder; `prepared` and the autouse `one_thread` are fixtures used by name.
-from paper_helpers import one_thread, paper_config, prepared, run_loop  # noqa: F401
+# The hand-made prepared folder; `prepared` is a fixture used by name.
+from paper_helpers import paper_config, prepared, run_loop  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------- the five defects, guarded

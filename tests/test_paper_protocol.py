@@ -12,8 +12,10 @@ import search_spaces
 import trainables.loop as loop
 from trainables.config import TrainConfig
 from trainables.losses import anchored_rsa_loss, beta_at, violation_extra_triplet
-# The hand-made prepared folder; `prepared` and the autouse `one_thread` are fixtures used by name.
-from paper_helpers import one_thread, paper_config, prepared, run_loop  # noqa: F401
+# The hand-made prepared folder; `prepared` is a fixture used by name.
+from paper_helpers import paper_config, prepared, run_loop  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------- the paper space and the defaults

@@ -55,11 +55,8 @@ def handmade_prepared(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # bitwise-reproducible and fair to the other jobs on a 2-core machine
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """Every test here runs torch on one thread (conftest's one_torch_thread)."""
 
 
 def _quick(prepared: Path, **overrides) -> dict:
