@@ -185,6 +185,8 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
     ({"social_weights": (1, 2)}, r"social_weights .*\(1\.0, 2\.0\)"),
     ({"n_videos": 10}, r"test_fraction=0\.2 leaves 2 test"),
     ({"nuisance_strength": 1.5}, r"nuisance_strength .*1\.5"),
+    ({"main_includes_test": False}, r"main_includes_test=False needs n_eval_participants >= 1"),
+    ({"main_includes_test": "no"}, r"main_includes_test must be true or false, got 'no'"),
 ])
 def test_bad_config_names_the_setting_and_value(kwargs, message):
     with pytest.raises(ConfigError, match=rf"SyntheticConfig\.{message}"):
@@ -233,3 +235,33 @@ def test_the_evaluation_collection_lies_within_the_test_and_the_prepared_validat
     per_person = config.n_sets * config.trials_per_set
     assert len(parts.test) >= 2 * per_person and len(parts.val) >= 2 * per_person
     assert truth["eval_test_n_regular_triplets"] == 2 * per_person
+
+
+def test_a_main_collection_without_the_test_videos_leaves_them_to_the_evaluation_collection(tmp_path):
+    config = _mini(n_videos=40, n_eval_participants=2, seed=5)
+    apart = generate_benchmark(tmp_path / "apart", config.__class__(**{**config.to_dict(),
+                                                                     "main_includes_test": False}))
+    rows = pd.read_csv(apart / "all_triplets.csv")
+    stims = rows[["stim1_name", "stim2_name", "stim3_name"]].to_numpy()
+    test = pd.read_csv(apart / "test.csv")["index"].to_numpy()
+    main = ~rows["participation"].str.startswith("eval-").to_numpy()
+    assert not np.isin(stims[main], test).any()  # catch trials too
+    assert np.isin(stims[main], np.setdiff1d(np.arange(40), test)).all() and main.sum() == len(
+        pd.read_csv(generate_benchmark(tmp_path / "together", config) / "all_triplets.csv").query(
+            "~participation.str.startswith('eval-')", engine="python"))
+    j = load_judgments(apart)
+    within_test = j.within(j.test_videos)
+    assert len(within_test) == 2 * config.n_sets * config.trials_per_set  # the evaluation collection's, only
+    # the latents, scenes and clips are the same draw either way: only who judged what differs
+    assert _digests(apart)["latents.csv"] == _digests(tmp_path / "together")["latents.csv"]
+
+
+def test_the_main_collection_over_every_video_is_the_rows_written_before_the_setting_existed(tmp_path):
+    # judgments_among over every id reproduces simulate_judgments exactly, so older configs keep their bytes
+    from study.synthetic.participants import judgments_among, simulate_judgments
+
+    config, latents = _mini(n_videos=20), np.random.default_rng(3).random((20, 7))
+    old, old_trials = simulate_judgments(np.random.default_rng(9), latents, config)
+    new, new_trials = judgments_among(np.random.default_rng(9), latents, np.arange(20), config)
+    pd.testing.assert_frame_equal(old, new)
+    assert np.array_equal(old_trials["stims"], new_trials["stims"])

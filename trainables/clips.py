@@ -196,7 +196,9 @@ def _open_checked(target: Path, n_videos: int, settings: DecodeSettings) -> np.n
 def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 8, crf: int = 12) -> Path:
     """Write RGB uint8 frames (T, H, W, 3), H and W even, as H.264 .mp4 with PyAV (decord cannot write).
 
-    Single-threaded x264 so the same frames give the same bytes; temp name then rename.
+    Single-threaded x264, its lookahead too, so the same frames give the same bytes (with the thread count set
+    on the codec context alone, 1-3 of 12 small clips came out different between runs on a loaded machine);
+    temp name then rename.
     """
     import av
 
@@ -209,7 +211,8 @@ def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
             stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
+                              "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
             stream.codec_context.thread_count = 1
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))

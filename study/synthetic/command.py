@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="folder to write (missing, empty, or older benchmark)")
     parser.add_argument("--tiny", action="store_true", help="start from SyntheticConfig.tiny() (the test size)")
     for f in dataclasses.fields(SyntheticConfig):
-        kind = _parse_weights if f.name == "social_weights" else type(f.default)
+        kind = {"social_weights": _parse_weights, "main_includes_test": _parse_bool}.get(f.name, type(f.default))
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None,
                             help=f"{f.metadata['help']} (default {f.default})")
     return parser
@@ -31,6 +31,14 @@ def _parse_weights(text: str) -> tuple:
         return tuple(float(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 @cli_entry

@@ -27,8 +27,8 @@ class SyntheticConfig:
     """Sizes, noise and seed of a synthetic benchmark. Same config and seed -> byte-identical files."""
 
     seed: int = _help("seed of every random draw (latents, rendering, judgments, annotations, noise ceiling)", 0)
-    n_videos: int = _help("number of videos", 160)
-    test_fraction: float = _help("share of videos listed in test.csv (the paper holds out 50 of 250)", 0.25)
+    n_videos: int = _help("number of videos", 400)
+    test_fraction: float = _help("share of videos listed in test.csv (the paper holds out 50 of 250)", 0.5)
     num_frames: int = _help("frames per written clip", 16)
     frame_size: int = _help("side of the square frames in pixels (even)", 64)
     duration_s: float = _help("clip length in seconds (real clips are 3 s); sets the frame rate", 3.0)
@@ -36,7 +36,7 @@ class SyntheticConfig:
     nuisance_strength: float = _help("variety of the nuisance factors: 1 = full (the default), 0 = every video "
                                      "on the same plain background with the same colours, unrotated and centred",
                                      1.0)
-    n_participants: int = _help("simulated participants, inattentive ones included", 44)
+    n_participants: int = _help("simulated participants, inattentive ones included (the real study: 215)", 215)
     n_random_participants: int = _help("inattentive participants who answer every trial at random", 3)
     n_sets: int = _help("task sets per participant; each set holds one catch trial", 11)
     trials_per_set: int = _help("regular (non-catch) trials per set", 20)
@@ -50,11 +50,15 @@ class SyntheticConfig:
     n_replications: int = _help("Monte Carlo replications of the study for the split-half reliability", 200)
     n_eval_participants: int = _help("participants of the dedicated evaluation collection per held-out part: "
                                      "each judges n_sets sets drawn only within the test videos (or only within "
-                                     "the validation videos); 0 = no such collection", 6)
+                                     "the validation videos); 0 = no such collection", 24)
     val_fraction: float = _help("share of the non-test videos that study.prepare's paper split (seed "
                                 "split_seed) holds out for validation: where the validation collection is drawn",
                                 0.2)
     split_seed: int = _help("the sweep's split seed the validation collection is drawn for", 0)
+    main_includes_test: bool = _help("whether the main collection's triplets are drawn over every video, the test "
+                                     "videos too (as in the real study), or only over the non-test videos, the "
+                                     "test videos then being judged by the evaluation collection alone (a "
+                                     "held-out generalisation set)", False)
 
     def __post_init__(self):
         object.__setattr__(self, "social_weights", tuple(float(w) for w in self.social_weights))
@@ -71,6 +75,12 @@ class SyntheticConfig:
         self._check_relations()
 
     def _check_relations(self):
+        if not isinstance(self.main_includes_test, bool):
+            raise ConfigError(f"SyntheticConfig.main_includes_test must be true or false, got "
+                              f"{self.main_includes_test!r}")
+        if not self.main_includes_test and not self.n_eval_participants:
+            raise ConfigError("SyntheticConfig.main_includes_test=False needs n_eval_participants >= 1: nobody "
+                              "would judge the test videos")
         if self.frame_size % 2:
             raise ConfigError(f"SyntheticConfig.frame_size must be even (H.264 frames), got {self.frame_size}")
         if self.n_random_participants >= self.n_participants:
@@ -91,9 +101,9 @@ class SyntheticConfig:
 
     @classmethod
     def tiny(cls, **overrides) -> SyntheticConfig:
-        """For tests: 42 videos, 14 participants, 2,800 judgments, 8 frames; generates in about a second."""
+        """For tests: 42 videos, 14 participants, 2,940 judgments over every video, 8 frames; about a second."""
         base = dict(n_videos=42, test_fraction=0.2, n_participants=14, n_random_participants=1, n_sets=10,
-                    num_frames=8, n_replications=40, n_captions=3, n_eval_participants=0)
+                    num_frames=8, n_replications=40, n_captions=3, n_eval_participants=0, main_includes_test=True)
         return cls(**{**base, **overrides})
 
     def to_dict(self) -> dict:

@@ -13,7 +13,7 @@ from common.errors import ConfigError
 from study.synthetic.annotate import annotation_table, captions_frame, sample_captions
 from study.synthetic.config import GENERATOR_VERSION, SOCIAL_LATENTS, SyntheticConfig
 from study.synthetic.ground_truth import evaluation_figures, noise_ceiling_figures
-from study.synthetic.participants import evaluation_collection, simulate_judgments, true_similarity, validation_videos
+from study.synthetic.participants import evaluation_collection, judgments_among, true_similarity, validation_videos
 from study.synthetic.world import render_clip, sample_latents, sample_nuisance
 from trainables.clips import default_cache_root, write_clip
 
@@ -49,7 +49,10 @@ def write_all(folder: Path, config: SyntheticConfig) -> None:
     names = [f"synth_{i:04d}.mp4" for i in range(config.n_videos)]
     test_set = np.sort(rng_latent.permutation(config.n_videos)[: config.n_test])
     videos = _write_videos(folder / "videos", names, latents, nuisance, config)
-    triplets, trials = simulate_judgments(rng_judge, latents, config)
+    # The main collection: over every video (the real study's design) or over the non-test videos only.
+    judged = np.arange(config.n_videos) if config.main_includes_test else np.setdiff1d(np.arange(config.n_videos),
+                                                                                         test_set)
+    triplets, trials = judgments_among(rng_judge, latents, judged, config)
     evaluation = {}
     if config.n_eval_participants:
         parts = {"test": test_set, "val": validation_videos(config, test_set)}
@@ -61,7 +64,7 @@ def write_all(folder: Path, config: SyntheticConfig) -> None:
                   annotation_table(rng_annot, latents, nuisance, names, test_set, captions, config),
                   captions_frame(names, captions))
     similarity = true_similarity(latents, config.social_weights)
-    ceiling = noise_ceiling_figures(rng_mc, latents, similarity, trials, videos, config)
+    ceiling = noise_ceiling_figures(rng_mc, latents, judged, similarity, trials, videos, config)
     ceiling |= evaluation_figures(similarity, evaluation)
     _write_ground_truth(folder / "ground_truth", names, latents, nuisance, similarity, ceiling, config)
 

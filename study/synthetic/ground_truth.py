@@ -41,10 +41,10 @@ def _one_split_half(rng, latents: np.ndarray, config: SyntheticConfig, n_people:
     per_person = config.n_sets * config.trials_per_set
     weights = participant_weights(rng, n_people, config)
     person = np.repeat(np.arange(n_people), per_person)
-    stims = random_triplets(rng, len(person), config.n_videos)
+    stims = random_triplets(rng, len(person), len(latents))
     odd = choose(rng, odd_probabilities(latents, stims, weights[person], config))
     half = (rng.permutation(n_people) < n_people // 2)[person]
-    (c1, t1), (c2, t2) = (_pair_proportions(stims[h], odd[h], config.n_videos) for h in (half, ~half))
+    (c1, t1), (c2, t2) = (_pair_proportions(stims[h], odd[h], len(latents)) for h in (half, ~half))
     both = (c1 > 0) & (c2 > 0)
     p1, p2 = t1[both] / c1[both], t2[both] / c2[both]
     return float(np.corrcoef(rankdata(p1), rankdata(p2))[0, 1]), float(np.corrcoef(p1, p2)[0, 1])
@@ -80,15 +80,16 @@ def evaluation_figures(similarity: np.ndarray, evaluation: dict) -> dict:
     return out
 
 
-def noise_ceiling_figures(rng, latents, similarity, trials: dict, videos, config: SyntheticConfig) -> dict:
-    """The ground-truth figures of noise_ceiling.json (see docs/synthetic.md for each key)."""
+def noise_ceiling_figures(rng, latents, judged, similarity, trials: dict, videos, config: SyntheticConfig) -> dict:
+    """The ground-truth figures of noise_ceiling.json (see docs/synthetic.md for each key). judged: the videos
+    the main collection draws its triplets among (the split-half study is simulated over them)."""
     expected = expected_ooo_accuracy(similarity, trials["stims"], trials["probs"])
     return {
         "ooo_accuracy_three_way": expected["three_way"], "ooo_accuracy_paper": expected["paper"],
         "ooo_accuracy_three_way_best_possible": expected["best_possible_three_way"],
         "chance_three_way": 1 / 3, "chance_paper": 0.5,
         "n_attentive_regular_triplets": int(len(trials["stims"])), "n_attentive_participants": trials["n_attentive"],
-        **simulated_split_half(rng, latents, config, trials["n_attentive"]),
+        **simulated_split_half(rng, latents[judged], config, trials["n_attentive"]),
         "split_half_n_replications": config.n_replications,
         "pixel_similarity_spearman": pixel_similarity_spearman(videos, similarity),
     }

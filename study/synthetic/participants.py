@@ -108,16 +108,24 @@ def simulate_judgments(rng, latents: np.ndarray, config: SyntheticConfig, n_peop
     return frame, {"stims": stims[regular], "probs": probs[regular], "n_attentive": int((~random_people).sum())}
 
 
-def evaluation_collection(rng, latents: np.ndarray, videos: np.ndarray, label: str,
-                           config: SyntheticConfig) -> tuple[pd.DataFrame, dict]:
-    """A dedicated session (as real studies run one for held-out stimuli): n_eval_participants new, attentive
-    people judge triplets drawn only among `videos`. Rows in the real columns, ids global; names `eval-LABEL-`."""
-    frame, trials = simulate_judgments(rng, latents[videos], config, config.n_eval_participants, 0)
+def judgments_among(rng, latents: np.ndarray, videos: np.ndarray, config: SyntheticConfig,
+                    n_people: int | None = None, n_random: int | None = None) -> tuple[pd.DataFrame, dict]:
+    """simulate_judgments with every triplet (catch trials too) drawn among `videos` (global ids in the rows and
+    in the trials' stimuli). videos = every id gives exactly simulate_judgments' rows."""
+    frame, trials = simulate_judgments(rng, latents[videos], config, n_people, n_random)
     for column in ("stim1_name", "stim2_name", "stim3_name", "choice"):
         frame[column] = videos[frame[column].to_numpy()]
+    return frame, {**trials, "stims": videos[trials["stims"]]}
+
+
+def evaluation_collection(rng, latents: np.ndarray, videos: np.ndarray, label: str,
+                          config: SyntheticConfig) -> tuple[pd.DataFrame, dict]:
+    """A dedicated session (as real studies run one for held-out stimuli): n_eval_participants new, attentive
+    people judge triplets drawn only among `videos`. Rows in the real columns, ids global; names `eval-LABEL-`."""
+    frame, trials = judgments_among(rng, latents, videos, config, config.n_eval_participants, 0)
     frame["participation"] = f"eval-{label}-" + frame["participation"]
     frame["token"] = f"eval-{label}-" + frame["token"]
-    return frame, {**trials, "stims": videos[trials["stims"]]}
+    return frame, trials
 
 
 def validation_videos(config: SyntheticConfig, test_set: np.ndarray) -> np.ndarray:
