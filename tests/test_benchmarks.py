@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import search_spaces
 from benchmarks.__main__ import main
 from benchmarks.memory import sample_tree
 from benchmarks.search_efficiency import summary, best_so_far, plot_curves
@@ -129,4 +130,12 @@ def test_ray_benchmarks_quick(tmp_path):
     # without early stopping every trial runs every epoch
     assert len(search["runs"]["random_full"][0]["reports"]) == 2 * search["size"]["epochs"]
     assert (tmp_path / "search_efficiency.png").read_bytes()[:4] == b"\x89PNG"
-    assert "## 3. Ray overhead" in (tmp_path / "RESULTS.md").read_text()
+    # each search's pick and the paper's point, trained again and scored on the test videos, paired
+    (held,) = search["held_out"]
+    assert set(held["configs"]) == {"paper point", "optuna_asha", "random_full"}
+    assert held["configs"]["paper point"] == dict(search_spaces.get("smoke").points_to_evaluate[0])
+    diffs = [r for r in held["rows"] if r["metric"] == "diff_vs_paper point_ooo_acc_three_way"]
+    assert {r["model"] for r in diffs} == {"optuna_asha", "random_full"}
+    assert all(r["ci_low"] <= r["value"] <= r["ci_high"] for r in held["rows"])
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "## 3. Ray overhead" in report and "minus paper point: accuracy" in report
