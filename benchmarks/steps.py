@@ -14,6 +14,7 @@ import torch
 
 from trainables.clips import DecodeSettings
 from study.prepare import prepare_dataset
+from study.pretrain import resolve_backbone
 from study.synthetic import SyntheticConfig, ensure_benchmark
 from trainables import loop
 from trainables.config import TrainConfig
@@ -33,12 +34,15 @@ class StepShape:
     rsa_subset: int
 
     def overrides(self) -> dict:
-        return {"backbone": self.backbone, "num_frames": self.num_frames, "image_size": self.image_size,
+        # a preset or a folder unchanged; the synthetic pretrained backbone's name -> its folder
+        backbone = resolve_backbone(self.backbone, self.num_frames, self.image_size)
+        return {"backbone": backbone, "num_frames": self.num_frames, "image_size": self.image_size,
                 "batch_size": self.batch_size, "rsa_subset": self.rsa_subset}
 
 
 # The default `python -m study.sweep` trial (search_spaces.smoke sizes), and a larger CPU-sized model.
-SWEEP_DEFAULT = StepShape("sweep default (tiny, 4x32x32, batch 4, RSA subset 8)", "tiny", 4, 32, 4, 8)
+SWEEP_DEFAULT = StepShape("sweep default (synthetic pretrained tiny, 4x32x32, batch 16, RSA subset 16)",
+                          "synthetic-pretrained", 4, 32, 16, 16)
 SMALL = StepShape("small (4 layers x 192, 8x64x64, batch 4, RSA subset 16)", "small", 8, 64, 4, 16)
 
 
