@@ -162,7 +162,20 @@ def _search(r: dict) -> list[str]:
         lines += ["", f"With {size['trials']} trials TPE is still in its random start-up phase (Optuna's "
                   "`n_startup_trials` is 10), and with the same seed it draws the same configurations as the random "
                   "sampler: this run isolates what ASHA's early stopping saves. TPE's own gain needs more trials."]
-    return lines + _search_held_out(r.get("held_out", []))
+    return lines + _search_start_up(r) + _search_held_out(r.get("held_out", []))
+
+
+def _search_start_up(r: dict) -> list[str]:
+    """Whether both searches ended on the same configuration: TPE's first 10 trials are its random start-up,
+    which with the same seed draws the random sampler's configurations."""
+    seeds = r.get("held_out", [])
+    same = [one["seed"] for one in seeds if one["configs"]["optuna_asha"] == one["configs"]["random_full"]]
+    if not seeds or r["size"]["trials"] <= 10 or not same:
+        return []
+    return ["", f"In {len(same)} of {len(seeds)} seeds both searches ended on the same configuration, to the last "
+            "digit: one that TPE's random start-up (Optuna's `n_startup_trials` is 10) drew just as the random "
+            "sampler did with the same seed. There TPE's model-based trials did not improve on the start-up's "
+            "best, and what the run measures is the trial-epochs ASHA saves on the way."]
 
 
 def _search_held_out(seeds: list) -> list[str]:
