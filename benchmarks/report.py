@@ -105,7 +105,8 @@ def _ray(r: dict) -> list[str]:
     verdict = _met(t["overhead_met"]) if resolved else "**not resolved** (see below)"
     before = sorted(x["ray_before_worker_s"] for x in rounds)[len(rounds) // 2]
     after = sorted(x["ray_after_worker_s"] for x in rounds)[len(rounds) // 2]
-    lines = [f"Config: tiny preset, {r['config']['epochs']} epochs x {r['config']['steps_per_epoch']} steps, batch "
+    backbone = Path(str(r["config"].get("backbone", "tiny"))).name
+    lines = [f"Config: backbone `{backbone}`, {r['config']['epochs']} epochs x {r['config']['steps_per_epoch']} steps, batch "
              f"{r['config']['batch_size']}; one Ray Train worker reserving {r['cores_reserved']} CPUs "
              f"(torch threads: direct {rounds[0]['direct_threads']}, Ray worker {rounds[0]['ray_threads']}).", "",
              "| figure | value | target | |", "|---|---|---|---|",
