@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import search_spaces
+from metrics.triplet_pairs import pair_counts, similarity_from_counts
 import trainables.loop as loop
 from trainables.config import TrainConfig
 
@@ -26,15 +27,8 @@ def write_prepared(folder: Path, n_train: int = 30, n_val: int = 8, seed: int = 
     for split, rows in (("train", np.arange(n_train)), ("val", np.arange(n_train, n))):
         triplets = np.array([rng.choice(rows, 3, replace=False) for _ in range(20 * len(rows))], dtype=np.int64)
         local = triplets - rows[0]
-        m = len(rows)
-        together, counts = np.zeros((m, m)), np.zeros((m, m), dtype=np.int64)
-        for a, b, odd in local:
-            for x, y in ((a, b), (a, odd), (b, odd)):
-                counts[x, y] += 1
-                counts[y, x] += 1
-            together[a, b] += 1
-            together[b, a] += 1
-        similarity = np.where(counts > 0, together / np.maximum(counts, 1), np.nan)
+        together, shown = pair_counts(local, len(rows))
+        similarity, counts = similarity_from_counts(together, shown), shown.astype(np.int64)
         for name, array in ((f"triplets_{split}", triplets), (f"rows_{split}", rows),
                             (f"human_{split}_similarity", similarity), (f"human_{split}_counts", counts)):
             np.save(folder / f"{name}.npy", array)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from metrics.triplet_pairs import pair_counts, similarity_from_counts
 from trainables.config import TrainConfig, config_help
 from trainables.embed import embed_clips, load_trained
 from trainables.loop import METRICS, train
@@ -39,14 +40,8 @@ def _write_prepared(folder: Path, n_train: int = 12, n_val: int = 8, seed: int =
 
 
 def _similarity(triplets: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    together, counts = np.zeros((m, m)), np.zeros((m, m), dtype=np.int64)
-    for a, b, odd in triplets:
-        for x, y in ((a, b), (a, odd), (b, odd)):
-            counts[x, y] += 1
-            counts[y, x] += 1
-        together[a, b] += 1
-        together[b, a] += 1
-    return np.where(counts > 0, together / np.maximum(counts, 1), np.nan), counts
+    together, shown = pair_counts(triplets, m)
+    return similarity_from_counts(together, shown), shown.astype(np.int64)
 
 
 @pytest.fixture(scope="module")
