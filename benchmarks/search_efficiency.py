@@ -82,7 +82,7 @@ def _search(method: str, seed: int, fixed: dict, size: dict, work_dir: Path) -> 
         optuna.samplers.RandomSampler(seed=seed)
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=size["epochs"], grace_period=1,
                               reduction_factor=3) if method == "optuna_asha" else None
-    arrivals = _Arrivals()
+    arrivals = _Arrivals(tuple(space.params))
     tuner = tune.Tuner(_trial, param_space={**fixed, **params},
                        tune_config=tune.TuneConfig(metric=METRIC, mode="max", num_samples=size["trials"],
                                                    search_alg=OptunaSearch(sampler=sampler), scheduler=scheduler,
@@ -101,13 +101,15 @@ def _search(method: str, seed: int, fixed: dict, size: dict, work_dir: Path) -> 
 class _Arrivals(tune.Callback):
     """Every (trial id, epoch, metric) report, in the order the driver received them."""
 
-    def __init__(self):
+    def __init__(self, searched: tuple[str, ...]):
         self.rows: list[tuple[str, int, float]] = []
+        self.searched = searched
         self.configs: dict[str, dict] = {}  # the searched parameters of each trial
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.rows.append((trial.trial_id, int(result["epoch"]), float(result[METRIC])))
-        self.configs.setdefault(trial.trial_id, {k: trial.config[k] for k in search_spaces.get("smoke").params})
+        if trial.trial_id not in self.configs:
+            self.configs[trial.trial_id] = {k: trial.config[k] for k in self.searched}
 
 
 def _trial(config: dict) -> None:
