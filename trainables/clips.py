@@ -196,9 +196,9 @@ def _open_checked(target: Path, n_videos: int, settings: DecodeSettings) -> np.n
 def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 8, crf: int = 12) -> Path:
     """Write RGB uint8 frames (T, H, W, 3), H and W even, as H.264 .mp4 with PyAV (decord cannot write).
 
-    Single-threaded x264, its lookahead too, so the same frames give the same bytes (with the thread count set
-    on the codec context alone, 1-3 of 12 small clips came out different between runs on a loaded machine);
-    temp name then rename.
+    x264 pinned to one thread, its lookahead too; even so its bytes are not always repeatable here (1 clip write in
+    about 30 decodes a few levels apart from another of the same frames: tests/test_synthetic.py); temp name then
+    rename.
     """
     import av
 

@@ -24,7 +24,8 @@ def _help(text: str, default):
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Sizes, noise and seed of a synthetic benchmark. Same config and seed -> byte-identical files."""
+    """Sizes, noise and seed of a synthetic benchmark. Same config and seed -> byte-identical tables and ground
+    truth, and clips from the same rendered frames (x264 bytes are not always repeatable: docs/synthetic.md)."""
 
     seed: int = _help("seed of every random draw (latents, rendering, judgments, annotations, noise ceiling)", 0)
     n_videos: int = _help("number of videos", 400)
