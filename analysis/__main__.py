@@ -14,9 +14,10 @@ from pathlib import Path
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment_dir", type=Path, help="a sweep's folder (results.parquet, best.json, Tune files)")
+    p.add_argument("experiment_dir", help="a sweep's folder, local or a URI (file://, s3://, gs://): "
+                                           "results.parquet, best.json, Tune files")
     p.add_argument("--top-k", type=int, default=1, help="best trials to score, by validation odd-one-out acc.")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default EXPERIMENT_DIR/analysis)")
+    p.add_argument("--out", default=None, help="output folder or URI (default EXPERIMENT_DIR/analysis)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations")
     p.add_argument("--n-splits", type=int, default=100, help="split-halves for the noise ceilings")
     p.add_argument("--rdm-method", default="cosine", help="model distance: cosine (default) or correlation")
@@ -33,9 +34,10 @@ def _main(argv: list[str] | None = None) -> int:
     from analysis.report import main_table
     from analysis.suite import SuiteSettings
     from common.errors import ConfigError
+    from common.storage import is_uri
 
     args = _parser().parse_args(argv)
-    if not args.experiment_dir.is_dir():
+    if not is_uri(args.experiment_dir) and not Path(args.experiment_dir).is_dir():
         raise ConfigError(f"{args.experiment_dir}: no such folder (give a sweep's experiment folder)")
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
@@ -44,11 +46,11 @@ def _main(argv: list[str] | None = None) -> int:
                                  rdm_method=args.rdm_method)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    out = args.out or args.experiment_dir / "analysis"
+    out = args.out or f"{args.experiment_dir}/analysis"
     metrics = run_analysis(args.experiment_dir, args.top_k, out_dir=out, settings=settings,
                            language_model=args.language_model, combine=args.combine, cache_dir=args.cache_dir)
     print(main_table(metrics))
-    print(f"\nreport: {out / 'report.md'}")
+    print(f"\nreport: {out}/report.md")
     return 0
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.storage import local_folder, output_folder, read_bytes, sibling_uri
+from metrics.triplet_pairs import positions
 from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, paired_rows, row
 
 BASE = "base"
@@ -28,13 +30,11 @@ class Embedded:
 
 
 def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
-    """The top_k finished trials with a checkpoint, best first. DataError when there is none."""
+    """The top_k finished trials with a checkpoint, best first; their checkpoint_path is a location of its
+    own (a URI where the experiment is one). DataError when there is none."""
     from common.errors import DataError
 
-    path = Path(experiment_dir) / "results.parquet"
-    if not path.is_file():
-        raise DataError(f"{path}: no results table (is {experiment_dir} a finished sweep's folder?)")
-    frame = pd.read_parquet(path)
+    frame, path = read_results(experiment_dir), f"{experiment_dir}/results.parquet"
     column = _rank_column(frame)
     if column is None or "checkpoint_path" not in frame.columns:
         raise DataError(f"{path}: needs a checkpoint_path column and one of {list(RANK_COLUMNS)}")
@@ -44,7 +44,22 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
     if not done.any():
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
     # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
-    return frame[done].sort_values(column, ascending=False, kind="stable").head(top_k)
+    best = frame[done].sort_values(column, ascending=False, kind="stable").head(top_k)
+    return best.assign(checkpoint_path=[sibling_uri(str(experiment_dir), p) for p in best["checkpoint_path"]])
+
+
+def read_results(experiment_dir: str | Path) -> pd.DataFrame:
+    """The sweep's results.parquet from a local folder or a URI (file://, s3://), read as the sweep wrote it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from common.errors import DataError
+
+    path = f"{experiment_dir}/results.parquet"
+    data = read_bytes(path)
+    if data is None:
+        raise DataError(f"{path}: no results table (is {experiment_dir} a finished sweep's folder?)")
+    return pq.read_table(pa.BufferReader(data)).to_pandas()
 
 
 def _rank_column(frame: pd.DataFrame) -> str | None:
@@ -64,18 +79,19 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
 
     models, first_config = {}, None
     for trial in trials.itertuples():
-        model, config = _load_checkpoint(trial.checkpoint_path)
-        if first_config is None:
-            first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
-            models[BASE] = _backbone(config, clips)
-        _check_clips_match(trial.checkpoint_path, first_config.prepared_dir)
+        with local_folder(trial.checkpoint_path) as checkpoint:
+            model, config = _load_checkpoint(checkpoint)
+            if first_config is None:
+                first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
+                models[BASE] = _backbone(config, clips)
+            _check_clips_match(checkpoint, first_config.prepared_dir)
         models[f"trial {trial.trial_id}"] = _embed(model, clips)
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
     return Embedded(ids, models, data_dir, test)
 
 
-def _load_checkpoint(path: str):
+def _load_checkpoint(path: Path):
     from common.errors import DataError
     from trainables.embed import load_trained
 
@@ -86,7 +102,7 @@ def _load_checkpoint(path: str):
                         f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from None
 
 
-def _check_clips_match(checkpoint_path: str, prepared_dir: str) -> None:
+def _check_clips_match(checkpoint_path: Path, prepared_dir: str) -> None:
     """The checkpoint's frames, size, frame picking and resizing must be the clips' (defect 2 of the authors')."""
     from common.errors import DataError
     from trainables.checkpoint import check_clip_settings, read_preprocessing
@@ -147,7 +163,7 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
     ev = EvalSet.build(j.triplets, j.participant, j.n_videos, emb.test_videos)
     rows = human_ceiling_rows(ev, settings)
     reliability = next(r["value"] for r in rows if r["metric"] == "explained_variance")
-    test_rows = _positions(emb.video_ids, emb.test_videos)
+    test_rows = positions(emb.video_ids, j.n_videos)[emb.test_videos]
     train_rows = np.flatnonzero(~np.isin(emb.video_ids, emb.test_videos))
     ratings = read_ratings(emb.data_dir, [j.video_names[i] for i in emb.video_ids])
     language_rdm = model_rdm(emb.models[LANGUAGE][test_rows], method=settings.rdm_method)
@@ -170,29 +186,20 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
     return pd.DataFrame(rows), extras
 
 
-def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    where = {int(v): k for k, v in enumerate(ids)}
-    return np.array([where[int(v)] for v in wanted])
-
-
 def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, out_dir: str | Path | None = None,
                  settings: SuiteSettings = SuiteSettings(), language_model=None, combine: str = "mean",
                  cache_dir: Path | None = None, plots: bool = True) -> pd.DataFrame:
     """Everything `python -m analysis EXPERIMENT_DIR` does; returns the tidy metrics table. Writes
     metrics.parquet, report.md and PNG plots into out_dir (default EXPERIMENT_DIR/analysis)."""
+    from analysis.human import language_model_note
+    from analysis.plots import experiment_plots
     from analysis.report import experiment_report, write_tables
 
     trials = finished_trials(experiment_dir, top_k)
     emb = embed_everything(trials, language_model=language_model, combine=combine, cache_dir=cache_dir)
     metrics, extras = score_embedded(emb, settings=settings)
-    out = Path(out_dir) if out_dir else Path(experiment_dir) / "analysis"
-    figures = []
-    if plots:
-        from analysis.plots import experiment_plots
-
-        figures = experiment_plots(out, metrics, extras, pd.read_parquet(Path(experiment_dir) / "results.parquet"))
-    from analysis.human import language_model_note
-
-    write_tables(out, metrics, report=experiment_report(metrics, trials, figures) + "\n\n"
-                 + language_model_note(language_model) + "\n")
+    with output_folder(str(out_dir or f"{experiment_dir}/analysis")) as out:
+        figures = experiment_plots(out, metrics, extras, read_results(experiment_dir)) if plots else []
+        write_tables(out, metrics, report=experiment_report(metrics, trials, figures) + "\n\n"
+                     + language_model_note(language_model) + "\n")
     return metrics

@@ -16,6 +16,7 @@ from ray import train
 
 import search_spaces
 from common.errors import ConfigError
+from common.storage import read_bytes
 import study.sweep as sweep
 
 SHORT = ["--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
@@ -128,6 +129,18 @@ def _arm_crash(epoch: int, times: int, marker: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_sweep_on_a_uri_storage_path_ends_with_the_analysis_table(synthetic_dir, cache, tmp_path, capsys):
+    """Tune and the final analysis both go through pyarrow's filesystem: file:// here, s3:// on a cluster."""
+    storage = f"file://{tmp_path}/runs"
+    assert run(["--data", str(synthetic_dir), "--storage-path", storage, "--name", "uri", "--num-samples", "1",
+                "--set", "epochs=1", "--set", "steps_per_epoch=2", "--no-dashboard"]) == 0
+    out = capsys.readouterr().out
+    assert "| metric |" in out and "| ooo_acc_three_way |" in out and f"{storage}/uri/analysis/report.md" in out
+    analysed = pd.read_parquet(tmp_path / "runs" / "uri" / "analysis" / "metrics.parquet")
+    assert {"base", "language"} < set(analysed["model"]) and analysed["value"].notna().any()
+
+
+@pytest.mark.slow
 def test_worker_crash_is_retried_from_the_checkpoint_and_a_trial_that_keeps_failing_is_marked_failed(
         synthetic_dir, cache, tmp_path):
     # One trial dies once (restored from epoch 1's checkpoint), the other dies on every run (failed for good).
@@ -165,9 +178,9 @@ def test_outputs_are_written_whole_to_local_paths_and_uris(tmp_path):
     for experiment in (str(tmp_path), f"file://{tmp_path}"):
         results, best = sweep.write_outputs(experiment, frame, {"trial_id": "b"})
         assert pd.read_parquet(tmp_path / "results.parquet").equals(frame)
-        assert json.loads(sweep.read_file(best)) == {"trial_id": "b"}
+        assert json.loads(read_bytes(best)) == {"trial_id": "b"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.json", "results.parquet"]  # no temporaries left
-    assert sweep.read_file(str(tmp_path / "missing.json")) is None
+    assert read_bytes(str(tmp_path / "missing.json")) is None
 
 
 def test_multi_objective_sweeps_give_optuna_both_metrics_and_asha_one():

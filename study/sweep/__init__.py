@@ -27,8 +27,7 @@ _MODULES = {
     "study.sweep.resources": ("WORKER_ENV", "scaling_config", "start_ray", "this_machine", "node_capacities",
                               "check_resources"),
     "study.sweep.trial": ("trial_worker", "package_versions", "data_dir", "prepare_data"),
-    "study.sweep.results": ("results_frame", "pareto_mask", "best_trial", "write_outputs", "write_file",
-                            "read_file"),
+    "study.sweep.results": ("results_frame", "pareto_mask", "best_trial", "write_outputs"),
     "study.sweep.command": ("build_parser", "settings_from_args", "quiet_warnings", "main"),
     "common.errors": ("ConfigError",),
 }

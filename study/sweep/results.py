@@ -10,7 +10,7 @@ import pandas as pd
 from ray import tune
 
 from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
-from common.atomic import atomic_path
+from common.storage import write_bytes
 from study.sweep.overrides import epoch_budget, resolve_trial_config
 from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD
 
@@ -125,33 +125,6 @@ def write_outputs(experiment_dir: str, frame: pd.DataFrame, best: dict) -> tuple
     results_path, best_path = f"{experiment_dir}/{RESULTS_FILE}", f"{experiment_dir}/{BEST_FILE}"
     buffer = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
-    write_file(results_path, buffer.getvalue().to_pybytes())
-    write_file(best_path, json.dumps(best, indent=2, sort_keys=True, default=str).encode())
+    write_bytes(results_path, buffer.getvalue().to_pybytes())
+    write_bytes(best_path, json.dumps(best, indent=2, sort_keys=True, default=str).encode())
     return results_path, best_path
-
-
-def write_file(target: str, data: bytes) -> None:
-    """A local file via a temporary name and a rename; a URI (s3://, gs://) as one object put, atomic itself."""
-    if "://" in target:
-        import pyarrow.fs
-
-        filesystem, path = pyarrow.fs.FileSystem.from_uri(target)
-        with filesystem.open_output_stream(path) as out:
-            out.write(data)
-        return
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-
-
-def read_file(source: str) -> bytes | None:
-    """A local file's or a URI's bytes; None when it is not there."""
-    try:
-        if "://" in source:
-            import pyarrow.fs
-
-            filesystem, path = pyarrow.fs.FileSystem.from_uri(source)
-            with filesystem.open_input_stream(path) as stream:
-                return stream.read()
-        return Path(source).read_bytes()
-    except (OSError, FileNotFoundError):
-        return None

@@ -12,7 +12,7 @@ from ray import train
 
 from search_spaces import SearchSpace
 from study.sweep.overrides import resolve_trial_config
-from study.sweep.results import write_file
+from common.storage import write_bytes
 from study.sweep.settings import DECODE_KEYS, TRIAL_RECORD, SweepSettings
 
 
@@ -51,7 +51,7 @@ def _write_trial_record(trial_dir: str, config: dict, settings: dict) -> None:
               "node_id": ray.get_runtime_context().get_node_id(), "hostname": platform.node(),
               "versions": package_versions()}
     text = json.dumps(record, indent=2, sort_keys=True, default=str)
-    write_file(str(Path(trial_dir) / TRIAL_RECORD), text.encode())
+    write_bytes(str(Path(trial_dir) / TRIAL_RECORD), text.encode())
 
 
 def package_versions() -> dict:

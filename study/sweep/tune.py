@@ -30,7 +30,8 @@ from study.preflight import preflight
 from study.pretrain import BACKBONE_NAME
 from study.sweep.overrides import build_space, epoch_budget, space_backbone, with_backbone_folder
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray, this_machine
-from study.sweep.results import best_trial, read_file, results_frame, write_file, write_outputs
+from common.storage import read_bytes, write_bytes
+from study.sweep.results import best_trial, results_frame, write_outputs
 from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings
 from study.sweep.trial import data_dir, package_versions, prepare_data, trial_worker
 
@@ -165,7 +166,7 @@ def _save_settings(experiment: str, settings: SweepSettings, space: SearchSpace,
         Path(experiment).mkdir(parents=True, exist_ok=True)
     record = {"settings": dataclasses.asdict(settings), "data_fingerprint": fingerprint,
               "versions": package_versions(), "space": space.name}
-    write_file(f"{experiment}/{SETTINGS_FILE}", json.dumps(record, indent=2, sort_keys=True, default=str).encode())
+    write_bytes(f"{experiment}/{SETTINGS_FILE}", json.dumps(record, indent=2, sort_keys=True, default=str).encode())
 
 
 def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysis: bool | None = None,
@@ -173,7 +174,7 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
     """Continue an interrupted sweep: finished trials kept, unfinished ones from their last checkpoint,
     the searcher's state (and its Optuna study, in the folder's optuna.db) restored by Tune."""
     path = experiment_dir if "://" in experiment_dir else str(Path(experiment_dir).expanduser().resolve())
-    saved = read_file(f"{path}/{SETTINGS_FILE}")
+    saved = read_bytes(f"{path}/{SETTINGS_FILE}")
     if saved is None or not tune.Tuner.can_restore(path):
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
@@ -193,7 +194,7 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
 
 def load_settings(experiment: str, **changes) -> SweepSettings:
     """The settings a sweep saved in its sweep.json; keyword arguments that are not None replace them."""
-    saved = json.loads(read_file(f"{experiment}/{SETTINGS_FILE}"))["settings"]
+    saved = json.loads(read_bytes(f"{experiment}/{SETTINGS_FILE}"))["settings"]
     known = {f.name for f in dataclasses.fields(SweepSettings)}
     return SweepSettings(**{k: v for k, v in saved.items() if k in known}
                          | {k: v for k, v in changes.items() if v is not None or k == "ray_address"})
