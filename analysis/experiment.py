@@ -3,7 +3,6 @@ held-out test videos. Trials are ranked by their best validation odd-one-out acc
 or `val_ooo_acc` where a results table has only that), the sweep's own objective."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,33 +104,29 @@ def _load_checkpoint(path: Path):
 def _check_clips_match(checkpoint_path: Path, prepared_dir: str) -> None:
     """The checkpoint's frames, size, frame picking and resizing must be the clips' (defect 2 of the authors')."""
     from common.errors import DataError
+    from data.prepared import META_FILE, read_meta
     from trainables.checkpoint import check_clip_settings, read_preprocessing
 
-    meta_path = Path(prepared_dir) / "meta.json"
     try:
-        check_clip_settings(read_preprocessing(checkpoint_path), json.loads(meta_path.read_text())["decode"],
-                            str(meta_path))
+        check_clip_settings(read_preprocessing(checkpoint_path), read_meta(prepared_dir).decode,
+                            str(Path(prepared_dir) / META_FILE))
     except ValueError as err:
         raise DataError(f"{checkpoint_path}: {err}") from None
 
 
 def _clips_for(prepared_dir: str):
     """(clips of every video with clips, their global ids, data_dir, test ids, all video names)."""
-    from trainables.clips import DecodeSettings, load_clips
-    from common.errors import DataError
+    from data.clips import load_clips
+    from data.judgments import video_names
+    from data.prepared import load_prepared
 
-    meta_path = Path(prepared_dir) / "meta.json"
-    if not meta_path.is_file():
-        raise DataError(f"{meta_path}: the trial's prepared folder is gone; rerun study.prepare")
-    meta = json.loads(meta_path.read_text())
-    data_dir = Path(meta["data_dir"])
-    names = tuple(pd.read_csv(data_dir / "video_mapping.csv").sort_values("index")["video_name"])
-    seen_ids = np.load(Path(prepared_dir) / "video_ids.npy")
+    prepared = load_prepared(prepared_dir)
+    data_dir, seen_ids = Path(prepared.meta.data_dir), prepared.video_ids
+    names = video_names(data_dir)
     # Older prepared folders do not list the test ids; the test videos are then every video not prepared.
-    test = np.asarray(meta.get("test_video_ids", np.setdiff1d(np.arange(len(names)), seen_ids)), dtype=np.int64)
-    seen = np.load(Path(prepared_dir) / "clips.npy", mmap_mode="r")
-    test_clips = load_clips(data_dir, [names[i] for i in test], DecodeSettings(**meta["decode"]))
-    return (np.concatenate([np.asarray(seen), np.asarray(test_clips)]), np.concatenate([seen_ids, test]),
+    test = np.asarray(prepared.meta.test_video_ids or np.setdiff1d(np.arange(len(names)), seen_ids), dtype=np.int64)
+    test_clips = load_clips(data_dir, [names[i] for i in test], prepared.meta.decode)
+    return (np.concatenate([np.asarray(prepared.clips), np.asarray(test_clips)]), np.concatenate([seen_ids, test]),
             data_dir, test, names)
 
 
@@ -157,7 +152,7 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
     from analysis.probes import linear_probes
     from metrics.variance_partitioning import bootstrap_variance_partitioning
     from metrics.rdm import model_rdm
-    from analysis.human_judgments import load_judgments
+    from data.judgments import load_judgments
 
     j = load_judgments(emb.data_dir)
     ev = EvalSet.build(j.triplets, j.participant, j.n_videos, emb.test_videos)

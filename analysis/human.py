@@ -19,6 +19,7 @@ from analysis.probes import cross_validated_probes, linear_probes
 from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, pair_ceiling_rows, row
 from common.atomic import atomic_path
 from common.cache import cache_root
+from data.judgments import authors_test_triplets
 from metrics.noise_ceiling import participant_consistency, split_half_reliability
 from metrics.rdm import model_rdm
 
@@ -34,19 +35,6 @@ def language_model_note(model) -> str:
         return f"Language model: {name}, the paper's model."
     return (f"Language model: {name}. Not the paper's model ({PAPER_LANGUAGE_MODEL}, first caption only); "
             "its figures are not comparable with the paper's language baseline.")
-
-
-def authors_test_triplets(data_dir: Path, test_videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The authors' test construction: every row of all_triplets.csv whose three videos are all test videos,
-    catch trials and every participant included (451 rows, 670 pairs on the public data). Returns
-    (triplets (n, 3) [kept, kept, odd] ordered as study.judgments orders valid ones, participant (n,))."""
-    frame = pd.read_csv(Path(data_dir) / "all_triplets.csv")
-    stims = frame[["stim1_name", "stim2_name", "stim3_name"]].to_numpy(dtype=np.int64)
-    inside = np.isin(stims, test_videos).all(axis=1)
-    stims, choice = stims[inside], frame["choice"].to_numpy(dtype=np.int64)[inside]
-    order = np.argsort(stims == choice[:, None], axis=1, kind="stable")   # kept first, file order kept
-    participant = pd.factorize(frame["participation"].to_numpy()[inside])[0]
-    return np.take_along_axis(stims, order, axis=1), participant.astype(np.int64)
 
 
 def participant_quality(j) -> pd.DataFrame:
@@ -91,7 +79,7 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     """(metrics, participants, extras): tidy metric rows, the participant-quality table, and what the plots
     need (the test EvalSet, the language RDM, the probe table)."""
     from common.errors import DataError
-    from analysis.human_judgments import load_judgments
+    from data.judgments import load_judgments
 
     data_dir = Path(data_dir)
     j = load_judgments(data_dir)

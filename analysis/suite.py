@@ -64,7 +64,7 @@ class EvalSet:
     def build(cls, triplets: np.ndarray, participant: np.ndarray, n_videos: int, videos: np.ndarray, *,
               pair_source: tuple[np.ndarray, np.ndarray] | None = None) -> EvalSet:
         """pair_source: (triplets, participant) to build the human pair matrix from instead, e.g. the
-        authors' construction (analysis.human.authors_test_triplets)."""
+        authors' construction (data.judgments.authors_test_triplets)."""
         videos = np.asarray(videos, dtype=np.int64)
         local = positions(videos, n_videos)
         inside = (local[triplets] >= 0).all(axis=1)

@@ -22,7 +22,7 @@ def time_suite(data_dir: Path, n_boot: int = 1000, n_splits: int = 100) -> dict[
     from metrics.rdm import model_rdm
     from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, paired_rows
     from metrics.variance_partitioning import bootstrap_variance_partitioning
-    from analysis.human_judgments import load_judgments
+    from data.judgments import load_judgments
 
     j = load_judgments(data_dir)
     s = SuiteSettings(n_boot=n_boot, n_perm=n_boot, n_splits=n_splits)

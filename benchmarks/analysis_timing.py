@@ -16,14 +16,14 @@ import numpy as np
 
 from metrics.odd_one_out import odd_one_out_accuracy
 from benchmarks.common import BenchSettings, spread
-from study.judgments import load_judgments
+from data.judgments import TRIPLETS_FILE, load_judgments
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("SOCIAL_OOO_DATA", REPO.parent / "shared" / "data" / "social-ooo"))
 
 
 def run(settings: BenchSettings, work_dir: Path, data_dir: Path = REAL_DATA) -> dict:
-    if not (Path(data_dir) / "all_triplets.csv").is_file():
+    if not (Path(data_dir) / TRIPLETS_FILE).is_file():
         raise FileNotFoundError(f"{data_dir}: no all_triplets.csv (the real judgments); pass --real-data")
     return {"name": "analysis", "data_dir": str(data_dir), "full_analysis": _full(settings, Path(data_dir)),
             "odd_one_out": _odd_one_out(settings, Path(data_dir))}

@@ -15,8 +15,8 @@ import torch
 from benchmarks.common import BenchSettings, ratio_spread, side_by_side, spread, timed
 from benchmarks.reference_pipeline import REFERENCE_FRAMES, REFERENCE_SIZE, reference_batch
 from benchmarks.steps import SMALL, SWEEP_DEFAULT, batches, benchmark_data, build_trainee, timed_training_step
-from trainables.clips import DecodeSettings, load_clips
-from study.judgments import load_judgments
+from data.clips import DecodeSettings, load_clips
+from data.judgments import load_judgments
 
 TARGET_SPEEDUP = 10.0
 TARGET_WAIT_FRACTION = 0.05

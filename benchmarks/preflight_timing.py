@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import spread, timed
-from trainables.clips import DecodeSettings, decode_clip
-from study.judgments import load_judgments
+from data.clips import DecodeSettings, decode_clip
+from data.judgments import load_judgments
 from study.preflight import preflight
 from study.synthetic import SyntheticConfig, ensure_benchmark
 

@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import study.sweep.train_v1  # noqa: F401 - first: ray.train reads RAY_TRAIN_V2_ENABLED when imported
+
 import ray
 import torch
 from ray import tune
@@ -25,8 +27,8 @@ from ray.train.torch import TorchTrainer
 
 from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
-from trainables.clips import DecodeSettings
-from study.prepare import prepare_dataset
+from data.clips import DecodeSettings
+from data.prepared import prepare_dataset
 from trainables.loop import train_loop_per_worker
 
 TARGET_OVERHEAD = 0.15

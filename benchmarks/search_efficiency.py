@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import study.sweep.train_v1  # noqa: F401 - first: ray.train reads RAY_TRAIN_V2_ENABLED when imported
+
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -31,8 +33,8 @@ import search_spaces
 from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
 from common.atomic import atomic_path
-from trainables.clips import DecodeSettings
-from study.prepare import prepare_dataset
+from data.clips import DecodeSettings
+from data.prepared import prepare_dataset
 from study.pretrain import resolve_backbone
 from study.sweep import resolve_trial_config, tune_domain
 
@@ -132,12 +134,13 @@ def held_out_comparison(runs: dict, fixed: dict, work_dir: Path) -> list[dict]:
     scored on the test videos; rows of analysis.suite (value, 95% interval over test videos) for each model and
     for each search's pick minus the paper's point (paired)."""
     from analysis.suite import EvalSet, SuiteSettings, model_rows, paired_rows
-    from study.clips import load_clips
-    from study.judgments import load_judgments
+    from data.clips import load_clips
+    from data.judgments import load_judgments
+    from data.prepared import read_meta
     from trainables.embed import embed_clips, load_trained
     from trainables.loop import train
 
-    data_dir = Path(json.loads((Path(fixed["prepared_dir"]) / "meta.json").read_text())["data_dir"])
+    data_dir = Path(read_meta(fixed["prepared_dir"]).data_dir)
     j = load_judgments(data_dir)
     test = np.sort(j.test_videos)
     clips = load_clips(data_dir, [j.video_names[v] for v in test],

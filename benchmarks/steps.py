@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainables.clips import DecodeSettings
-from study.prepare import prepare_dataset
+from data.clips import DecodeSettings
+from data.prepared import prepare_dataset
 from study.pretrain import resolve_backbone
 from study.synthetic import SyntheticConfig, ensure_benchmark
 from trainables import loop
 from trainables.config import TrainConfig
-from trainables.data import load_prepared
+from data.prepared import load_prepared
 from trainables.losses import HybridLoss, hybrid_loss, rsa_loss, triplet_loss
 from trainables.model import build_model, trainable_parameters
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -58,6 +58,9 @@ class DecodeSettings:
             if doc[name] == default:
                 del doc[name]
         return doc
+
+
+DECODE_KEYS = tuple(f.name for f in fields(DecodeSettings))  # the settings (and trial keys) that shape the clips
 
 
 def default_cache_root() -> Path:

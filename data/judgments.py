@@ -1,5 +1,5 @@
 """Human odd-one-out judgments: read and validate a data folder, drop catch trials, exclude inattentive
-participants. The analysis scores models against them; the experiment (study.judgments) splits them by video.
+participants. The analysis scores models against them; data.splits splits them by video.
 
 A data folder follows the public dataset's layout (`all_triplets.csv`, `video_mapping.csv`, `test.csv`);
 the synthetic benchmark writes the same files, so one loader reads both.
@@ -255,3 +255,19 @@ def data_fingerprint(data_dir: str | Path) -> str:
             raise DataError(f"{path}: file not found")
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def video_names(data_dir: str | Path) -> tuple[str, ...]:
+    """The name of each video id (video_mapping.csv, validated)."""
+    return _load_mapping(Path(data_dir))
+
+
+def authors_test_triplets(data_dir: str | Path, test_videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' test construction: every row of all_triplets.csv whose three videos are all test videos,
+    catch trials and every participant included (451 rows, 670 pairs on the public data). Returns
+    (triplets (n, 3) [kept, kept, odd] ordered as load_judgments orders valid ones, participant (n,))."""
+    n_videos = len(_load_mapping(Path(data_dir)))
+    stims, choice, _, participation = _read_trials(Path(data_dir) / TRIPLETS_FILE, n_videos)
+    inside = np.isin(stims, test_videos).all(axis=1)
+    participant = pd.factorize(participation[inside])[0]
+    return _order_kept_first(stims[inside], choice[inside]), participant.astype(np.int64)

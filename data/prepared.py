@@ -1,6 +1,7 @@
-"""The folder a trial trains on: train and validation clips, triplets as row indices, human similarity.
+"""The folder a trial trains on, written and read here: train and validation clips, triplets as row indices,
+human similarity, and meta.json (`PreparedMeta`).
 
-This folder is the contract between `study` and `trainables` (docs/ARCHITECTURE.md, `study.prepare`).
+This folder is the contract between `study` and `trainables` (docs/ARCHITECTURE.md, `data.prepared`).
 Test videos are never decoded into it, so no test video can reach training. The folder's name is a hash of
 everything that shapes its content; it is built under a temporary name and renamed, and reused when present.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,65 @@ import numpy as np
 from common.atomic import atomic_folder
 from common.errors import ConfigError, DataError
 from metrics.triplet_pairs import positions
-from study.judgments import (
-    DEFAULT_MIN_CATCH_ACCURACY, Judgments, Split, SplitTriplets, data_fingerprint, load_judgments, paper_split,
-    random_split, similarity_matrix, split_triplets,
-)
-from trainables.clips import DecodeSettings, default_cache_root, load_clips
+from data.judgments import DEFAULT_MIN_CATCH_ACCURACY, Judgments, data_fingerprint, load_judgments
+from data.splits import Split, SplitTriplets, paper_split, random_split, similarity_matrix, split_triplets
+from data.clips import DecodeSettings, default_cache_root, load_clips
 
 FORMAT_VERSION = 1  # bump when the folder's files or their meaning change
 SPLIT_KINDS = ("paper", "random")
+META_FILE = "meta.json"
+_ARRAYS = ("video_ids", "triplets_train", "triplets_val", "rows_train", "rows_val", "human_train_similarity",
+           "human_train_counts", "human_val_similarity", "human_val_counts")
+
+
+@dataclass(frozen=True)
+class PreparedMeta:
+    """meta.json: what made the folder. Written last, so a folder whose meta carries its key is whole. A field
+    an older (or hand-made) folder lacks reads as its default."""
+
+    key: str = field(default="", metadata={"help": "hash of the judgments, clip files and settings"})
+    settings: dict = field(default_factory=dict, metadata={"help": "split, seed, fractions, decode key"})
+    format_version: int = field(default=FORMAT_VERSION, metadata={"help": "the folder format's version"})
+    data_dir: str = field(default="", metadata={"help": "absolute path of the data folder"})
+    data_fingerprint: str = field(default="", metadata={"help": "data.judgments.data_fingerprint of it"})
+    decode: DecodeSettings = field(default=DecodeSettings(), metadata={"help": "how the clips were decoded"})
+    video_names: tuple[str, ...] = field(default=(), metadata={"help": "the name of each row's video"})
+    test_video_ids: tuple[int, ...] | None = field(default=None, metadata={
+        "help": "held-out video ids (their clips are never in the folder); None in folders older than it"})
+    n_videos: dict = field(default_factory=dict, metadata={"help": "videos per split"})
+    n_triplets: dict = field(default_factory=dict, metadata={"help": "triplets per split"})
+    n_mixed_dropped: int = field(default=0, metadata={"help": "triplets mixing splits, dropped"})
+    catch: dict = field(default_factory=dict, metadata={"help": "data.judgments.CatchReport.summary()"})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> "PreparedMeta":
+        try:
+            doc = json.loads(text)
+            known = {f.name for f in fields(cls)}
+            meta = {k: v for k, v in doc.items() if k in known}
+            meta["decode"] = DecodeSettings(**doc.get("decode", {}))
+        except (ValueError, TypeError, AttributeError) as err:
+            raise DataError(f"{source}: not a prepared folder's meta ({err})") from None
+        for name in ("video_names", "test_video_ids"):
+            if meta.get(name) is not None:
+                meta[name] = tuple(meta[name])
+        return cls(**meta)
+
+
+def read_meta(directory: str | Path) -> PreparedMeta:
+    """A prepared folder's meta.json; DataError naming the file when it is missing or unreadable."""
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise DataError(f"{path}: the prepared folder is gone or incomplete; rerun the sweep or prepare_dataset")
+    return PreparedMeta.from_json(path.read_text(), str(path))
+
+
+def is_prepared(directory: str | Path) -> bool:
+    """True when the folder is whole (its meta.json, written last, is there)."""
+    return (Path(directory) / META_FILE).is_file()
 
 
 def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0, val_fraction: float = 0.2,
@@ -37,7 +89,7 @@ def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0
     out_root: default `$SOCIAL_ALIGN_CACHE`, else `~/.cache/social-align`.
     """
     if not isinstance(decode, DecodeSettings):
-        raise ConfigError(f"decode must be a study.clips.DecodeSettings; got {decode!r}")
+        raise ConfigError(f"decode must be a data.clips.DecodeSettings; got {decode!r}")
     data_dir = Path(data_dir)
     j = load_judgments(data_dir, min_catch_accuracy=min_catch_accuracy)
     chosen = _make_split(j, split, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
@@ -78,8 +130,8 @@ def _folder_key(data_dir: Path, row_names: list[str], settings: dict) -> str:
 def _is_complete(target: Path, key: str) -> bool:
     """meta.json is written last, so a folder whose meta.json carries our key is whole."""
     try:
-        return json.loads((target / "meta.json").read_text())["key"] == key
-    except (OSError, ValueError, KeyError):
+        return read_meta(target).key == key
+    except DataError:
         return False
 
 
@@ -94,8 +146,7 @@ def _build(target: Path, data_dir: Path, j: Judgments, split: Split, decode: Dec
         _write_clips(tmp / "clips.npy", data_dir, [j.video_names[i] for i in row_ids], decode,
                      cache_dir=target.parent / "clips")
         _write_arrays(tmp, row_ids, split, parts, j.n_videos)
-        meta = meta | _meta(data_dir, j, split, parts, row_ids, decode)
-        (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True, indent=1))
+        (tmp / META_FILE).write_text(_meta(data_dir, j, split, parts, row_ids, decode, **meta).to_json())
     return target
 
 
@@ -130,16 +181,73 @@ def _write_arrays(folder: Path, row_ids: np.ndarray, split: Split, parts: SplitT
 
 
 def _meta(data_dir: Path, j: Judgments, split: Split, parts: SplitTriplets, row_ids: np.ndarray,
-          decode: DecodeSettings) -> dict:
-    return {
-        "format_version": FORMAT_VERSION,
-        "data_dir": str(data_dir.resolve()),
-        "data_fingerprint": data_fingerprint(data_dir),
-        "decode": asdict(decode),
-        "video_names": [j.video_names[i] for i in row_ids],
-        "test_video_ids": split.test.tolist(),  # ids only: their clips are never in the folder
-        "n_videos": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
-        "n_triplets": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
-        "n_mixed_dropped": parts.n_mixed_dropped,
-        "catch": j.catch.summary(),
-    }
+          decode: DecodeSettings, *, key: str, settings: dict) -> PreparedMeta:
+    return PreparedMeta(
+        key=key, settings=settings, data_dir=str(data_dir.resolve()), data_fingerprint=data_fingerprint(data_dir),
+        decode=decode, video_names=tuple(j.video_names[i] for i in row_ids),
+        test_video_ids=tuple(split.test.tolist()),  # ids only: their clips are never in the folder
+        n_videos={"train": len(split.train), "val": len(split.val), "test": len(split.test)},
+        n_triplets={"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+        n_mixed_dropped=parts.n_mixed_dropped, catch=j.catch.summary())
+
+
+# ---------------------------------------------------------------- reading (the trainer's side)
+
+@dataclass(frozen=True)
+class PreparedData:
+    """clips: uint8 (n_rows, T, 3, H, W), memory-mapped; triplets_*: (n, 3) row indices [kept_a, kept_b, odd];
+    rows_*: the rows of each split's videos; human_*_similarity / counts: (m, m) in the order of rows_*."""
+    clips: np.ndarray
+    video_ids: np.ndarray
+    triplets_train: np.ndarray
+    triplets_val: np.ndarray
+    rows_train: np.ndarray
+    rows_val: np.ndarray
+    human_train_similarity: np.ndarray
+    human_train_counts: np.ndarray
+    human_val_similarity: np.ndarray
+    human_val_counts: np.ndarray
+    meta: PreparedMeta
+
+
+def load_prepared(directory: str | Path) -> PreparedData:
+    """Read a prepared folder; a missing or inconsistent file -> DataError naming the file."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"prepared_dir {str(directory)!r} is not a folder (write one with data.prepared)")
+    arrays = {name: _load(directory / f"{name}.npy") for name in _ARRAYS}
+    data = PreparedData(clips=load_clip_rows(directory), meta=read_meta(directory), **arrays)
+    _check(data, directory)
+    return data
+
+
+def load_clip_rows(directory: str | Path) -> np.ndarray:
+    """clips.npy, memory-mapped: uint8 (n_rows, T, 3, H, W), rows in the order of video_ids.npy."""
+    return _load(Path(directory) / "clips.npy", mmap_mode="r")
+
+
+def load_video_ids(directory: str | Path) -> np.ndarray:
+    """video_ids.npy: the global video id of each row of clips.npy."""
+    return _load(Path(directory) / "video_ids.npy")
+
+
+def _load(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"{path}: missing from the prepared folder")
+    return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+
+
+def _check(data: PreparedData, directory: Path) -> None:
+    n = len(data.clips)
+    if data.clips.ndim != 5 or data.clips.dtype != np.uint8 or data.clips.shape[2] != 3:
+        raise DataError(f"{directory / 'clips.npy'}: expected uint8 (n, T, 3, H, W), got "
+                        f"{data.clips.dtype} {data.clips.shape}")
+    for split in ("train", "val"):
+        t = getattr(data, f"triplets_{split}")
+        if t.ndim != 2 or t.shape[1] != 3 or (t.size and (t.min() < 0 or t.max() >= n)):
+            raise DataError(f"{directory / f'triplets_{split}.npy'}: expected (n, 3) row indices below {n}")
+        m = len(getattr(data, f"rows_{split}"))
+        for kind in ("similarity", "counts"):
+            if getattr(data, f"human_{split}_{kind}").shape != (m, m):
+                raise DataError(f"{directory / f'human_{split}_{kind}.npy'}: expected ({m}, {m}) for the "
+                                f"{m} rows of rows_{split}.npy")

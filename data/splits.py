@@ -1,32 +1,16 @@
-"""Human odd-one-out judgments: load and validate, drop catch trials, split by video, similarity matrices.
-
-Reading and validating the files is analysis.human_judgments (re-exported here); this module splits the
-judgments by video and turns triplets into similarity matrices.
-
-    python -m study.judgments DATA_DIR      # one-screen summary; exit 2 on bad input
-"""
+"""Human judgments split by video (train, validation, test; no video in two parts) and turned into
+similarity matrices. Reading and validating the files is data.judgments."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from analysis.human_judgments import (
-    DEFAULT_MIN_CATCH_ACCURACY, ID_COLUMNS, JUDGMENT_FILES, MAPPING_FILE, STIM_COLUMNS, TEST_FILE, TRIPLET_COLUMNS,
-    TRIPLETS_FILE, CatchReport, Judgments, data_fingerprint, load_judgments,
-)
-from common.errors import ConfigError, cli_entry
+from common.errors import ConfigError
+from data.judgments import Judgments
 from metrics.triplet_pairs import pair_counts, positions, similarity_from_counts
 
-__all__ = [
-    "DEFAULT_MIN_CATCH_ACCURACY", "ID_COLUMNS", "JUDGMENT_FILES", "MAPPING_FILE", "MIN_SPLIT_VIDEOS", "STIM_COLUMNS",
-    "TEST_FILE", "TRIPLET_COLUMNS", "TRIPLETS_FILE", "CatchReport", "HumanSimilarity", "Judgments", "Split",
-    "SplitTriplets", "data_fingerprint", "load_judgments", "main", "paper_split", "random_split",
-    "similarity_matrix", "split_triplets",
-]
 MIN_SPLIT_VIDEOS = 3
 
 
@@ -142,40 +126,3 @@ def split_triplets(j: Judgments, split: Split) -> SplitTriplets:
     """Each part's triplets; a triplet with videos from two parts goes nowhere."""
     parts = [j.within(ids) for ids in (split.train, split.val, split.test)]
     return SplitTriplets(*parts, n_mixed_dropped=len(j) - sum(len(p) for p in parts))
-
-
-# ---------------------------------------------------------------- command line
-
-def _summary_lines(data_dir: Path, j: Judgments, split: Split, parts: SplitTriplets) -> list[str]:
-    c = j.catch
-    return [
-        f"rows read            {c.n_rows:>8,}",
-        f"catch trials         {c.n_catch_trials:>8,}  (dropped)",
-        f"participants         {len(c.participants):>8,}",
-        f"excluded             {len(c.excluded):>8,}  (catch accuracy < {c.min_catch_accuracy:g}; "
-        f"{c.n_excluded_rows:,} rows)",
-        f"valid triplets       {len(j):>8,}",
-        f"videos               {j.n_videos:>8,}",
-        f"paper split videos   train {len(split.train)}, val {len(split.val)}, test {len(split.test)}",
-        f"paper split triplets train {len(parts.train):,}, val {len(parts.val):,}, test {len(parts.test):,}, "
-        f"mixed dropped {parts.n_mixed_dropped:,}",
-        f"data fingerprint     {data_fingerprint(data_dir)}",
-    ]
-
-
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.judgments", description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", type=Path, help="folder with all_triplets.csv, video_mapping.csv, test.csv")
-    parser.add_argument("--min-catch-accuracy", type=float, default=DEFAULT_MIN_CATCH_ACCURACY,
-                        help="exclude participants whose catch-trial accuracy is below this")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the validation draw")
-    args = parser.parse_args(argv)
-    j = load_judgments(args.data_dir, min_catch_accuracy=args.min_catch_accuracy)
-    split = paper_split(j, seed=args.seed)
-    print("\n".join(_summary_lines(args.data_dir, j, split, split_triplets(j, split))))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -50,7 +50,7 @@ def similarity_from_counts(together: np.ndarray, shown: np.ndarray) -> np.ndarra
 
 
 def human_similarity(triplets: np.ndarray, n_videos: int) -> tuple[np.ndarray, np.ndarray]:
-    """(similarity, shown) of the triplets; `study.judgments.similarity_matrix` is built on the same counts."""
+    """(similarity, shown) of the triplets; `data.splits.similarity_matrix` is built on the same counts."""
     together, shown = pair_counts(triplets, n_videos)
     return similarity_from_counts(together, shown), shown
 

@@ -19,7 +19,8 @@ from typing import Collection
 import pandas as pd
 
 from common.errors import ConfigError, DataError
-from study.judgments import MAPPING_FILE, load_judgments, paper_split, random_split
+from data.judgments import MAPPING_FILE, load_judgments
+from data.splits import paper_split, random_split
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from transformers import TimesformerConfig, TimesformerModel
 from common.atomic import atomic_folder
 from common.errors import ConfigError, cli_entry
 from study.synthetic import GENERATOR_VERSION, INTERACTIONS, render_clip, sample_interactions, sample_nuisance
-from trainables.clips import DecodeSettings, decode_clip, default_cache_root, write_clip
+from data.clips import DecodeSettings, decode_clip, default_cache_root, write_clip
 from trainables.model import normalise_clips
 
 PRETRAIN_VERSION = 1  # bump whenever the same config would give other weights
@@ -105,7 +105,7 @@ def corpus_world(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray, pd.Dat
 
 def render_corpus(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clips uint8 (n, T, 3, H, W), interaction kind int64 (n,), scene float32 (n, 5) in SCENE's order).
-    Each clip goes the benchmark's way: rendered, written as H.264, decoded and resized by study.clips."""
+    Each clip goes the benchmark's way: rendered, written as H.264, decoded and resized by data.clips."""
     kind, latents, nuisance = corpus_world(config)
     decode = DecodeSettings(num_frames=config.num_frames, image_size=config.image_size)
     clips = np.empty((config.n_videos, config.num_frames, 3, config.image_size, config.image_size), np.uint8)

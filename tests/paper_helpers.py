@@ -17,7 +17,7 @@ FRAMES, SIZE = 4, 32
 
 
 def write_prepared(folder: Path, n_train: int = 30, n_val: int = 8, seed: int = 0) -> Path:
-    """Random clips and triplets in the study.prepare format; every training pair observed at least once is
+    """Random clips and triplets in the data.prepared format; every training pair observed at least once is
     not needed, the human matrix is whatever the random triplets give."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)

@@ -13,8 +13,8 @@ import pytest
 def experiment(synthetic_dir, tmp_path_factory):
     import torch
 
-    from trainables.clips import DecodeSettings
-    from study.prepare import prepare_dataset
+    from data.clips import DecodeSettings
+    from data.prepared import prepare_dataset
     from trainables.checkpoint import save_checkpoint
     from trainables.config import TrainConfig
     from trainables.model import build_model

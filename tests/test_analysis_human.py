@@ -21,7 +21,7 @@ def sentence_model():
 
 @pytest.fixture(scope="module")
 def synthetic(synthetic_dir):
-    from study.judgments import load_judgments
+    from data.judgments import load_judgments
 
     truth = json.loads((synthetic_dir / "ground_truth" / "noise_ceiling.json").read_text())
     return load_judgments(synthetic_dir), np.load(synthetic_dir / "ground_truth" / "true_similarity.npy"), truth
@@ -50,7 +50,7 @@ def test_split_half_recovers_the_simulated_reliability(synthetic):
 def test_real_judgments_ceilings_and_participants(real_data_dir):
     from analysis.human import participant_quality
     from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows
-    from study.judgments import load_judgments
+    from data.judgments import load_judgments
 
     j = load_judgments(real_data_dir)
     quality = participant_quality(j)

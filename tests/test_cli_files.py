@@ -10,7 +10,7 @@ import pytest
 import study.sweep
 
 COMMANDS = ["study.sweep", "analysis.__main__", "analysis.human", "analysis.timing", "study.synthetic",
-            "study.judgments", "benchmarks.__main__"]
+            "data.__main__", "benchmarks.__main__"]
 
 
 @pytest.mark.parametrize("module", COMMANDS)
@@ -105,7 +105,7 @@ def test_the_sweep_filters_only_the_named_notices_here_and_for_its_workers(monke
 
 @pytest.mark.parametrize("module, argv, named", [
     ("analysis.timing", ["{missing}"], "{missing}/video_mapping.csv: file not found"),
-    ("study.judgments", ["{missing}"], "{missing}/video_mapping.csv: file not found"),
+    ("data.__main__", ["{missing}"], "{missing}/video_mapping.csv: file not found"),
     ("analysis.human", ["{missing}"], "{missing}: no such folder"),
     ("analysis.__main__", ["{missing}"], "{missing}: no such folder"),
     ("study.sweep", ["--data", "{missing}", "--no-dashboard"], "--data {missing}: no such folder"),

@@ -8,8 +8,8 @@ import decord
 import numpy as np
 import pytest
 
-import trainables.clips as clips
-from trainables.clips import DecodeSettings, decode_clip, frame_indices, load_clips, write_clip
+import data.clips as clips
+from data.clips import DecodeSettings, decode_clip, frame_indices, load_clips, write_clip
 from common.errors import ConfigError, DataError
 
 N_FRAMES = 12

@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 
 from common.errors import ConfigError, DataError
-from study.judgments import main as judgments_main
-from study.judgments import (
-    Split, data_fingerprint, load_judgments, paper_split, random_split, similarity_matrix, split_triplets,
-)
+from data.__main__ import main as judgments_main
+from data.splits import Split, paper_split, random_split, similarity_matrix, split_triplets
+from data.judgments import data_fingerprint, load_judgments
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "participation,task,trial,stim1_name,stim2_name,stim3_name,choice,response_time,catch_trial_flag"
@@ -241,7 +240,7 @@ def test_fingerprint_follows_judgment_bytes(tmp_path):
 # ---------------------------------------------------------------- command line
 
 def run_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "study.judgments", *map(str, args)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "data", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 

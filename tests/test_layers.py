@@ -1,8 +1,8 @@
 """The packages' layers, read from the source with ast: arrows between packages point one way, the leaves
 import nothing above them, no module imports another module's private name, and no module is over 400 lines.
 
-Layers, bottom up (docs/ARCHITECTURE.md): common -> metrics -> search_spaces, trainables -> analysis -> study
--> benchmarks.
+Layers, bottom up (docs/ARCHITECTURE.md): common -> metrics -> data -> search_spaces, trainables -> analysis ->
+study -> benchmarks.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("common", "metrics", "search_spaces", "trainables", "analysis", "study", "benchmarks")
+PACKAGES = ("common", "metrics", "data", "search_spaces", "trainables", "analysis", "study", "benchmarks")
 MAX_LINES = 400
 
 
@@ -59,10 +59,11 @@ def test_arrows_between_packages_point_one_way():
 @pytest.mark.parametrize("package, allowed", [
     ("common", set()),
     ("metrics", {"common"}),
+    ("data", {"common", "metrics"}),
     ("search_spaces", {"common"}),
-    ("trainables", {"common", "metrics"}),
-    ("analysis", {"common", "metrics", "trainables"}),
-    ("study", {"common", "metrics", "search_spaces", "trainables", "analysis"}),
+    ("trainables", {"common", "metrics", "data"}),
+    ("analysis", {"common", "metrics", "data", "trainables"}),
+    ("study", {"common", "metrics", "data", "search_spaces", "trainables", "analysis"}),
 ])
 def test_each_package_imports_only_the_layers_below_it(package, allowed):
     seen = {b: where for (a, b), where in _package_arrows().items() if a == package}
@@ -126,19 +127,20 @@ def test_no_module_is_over_400_lines():
     assert not long, long
 
 
-def _fresh_python(code: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "RAY_TRAIN_V2_ENABLED"}
+def _fresh_python(code: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_TRAIN_V2_ENABLED"} | env_vars
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=120)
 
 
-def test_importing_the_sweep_sets_nothing_and_imports_no_ray():
-    done = _fresh_python("import os, sys, study.sweep; study.sweep.SweepSettings; "
-                         "print('ray' in sys.modules, os.environ.get('RAY_TRAIN_V2_ENABLED'))")
+def test_importing_the_sweep_gives_ray_train_v1():
+    done = _fresh_python("import inspect, os, study.sweep, ray.train; "
+                         "print(os.environ['RAY_TRAIN_V2_ENABLED'], inspect.getsourcefile(ray.train.get_context))")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "None"]
+    value, source = done.stdout.split()
+    assert value == "0" and "/v2/" not in source
 
 
-def test_the_sweep_refuses_a_trainer_when_ray_train_v1_was_not_chosen_where_the_process_started():
-    done = _fresh_python("import study.sweep as s; s.build_trainer(s.SweepSettings())")
+def test_the_sweep_refuses_a_trainer_when_the_user_chose_ray_train_v2():
+    done = _fresh_python("import study.sweep as s; s.build_trainer(s.SweepSettings())", RAY_TRAIN_V2_ENABLED="1")
     assert done.returncode != 0 and "needs Ray Train V1: set RAY_TRAIN_V2_ENABLED=0" in done.stderr

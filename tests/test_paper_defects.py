@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import search_spaces
+from data.clips import DecodeSettings
 from trainables.checkpoint import HEAD, check_clip_settings, read_preprocessing, save_checkpoint
 from trainables.config import TrainConfig
 from trainables.embed import embed_clips, load_trained
@@ -57,11 +58,12 @@ def test_defect_2_one_preprocessing_path_recorded_in_the_checkpoint_and_enforced
     record = read_preprocessing(folder)
     assert record == {"num_frames": 4, "image_size": 32, "frame_sampling": "linspace", "resize": "squash",
                       "pixels": "uint8 0-255", "pixel_mean": 0.45, "pixel_std": 0.225}
-    check_clip_settings(record, {"num_frames": 4, "image_size": 32, "frame_sampling": "linspace",
-                                 "resize": "squash"}, "meta.json")
+    check_clip_settings(record, DecodeSettings(num_frames=4, image_size=32, frame_sampling="linspace",
+                                               resize="squash"), "meta.json")
     with pytest.raises(ValueError, match="meta.json: clips have resize = 'crop', the checkpoint was trained "
                                          "on 'squash'"):
-        check_clip_settings(record, {"num_frames": 4, "image_size": 32, "frame_sampling": "linspace"}, "meta.json")
+        check_clip_settings(record, DecodeSettings(num_frames=4, image_size=32, frame_sampling="linspace"),
+                            "meta.json")
     (folder / "preprocessing.json").write_text(json.dumps({**record, "pixel_std": 1.0}))
     with pytest.raises(ValueError, match="preprocessing.json: trained with normalisation"):
         load_trained(folder)
@@ -86,7 +88,7 @@ def test_defect_4_the_observed_pair_mask_indexes_by_video_id_not_by_test_positio
 
 
 def test_defect_5_the_anchor_does_not_depend_on_the_hash_seed(real_data_dir):
-    code = ("import sys, hashlib; from study.judgments import load_judgments; "
+    code = ("import sys, hashlib; from data.judgments import load_judgments; "
             "t = load_judgments(sys.argv[1]).triplets; print(hashlib.sha256(t.tobytes()).hexdigest())")
     digests = {subprocess.run([sys.executable, "-c", code, str(real_data_dir)], check=True, capture_output=True,
                               text=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
@@ -113,9 +115,9 @@ def test_the_authors_test_matrix_rebuilt_here_is_their_shipped_matrix(real_data_
     the correct id indexing finds their 670 observed pairs where their positions 0-49 found 26 (defect 4)."""
     import pandas as pd
 
-    from analysis.human import authors_test_triplets
+    from data.judgments import authors_test_triplets
     from metrics.triplet_pairs import participant_pairs
-    from study.judgments import load_judgments
+    from data.judgments import load_judgments
 
     j = load_judgments(real_data_dir)
     triplets, participant = authors_test_triplets(real_data_dir, j.test_videos)
@@ -147,18 +149,12 @@ def test_resuming_under_the_authors_protocol_reproduces_the_uninterrupted_run(pr
 
 @pytest.mark.parametrize("space, expected", [("smoke", ("centres", "crop", 4, 32)),
                                              ("paper", ("linspace", "squash", 16, 224))])
-def test_the_sweep_prepares_clips_the_way_its_trials_will_check_them(monkeypatch, tmp_path, space, expected):
+def test_the_sweep_prepares_clips_the_way_its_trials_will_check_them(space, expected):
     """A space that leaves frame_sampling / resize unset gets today's clips, not the paper space's."""
-    import study.prepare
-    from study import sweep
+    from study.sweep import SweepSettings
+    from study.sweep.trial import TrialData
 
-    seen = []
-    folder = tmp_path / "prepared"
-    folder.mkdir()
-    (folder / "meta.json").write_text("{}")
-    monkeypatch.setattr(study.prepare, "prepare_dataset", lambda *a, decode, **k: (seen.append(decode), folder)[1])
-    sweep.prepare_data(sweep.SweepSettings(space=space, data=str(tmp_path)), search_spaces.get(space))
-    decode = seen[0]
+    decode = TrialData.for_sweep(SweepSettings(space=space, data="data"), search_spaces.get(space)).decode
     assert (decode.frame_sampling, decode.resize, decode.num_frames, decode.image_size) == expected
 
 
@@ -181,7 +177,7 @@ def test_analysis_ranks_trials_by_the_metric_results_parquet_names(tmp_path):
 def test_both_test_matrices_and_ev_against_a_ceiling_of_the_same_correlation(real_data_dir, ev_method):
     from analysis import human
     from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows
-    from study.judgments import load_judgments
+    from data.judgments import load_judgments
 
     j = load_judgments(real_data_dir)
     s = SuiteSettings(n_boot=20, n_perm=20, n_splits=10, ev_method=ev_method)

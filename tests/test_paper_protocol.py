@@ -219,7 +219,7 @@ def test_the_sweep_passes_its_metric_to_the_trials_and_refuses_a_second_one():
 # ------------------------------------------------------------------- frames and resizing
 
 def test_linspace_frames_include_first_and_last_and_centres_do_not():
-    from trainables.clips import frame_indices
+    from data.clips import frame_indices
 
     assert frame_indices(100, 16, "linspace").tolist() == np.linspace(0, 99, 16).astype(int).tolist()
     assert frame_indices(100, 16, "linspace")[[0, -1]].tolist() == [0, 99]
@@ -229,7 +229,7 @@ def test_linspace_frames_include_first_and_last_and_centres_do_not():
 
 
 def test_squash_keeps_the_whole_frame_and_crop_cuts_the_sides(tmp_path):
-    from trainables.clips import DecodeSettings, decode_clip, write_clip
+    from data.clips import DecodeSettings, decode_clip, write_clip
 
     frames = np.zeros((8, 32, 64, 3), dtype=np.uint8)           # 64 wide, 32 high
     frames[:, :, :8] = (255, 0, 0)                              # a red band at the far left

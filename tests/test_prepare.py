@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trainables.clips import DecodeSettings, write_clip
+from data.clips import DecodeSettings, write_clip
 from common.errors import ConfigError, DataError
-from study.judgments import load_judgments, paper_split, random_split, similarity_matrix, split_triplets
-from study.prepare import prepare_dataset
+from data.judgments import load_judgments
+from data.splits import paper_split, random_split, similarity_matrix, split_triplets
+from data.prepared import prepare_dataset
 
 N_VIDEOS, TEST_IDS = 12, (9, 10, 11)
 DECODE = DecodeSettings(num_frames=4, image_size=32)
@@ -84,7 +85,7 @@ def test_clips_are_copied_where_hard_links_fail(data_dir, tmp_path, monkeypatch)
     def no_link(*args, **kwargs):
         raise OSError("cross-device link")
 
-    monkeypatch.setattr("study.prepare.os.link", no_link)
+    monkeypatch.setattr("data.prepared.os.link", no_link)
     copied = prepare(data_dir, tmp_path / "copied") / "clips.npy"
     assert copied.stat().st_nlink == 1 and np.array_equal(np.load(copied), linked)
 
@@ -149,7 +150,7 @@ def test_corrupt_training_video_leaves_nothing_behind(data_dir, tmp_path):
 def test_bad_settings_are_config_errors(data_dir, tmp_path):
     with pytest.raises(ConfigError, match="split must be one of paper, random; got 'authors'"):
         prepare(data_dir, tmp_path, split="authors")
-    with pytest.raises(ConfigError, match="decode must be a study.clips.DecodeSettings"):
+    with pytest.raises(ConfigError, match="decode must be a data.clips.DecodeSettings"):
         prepare_dataset(data_dir, decode={"num_frames": 4}, out_root=tmp_path)
     with pytest.raises(ConfigError, match="'val' has 1 video"):
         prepare_dataset(data_dir, val_fraction=0.1, decode=DECODE, out_root=tmp_path)
@@ -167,8 +168,8 @@ def test_synthetic_benchmark_prepares_without_test_videos(synthetic_dir, tmp_pat
 
 
 def test_trainer_side_reader_accepts_the_folder(data_dir, tmp_path):
-    from trainables.data import load_prepared
+    from data.prepared import load_prepared
 
     data = load_prepared(prepare(data_dir, tmp_path))
     assert isinstance(data.clips, np.memmap) and data.clips.shape[0] == len(data.video_ids)
-    assert data.meta["n_triplets"]["train"] == len(data.triplets_train)
+    assert data.meta.n_triplets["train"] == len(data.triplets_train) and data.meta.decode == DECODE

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from study.clips import DecodeSettings, load_clips
+from data.clips import DecodeSettings, load_clips
 from study.pretrain import (BACKBONE_NAME, PretrainConfig, corpus_world, ensure_pretrained, render_corpus,
                             resolve_backbone)
 from study.synthetic import INTERACTIONS, SOCIAL_LATENTS, SyntheticConfig, generate_benchmark
@@ -84,7 +84,7 @@ def test_the_build_is_deterministic_and_loads_through_from_pretrained(tmp_path, 
 
 
 def test_the_pretrained_backbone_refuses_other_clip_sizes_naming_them():
-    from study.errors import ConfigError
+    from common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="pretrained at image_size=32, got image_size=64"):
         resolve_backbone(BACKBONE_NAME, num_frames=4, image_size=64)

@@ -97,12 +97,12 @@ def crashing_worker(crash_at_epoch: int, times_by_seed: dict[int, int]):
     before reporting it, on the first `times_by_seed[seed]` runs of the trial: FailureConfig must then restore
     the trial from that epoch's checkpoint (above --max-failures the trial fails for good)."""
 
-    def worker(config: dict) -> None:
+    def worker(config: dict, data=None) -> None:
         context = train.get_context()
         if context.get_world_rank() == 0:
             _arm_crash(crash_at_epoch, times_by_seed[int(config["seed"])],
                        Path(context.get_trial_dir()) / "crash-injected")
-        sweep.trial_worker(config)
+        sweep.trial_worker(config, data)
 
     return worker
 

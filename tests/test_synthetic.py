@@ -15,9 +15,10 @@ import study.synthetic as synthetic
 import study.synthetic.folder as synthetic_folder
 from metrics.odd_one_out import odd_one_out_accuracy, per_triplet_correct
 from common.errors import ConfigError
-from study.judgments import load_judgments, similarity_matrix
+from data.judgments import load_judgments
+from data.splits import similarity_matrix
 from study.synthetic import SyntheticConfig, ensure_benchmark, expected_ooo_accuracy, generate_benchmark
-from trainables.clips import DecodeSettings, decode_clip
+from data.clips import DecodeSettings, decode_clip
 
 TABLES = ("all_triplets.csv", "video_mapping.csv", "test.csv", "train.csv", "annotations.csv", "captions.csv")
 TRUTH = ("latents.csv", "true_similarity.npy", "noise_ceiling.json", "config.json")
@@ -230,7 +231,7 @@ def test_cli_writes_a_benchmark(tmp_path, capsys):
 
 
 def test_the_evaluation_collection_lies_within_the_test_and_the_prepared_validation_videos(tmp_path):
-    from study.judgments import paper_split, split_triplets
+    from data.splits import paper_split, split_triplets
 
     config = _mini(n_videos=40, n_eval_participants=2, seed=5)
     folder = generate_benchmark(tmp_path / "bench", config)

@@ -23,7 +23,7 @@ from trainables.loop import METRICS, train
 
 
 def _write_prepared(folder: Path, n_train: int = 12, n_val: int = 8, seed: int = 0) -> Path:
-    """A hand-made prepared folder (random clips, random triplets) in the study.prepare format."""
+    """A hand-made prepared folder (random clips, random triplets) in the data.prepared format."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     n = n_train + n_val
@@ -214,9 +214,9 @@ def test_two_worker_ddp_with_plain_fit_on_train_v2(handmade_prepared, tmp_path):
 
 @pytest.mark.slow
 def test_trains_on_the_synthetic_pipeline_and_embeds_the_held_out_test_clips(synthetic_dir, tmp_path):
-    from study.clips import DecodeSettings, load_clips
-    from study.judgments import load_judgments
-    from study.prepare import prepare_dataset
+    from data.clips import DecodeSettings, load_clips
+    from data.judgments import load_judgments
+    from data.prepared import prepare_dataset
 
     prepared = prepare_dataset(synthetic_dir, decode=DecodeSettings(num_frames=8, image_size=64),
                                out_root=tmp_path / "prepared")
@@ -232,7 +232,7 @@ def test_trains_on_the_synthetic_pipeline_and_embeds_the_held_out_test_clips(syn
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
 
 
-# Held-out learning, measured on the test videos, which study.prepare keeps out of training, in the default
+# Held-out learning, measured on the test videos, which data.prepared keeps out of training, in the default
 # synthetic world (SyntheticConfig(): full nuisance variety, the evaluation collection) and in a second world
 # (another seed, other population weights of the simulated participants), both decoded as the default run
 # decodes them (4 frames, 32 px) and fine-tuned from the pretrained backbone the default run uses
@@ -272,9 +272,9 @@ def held_out(request, tmp_path_factory) -> dict:
 def _held_out_scores(root: Path, world: dict, overrides: dict | None = None,
                      variants: tuple = ("hybrid", "triplet-only")) -> dict:
     """world: SyntheticConfig fields; overrides: laid over LEARNING_RUN (docs/trainer.md's lever search)."""
-    from study.clips import DecodeSettings
-    from study.judgments import load_judgments
-    from study.prepare import prepare_dataset
+    from data.clips import DecodeSettings
+    from data.judgments import load_judgments
+    from data.prepared import prepare_dataset
     from study.pretrain import ensure_pretrained
     from study.synthetic import SyntheticConfig, generate_benchmark
     from trainables.embed import backbone_features
@@ -307,7 +307,7 @@ def _test_video_scorer(data_dir: Path, judgments, decode, cache_dir: Path):
     from metrics.compare import compare_rdms
     from metrics.odd_one_out import per_triplet_correct
     from metrics.rdm import model_rdm
-    from study.clips import load_clips
+    from data.clips import load_clips
 
     test = np.sort(judgments.test_videos)
     clips = load_clips(data_dir, [judgments.video_names[v] for v in test], decode, cache_dir=cache_dir)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from common.atomic import atomic_folder
 from common.errors import DataError
+from data.clips import DecodeSettings
 from trainables.config import TrainConfig
 from trainables.model import PIXEL_MEAN, PIXEL_STD, VideoEmbedder, peft_backbone
 
@@ -55,9 +57,8 @@ def write_checkpoint_files(directory: Path, model: VideoEmbedder, config: TrainC
 def preprocessing(config: TrainConfig) -> dict:
     """What a clip must be for this model: frames, size, how they were picked and sized, and the
     normalisation the model applies itself to uint8 pixels."""
-    m = config.model
-    return {"num_frames": m.num_frames, "image_size": m.image_size, "frame_sampling": m.frame_sampling,
-            "resize": m.resize, "pixels": "uint8 0-255", "pixel_mean": PIXEL_MEAN, "pixel_std": PIXEL_STD}
+    return {**asdict(config.model.decode()), "pixels": "uint8 0-255", "pixel_mean": PIXEL_MEAN,
+            "pixel_std": PIXEL_STD}
 
 
 def read_preprocessing(directory: str | Path) -> dict:
@@ -71,13 +72,12 @@ def read_preprocessing(directory: str | Path) -> dict:
     return record
 
 
-def check_clip_settings(record: dict, decode: dict, source: str) -> None:
-    """Refuse clips prepared unlike the checkpoint's (decode: trainables.clips.DecodeSettings.key() or asdict)."""
-    have = {"frame_sampling": "centres", "resize": "crop", **decode}
-    for name in ("num_frames", "image_size", "frame_sampling", "resize"):
-        if have.get(name) != record[name]:
-            raise DataError(f"{source}: clips have {name} = {have.get(name)!r}, the checkpoint was trained on "
-                             f"{record[name]!r}")
+def check_clip_settings(record: dict, decode: DecodeSettings, source: str) -> None:
+    """Refuse clips prepared unlike the checkpoint's preprocessing record."""
+    for name, have in asdict(decode).items():
+        if have != record[name]:
+            raise DataError(f"{source}: clips have {name} = {have!r}, the checkpoint was trained on "
+                            f"{record[name]!r}")
 
 
 def read_config(directory: str | Path) -> TrainConfig:

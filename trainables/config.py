@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import ConfigError
+from data.clips import DecodeSettings
 
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
 VARIANTS = ("hybrid", "triplet-only", "rsa-only", "budget-matched")
 SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
 PRECISIONS = ("auto", "fp32", "bf16")
-FRAME_SAMPLINGS = ("centres", "linspace")
-RESIZES = ("crop", "squash")
 LR_SCHEDULES = ("warmup-cosine", "plateau")
 SELECT_METRICS = ("val_ooo_acc", "val_rsa")
 
@@ -27,19 +26,21 @@ def _help(text: str, **kwargs) -> Any:
     return field(metadata={"help": text}, **kwargs)
 
 
+def _decode_field(name: str) -> Any:
+    """A field of DecodeSettings (declared there, once) as a flat model setting the prepared clips must match."""
+    declared = {f.name: f for f in dataclasses.fields(DecodeSettings)}[name]
+    return _help(f"{declared.metadata['help']}; must match the prepared clips.", default=declared.default)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     backbone: str = _help("Tiny preset name ('tiny', 'small', 'base-random'), a hub id such as "
                           "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder.",
                           default="tiny")
-    num_frames: int = _help("Frames per clip; must match the prepared clips.", default=8)
-    image_size: int = _help("Frame side in pixels; must match the prepared clips.", default=64)
-    frame_sampling: str = _help("How the prepared clips picked their frames: 'centres' (centres of equal segments, "
-                                "ours) or 'linspace' (np.linspace(0, n-1, T), the authors'); must match the "
-                                "prepared clips.", default="centres")
-    resize: str = _help("How the prepared clips were sized: 'crop' (short side to image_size, centre crop, keeps "
-                        "the aspect ratio: ours) or 'squash' (both sides to image_size: the authors'); must match "
-                        "the prepared clips.", default="crop")
+    num_frames: int = _decode_field("num_frames")
+    image_size: int = _decode_field("image_size")
+    frame_sampling: str = _decode_field("frame_sampling")
+    resize: str = _decode_field("resize")
     lora_r: int = _help("LoRA rank.", default=8)
     lora_alpha: float = _help("LoRA scaling numerator (scale = lora_alpha / lora_r).", default=16.0)
     lora_dropout: float = _help("Dropout on the LoRA branch, in [0, 1).", default=0.1)
@@ -53,7 +54,8 @@ class ModelConfig:
                            default="auto")
 
     def __post_init__(self):
-        _check_positive(self, "num_frames", "image_size", "lora_r", "embed_dim")
+        self.decode()  # DecodeSettings validates the four clip settings
+        _check_positive(self, "lora_r", "embed_dim")
         _check_fraction(self, "lora_dropout", "head_dropout")
         if self.lora_alpha <= 0:
             raise ConfigError(f"lora_alpha must be > 0, got {self.lora_alpha!r}")
@@ -62,10 +64,12 @@ class ModelConfig:
         if bad or not groups:
             raise ConfigError(f"lora_targets must name some of {LORA_TARGET_NAMES}, got {self.lora_targets!r}")
         _check_choice(self, "precision", PRECISIONS)
-        _check_choice(self, "frame_sampling", FRAME_SAMPLINGS)
-        _check_choice(self, "resize", RESIZES)
         if not self.backbone:
             raise ConfigError("backbone must name a preset, a hub id or a folder, got ''")
+
+    def decode(self) -> DecodeSettings:
+        """The clip settings as the data layer declares them."""
+        return DecodeSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DecodeSettings)})
 
     def target_groups(self) -> tuple[str, ...]:
         return tuple(g.strip() for g in self.lora_targets.split(",") if g.strip())
@@ -182,7 +186,7 @@ _SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfi
 
 @dataclass(frozen=True)
 class TrainConfig:
-    prepared_dir: str = _help("Folder written by study.prepare.prepare_dataset.", default="")
+    prepared_dir: str = _help("Folder written by data.prepared.prepare_dataset.", default="")
     seed: int = _help("Seed for sampling, dropout and head initialisation.", default=0)
     resume_from: str = _help("Checkpoint folder to continue from when Ray offers none ('' = start fresh).",
                              default="")

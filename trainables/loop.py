@@ -26,7 +26,7 @@ from metrics.rdm import model_rdm
 from metrics.triplet_pairs import positions
 from trainables.checkpoint import load_train_state, load_weights, write_atomically, write_checkpoint_files
 from trainables.config import TrainConfig
-from trainables.data import PreparedData, load_prepared
+from data.prepared import PreparedData, load_prepared
 from trainables.embed import embed_clips
 from trainables.losses import (anchored_rsa_loss, hybrid_loss, mine_hard_negatives, rsa_loss, triplet_loss,
                                 violation_extra_triplet)
@@ -328,9 +328,8 @@ def _seed(seed: int, epoch: int, rank: int) -> int:
 
 def _check_clip_shape(data: PreparedData, cfg: TrainConfig) -> None:
     _, frames, _, height, width = data.clips.shape
-    decode = {"frame_sampling": "centres", "resize": "crop", **data.meta.get("decode", {})}
     for name, want, got in (("num_frames", cfg.model.num_frames, frames), ("image_size", cfg.model.image_size, height),
-                            ("frame_sampling", cfg.model.frame_sampling, decode["frame_sampling"]),
-                            ("resize", cfg.model.resize, decode["resize"])):
+                            ("frame_sampling", cfg.model.frame_sampling, data.meta.decode.frame_sampling),
+                            ("resize", cfg.model.resize, data.meta.decode.resize)):
         if want != got:
             raise ConfigError(f"{name} = {want!r} does not match the prepared clips in {cfg.prepared_dir} ({got!r})")

@@ -11,7 +11,8 @@ from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace
 from common.errors import ConfigError
 from study.preflight import check_backbone
 from study.pretrain import BACKBONE_NAME
-from study.sweep.settings import DECODE_KEYS, SweepSettings
+from data.clips import DECODE_KEYS
+from study.sweep.settings import SweepSettings
 
 
 def known_keys() -> dict[str, str]:

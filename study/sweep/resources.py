@@ -5,6 +5,8 @@ import math
 import os
 from pathlib import Path
 
+import study.sweep.train_v1  # noqa: F401 - first: ray.train reads RAY_TRAIN_V2_ENABLED when imported
+
 import ray
 import yaml
 from ray.train import ScalingConfig

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import study.sweep.train_v1  # noqa: F401 - first: ray.train reads RAY_TRAIN_V2_ENABLED when imported
+
 from ray import tune
 
 from search_spaces import SWEEP_ONLY_KEYS, SearchSpace

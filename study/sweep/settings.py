@@ -16,7 +16,6 @@ from common.errors import ConfigError
 
 SETTINGS_FILE = "sweep.json"
 RESULTS_FILE = "results.parquet"
-DECODE_KEYS = ("num_frames", "image_size", "frame_sampling", "resize")  # trial keys that shape the prepared clips
 BEST_FILE = "best.json"
 TRIAL_RECORD = "trial.json"
 METRICS = ("val_ooo_acc", "val_rsa", "train_loss")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+from dataclasses import dataclass
 from pathlib import Path
+
+import study.sweep.train_v1  # noqa: F401 - first: ray.train reads RAY_TRAIN_V2_ENABLED when imported
 
 import ray
 from ray import train
@@ -13,41 +16,52 @@ from ray import train
 from search_spaces import SearchSpace
 from study.sweep.overrides import resolve_trial_config
 from common.storage import write_bytes
-from study.sweep.settings import DECODE_KEYS, TRIAL_RECORD, SweepSettings
+from data.clips import DECODE_KEYS, DecodeSettings
+from data.prepared import is_prepared, prepare_dataset, read_meta
+from study.sweep.settings import TRIAL_RECORD, SweepSettings
 
 
-def trial_worker(config: dict) -> None:
-    """Ray Train worker: record the trial, then run the trainer's loop."""
+@dataclass(frozen=True)
+class TrialData:
+    """What every trial of a sweep trains on: the data folder (None: the synthetic benchmark, built where it is
+    needed), the split and the clip settings. The driver prepares it once; a worker on a node without the
+    prepared folder (a multi-node cluster: it is on the head's disk) rebuilds the same folder from it."""
+
+    data: str | None
+    split: str
+    seed: int
+    decode: DecodeSettings
+
+    @classmethod
+    def for_sweep(cls, settings: SweepSettings, space: SearchSpace) -> "TrialData":
+        from trainables.config import ModelConfig
+
+        fixed = {**dataclasses.asdict(ModelConfig()), **space.fixed}  # what the trials check the clips against
+        return cls(settings.data, settings.split, settings.seed, DecodeSettings(**{k: fixed[k] for k in DECODE_KEYS}))
+
+    def prepare(self) -> Path:
+        """Prepare (or reuse) the folder; the same settings give the same folder on every node."""
+        return prepare_dataset(data_dir(self.data), split=self.split, seed=self.seed, decode=self.decode)
+
+
+def trial_worker(config: dict, data: TrialData | None = None) -> None:
+    """Ray Train worker: record the trial, then run the trainer's loop (`data` rebuilds a missing folder)."""
     from trainables.loop import train_loop_per_worker
 
     context = train.get_context()
     settings = resolve_trial_config(config)
-    settings["prepared_dir"] = _ensure_prepared(config)
+    if data is not None and not is_prepared(settings["prepared_dir"]):
+        settings["prepared_dir"] = str(data.prepare())
     if context.get_world_rank() == 0:
         _write_trial_record(context.get_trial_dir(), config, settings)
     train_loop_per_worker(settings)
 
 
-def _ensure_prepared(config: dict) -> str:
-    # On a multi-node cluster the driver's prepared folder is on the head's disk; rebuild the same folder here.
-    prepared = config["prepared_dir"]
-    if Path(prepared, "meta.json").is_file():
-        return prepared
-    from trainables.clips import DecodeSettings
-    from study.prepare import prepare_dataset
-
-    spec = config["_prepare"]
-    decode = DecodeSettings(**{k: config[k] for k in DECODE_KEYS if k in config})
-    return str(prepare_dataset(data_dir(spec["data_dir"]), split=spec["split"], seed=spec["seed"],
-                               decode=decode))
-
-
 def _write_trial_record(trial_dir: str, config: dict, settings: dict) -> None:
     from trainables.config import TrainConfig
 
-    meta = json.loads(Path(settings["prepared_dir"], "meta.json").read_text())
     record = {"config": TrainConfig.from_dict(settings).to_dict(), "sampled": config,
-              "seed": settings.get("seed"), "data_fingerprint": meta.get("data_fingerprint"),
+              "seed": settings.get("seed"), "data_fingerprint": read_meta(settings["prepared_dir"]).data_fingerprint,
               "node_id": ray.get_runtime_context().get_node_id(), "hostname": platform.node(),
               "versions": package_versions()}
     text = json.dumps(record, indent=2, sort_keys=True, default=str)
@@ -76,15 +90,9 @@ def data_dir(data: str | None) -> Path:
     return Path(ensure_benchmark())
 
 
-def prepare_data(settings: SweepSettings, space: SearchSpace) -> tuple[str, str]:
-    """Prepare (or reuse) the folder trials train on; returns (prepared_dir, data fingerprint)."""
-    from trainables.clips import DecodeSettings
-    from study.prepare import prepare_dataset
-    from trainables.config import ModelConfig
-
-    fixed = {**dataclasses.asdict(ModelConfig()), **space.fixed}  # what the trials will check the clips against
-    decode = DecodeSettings(**{k: fixed[k] for k in DECODE_KEYS})
-    prepared = prepare_dataset(data_dir(settings.data), split=settings.split, seed=settings.seed, decode=decode)
-    meta = json.loads((Path(prepared) / "meta.json").read_text())
-    return str(prepared), meta.get("data_fingerprint", "")
-
+def prepare_data(settings: SweepSettings, space: SearchSpace) -> tuple[TrialData, str, str]:
+    """Prepare (or reuse) the folder trials train on; returns (what it was made from, the folder, the data
+    fingerprint)."""
+    data = TrialData.for_sweep(settings, space)
+    prepared = data.prepare()
+    return data, str(prepared), read_meta(prepared).data_fingerprint

@@ -2,7 +2,7 @@
 TorchTrainer around the worker function, and the Tuner that runs them (`run_sweep`, `resume_sweep`).
 
 Ray path, chosen on purpose (README "Why Ray Train V1", docs/sweep.md): Ray Train V1 (`RAY_TRAIN_V2_ENABLED=0`,
-set where the process starts: `python -m study.sweep`, the tests' conftest) with `Tuner(TorchTrainer(...))`,
+set by study.sweep.train_v1 before this module imports Ray) with `Tuner(TorchTrainer(...))`,
 ray pinned at 2.60. V1 keeps `Result.checkpoint`, the trial's history and `training_iteration` across
 `Tuner.restore`; the V2 pattern (a Train run inside a Tune function trial) loses them there, and frees its
 placement groups only through the State API that the dashboard serves.
@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
 from pathlib import Path
 from typing import Callable
+
+import study.sweep.train_v1  # noqa: F401 - first: ray.train reads RAY_TRAIN_V2_ENABLED when imported
 
 import ray
 from ray import tune
@@ -33,7 +36,7 @@ from study.sweep.resources import check_resources, node_capacities, scaling_conf
 from common.storage import read_bytes, write_bytes
 from study.sweep.results import best_trial, results_frame, write_outputs
 from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings
-from study.sweep.trial import data_dir, package_versions, prepare_data, trial_worker
+from study.sweep.trial import TrialData, data_dir, package_versions, prepare_data, trial_worker
 
 
 def tune_domain(param):
@@ -113,12 +116,14 @@ def _preflight(settings: SweepSettings, space: SearchSpace, storage: str, settin
     print(report.line(), flush=True)
 
 
-def build_trainer(settings: SweepSettings, worker: Callable[[dict], None] = trial_worker) -> TorchTrainer:
-    """The per-trial driver: one Ray Train run of `worker` on the trial's workers (tests pass their own)."""
+def build_trainer(settings: SweepSettings, worker: Callable[..., None] = trial_worker,
+                  data: TrialData | None = None) -> TorchTrainer:
+    """The per-trial driver: one Ray Train run of `worker(config, data)` on the trial's workers (tests pass
+    their own worker)."""
     if os.environ.get("RAY_TRAIN_V2_ENABLED") != "0":
-        raise RuntimeError("Tuner(TorchTrainer) needs Ray Train V1: set RAY_TRAIN_V2_ENABLED=0 before ray.train "
-                           "is imported (python -m study.sweep does)")
-    return TorchTrainer(worker, scaling_config=scaling_config(settings))
+        raise RuntimeError("Tuner(TorchTrainer) needs Ray Train V1: set RAY_TRAIN_V2_ENABLED=0 or leave it unset "
+                           f"(it is {os.environ.get('RAY_TRAIN_V2_ENABLED')!r}; study.sweep chooses V1 when unset)")
+    return TorchTrainer(functools.partial(worker, data=data), scaling_config=scaling_config(settings))
 
 
 def run_config(storage: str, name: str, space: SearchSpace, settings: SweepSettings) -> RunConfig:
@@ -131,7 +136,7 @@ def run_config(storage: str, name: str, space: SearchSpace, settings: SweepSetti
         sync_config=SyncConfig(sync_artifacts=True))
 
 
-def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial_worker) -> SweepOutcome:
+def run_sweep(settings: SweepSettings, *, worker: Callable[..., None] = trial_worker) -> SweepOutcome:
     """Validate everything, prepare the data, run the Tuner, write results.parquet and best.json."""
     space = build_space(settings)
     if settings.data and not Path(settings.data).is_dir():
@@ -141,18 +146,17 @@ def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial
         check_resources(scaling_config(settings), [this_machine()])  # before Ray starts: bad input stays one line
     _preflight(settings, space, storage, "--storage-path")
     space = with_backbone_folder(space)  # the synthetic pretrained backbone is built (once) only past the preflight
-    prepared, fingerprint = prepare_data(settings, space)
+    data, prepared, fingerprint = prepare_data(settings, space)
     started = start_ray(settings.ray_address, settings.dashboard)
     try:
         fit = check_resources(scaling_config(settings), node_capacities())
         if settings.max_concurrent is None and not Path("~/ray_bootstrap_config.yaml").expanduser().is_file():
             settings = dataclasses.replace(settings, max_concurrent=fit)
         constants = {"prepared_dir": prepared, "seed": space.fixed.get("seed", settings.seed),
-                     "select_metric": space.metric,  # the trial's best epoch, plateau and early stop use it too
-                     "_prepare": {"data_dir": settings.data, "split": settings.split, "seed": settings.seed}}
+                     "select_metric": space.metric}  # the trial's best epoch, plateau and early stop use it too
         experiment = f"{storage}/{name}"
         _save_settings(experiment, settings, space, fingerprint)
-        tuner = tune.Tuner(build_trainer(settings, worker), param_space=param_space(space, constants),
+        tuner = tune.Tuner(build_trainer(settings, worker, data), param_space=param_space(space, constants),
                            tune_config=tune_config(space, settings, experiment),
                            run_config=run_config(storage, name, space, settings))
         return _finish(tuner.fit(), experiment, space, settings)
@@ -170,7 +174,7 @@ def _save_settings(experiment: str, settings: SweepSettings, space: SearchSpace,
 
 
 def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysis: bool | None = None,
-                 dashboard: bool | None = None, worker: Callable[[dict], None] = trial_worker) -> SweepOutcome:
+                 dashboard: bool | None = None, worker: Callable[..., None] = trial_worker) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials kept, unfinished ones from their last checkpoint,
     the searcher's state (and its Optuna study, in the folder's optuna.db) restored by Tune."""
     path = experiment_dir if "://" in experiment_dir else str(Path(experiment_dir).expanduser().resolve())
@@ -185,7 +189,8 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
     started = start_ray(settings.ray_address, settings.dashboard)
     try:
         check_resources(scaling_config(settings), node_capacities())
-        tuner = tune.Tuner.restore(path, trainable=build_trainer(settings, worker), resume_unfinished=True)
+        trainer = build_trainer(settings, worker, TrialData.for_sweep(settings, space))
+        tuner = tune.Tuner.restore(path, trainable=trainer, resume_unfinished=True)
         return _finish(tuner.fit(), path, space, settings)
     finally:
         if started:

@@ -52,7 +52,7 @@ class SyntheticConfig:
     n_eval_participants: int = _help("participants of the dedicated evaluation collection per held-out part: "
                                      "each judges n_sets sets drawn only within the test videos (or only within "
                                      "the validation videos); 0 = no such collection", 24)
-    val_fraction: float = _help("share of the non-test videos that study.prepare's paper split (seed "
+    val_fraction: float = _help("share of the non-test videos that data.prepared's paper split (seed "
                                 "split_seed) holds out for validation: where the validation collection is drawn",
                                 0.2)
     split_seed: int = _help("the sweep's split seed the validation collection is drawn for", 0)

@@ -15,7 +15,7 @@ from study.synthetic.config import GENERATOR_VERSION, SOCIAL_LATENTS, SyntheticC
 from study.synthetic.ground_truth import evaluation_figures, noise_ceiling_figures
 from study.synthetic.participants import evaluation_collection, judgments_among, true_similarity, validation_videos
 from study.synthetic.world import render_clip, sample_latents, sample_nuisance
-from trainables.clips import default_cache_root, write_clip
+from data.clips import default_cache_root, write_clip
 
 
 def generate_benchmark(out_dir: str | Path, config: SyntheticConfig | None = None) -> Path:

@@ -129,10 +129,10 @@ def evaluation_collection(rng, latents: np.ndarray, videos: np.ndarray, label: s
 
 
 def validation_videos(config: SyntheticConfig, test_set: np.ndarray) -> np.ndarray:
-    """The videos study.prepare's paper split holds out for validation (val_fraction, split_seed)."""
+    """The videos data.prepared's paper split holds out for validation (val_fraction, split_seed)."""
     from types import SimpleNamespace
 
-    from study.judgments import paper_split
+    from data.splits import paper_split
 
     layout = SimpleNamespace(n_videos=config.n_videos, test_videos=np.asarray(test_set))
     return paper_split(layout, val_fraction=config.val_fraction, seed=config.split_seed).val
