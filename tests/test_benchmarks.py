@@ -25,6 +25,7 @@ def quick_run(tmp_path_factory, real_data_dir):
     return code, out
 
 
+@pytest.mark.slow  # quick_run runs the benchmark suite (about a minute on 2 cores)
 def test_quick_suite_exits_0_and_writes_every_file(quick_run):
     code, out = quick_run
     assert code == 0
@@ -34,6 +35,7 @@ def test_quick_suite_exits_0_and_writes_every_file(quick_run):
     assert doc["machine_before"]["cores"] >= 1 and "error" not in json.dumps(doc["results"])
 
 
+@pytest.mark.slow  # quick_run runs the benchmark suite (about a minute on 2 cores)
 def test_data_path_results_are_well_formed(quick_run):
     r = json.loads((quick_run[1] / "results" / "data_path.json").read_text())
     assert r["clips_per_batch"] == 3 * r["batch_triplets"]
@@ -44,6 +46,7 @@ def test_data_path_results_are_well_formed(quick_run):
     assert set(r["targets"]) >= {"speedup_met", "wait_fraction_met"}
 
 
+@pytest.mark.slow  # quick_run runs the benchmark suite (about a minute on 2 cores)
 def test_step_efficiency_losses_agree_and_naive_embeds_more(quick_run):
     r = json.loads((quick_run[1] / "results" / "step_efficiency.json").read_text())
     (shape,) = r["shapes"].values()
@@ -55,6 +58,7 @@ def test_step_efficiency_losses_agree_and_naive_embeds_more(quick_run):
     assert _spread_ok(shape["time_ratio_naive_over_unique"], low=1e-9)
 
 
+@pytest.mark.slow  # quick_run runs the benchmark suite (about a minute on 2 cores)
 def test_analysis_timing_covers_every_valid_real_triplet(quick_run):
     r = json.loads((quick_run[1] / "results" / "analysis.json").read_text())
     assert r["odd_one_out"]["n_triplets"] == 47_126
@@ -63,6 +67,7 @@ def test_analysis_timing_covers_every_valid_real_triplet(quick_run):
     assert _spread_ok(r["full_analysis"]["wall_s"], low=1e-9)
 
 
+@pytest.mark.slow  # quick_run runs the benchmark suite (about a minute on 2 cores)
 def test_gpu_row_and_results_md(quick_run):
     gpu = json.loads((quick_run[1] / "results" / "gpu.json").read_text())
     assert gpu["measured"] == torch.cuda.is_available()
