@@ -14,7 +14,6 @@ test videos (analysis.suite.paired_rows): whether the search's pick beats the pa
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
