@@ -2,7 +2,6 @@
 prepared data it trains on, and the trial record (trial.json)."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
 from dataclasses import dataclass
@@ -34,10 +33,10 @@ class TrialData:
 
     @classmethod
     def for_sweep(cls, settings: SweepSettings, space: SearchSpace) -> "TrialData":
-        from trainables.config import ModelConfig
-
-        fixed = {**dataclasses.asdict(ModelConfig()), **space.fixed}  # what the trials check the clips against
-        return cls(settings.data, settings.split, settings.seed, DecodeSettings(**{k: fixed[k] for k in DECODE_KEYS}))
+        # The clip settings the space fixes; the rest are DecodeSettings' defaults, which ModelConfig's are too,
+        # so the trials check the clips against exactly these.
+        decode = DecodeSettings(**{k: space.fixed[k] for k in DECODE_KEYS if k in space.fixed})
+        return cls(settings.data, settings.split, settings.seed, decode)
 
     def prepare(self) -> Path:
         """Prepare (or reuse) the folder; the same settings give the same folder on every node."""
