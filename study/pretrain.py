@@ -203,7 +203,7 @@ def pretrain(config: PretrainConfig, log=None, corpus: dict | None = None) -> tu
         model.train()
         losses = []
         for idx in (n_held + torch.randperm(config.n_videos - n_held)).split(config.batch_size):
-            clips, labels = _views(data, idx, names, rng)
+            clips, labels = augmented_batch(data, idx, names, rng)
             loss = _pretext_loss(model(clips), labels, data["tracks"][idx], config.tracker_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -217,8 +217,9 @@ def pretrain(config: PretrainConfig, log=None, corpus: dict | None = None) -> tu
     return model.backbone, {"train_loss": history, **_held_out(model, data, n_held)}
 
 
-def _views(data: dict, idx: torch.Tensor, names, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch's clips each under a random view, and their class labels with the channel as seen."""
+def augmented_batch(data: dict, idx: torch.Tensor, names, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's clips (data: render_corpus's arrays as tensors) each under a random view of `names`, and their
+    class labels with the dominant background channel as the view shows it."""
     clips, labels = [], []
     for i in idx.tolist():
         view = random_view(names, rng)
