@@ -16,6 +16,8 @@ from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_row
 BASE = "base"
 LANGUAGE = "language"
 RANK_COLUMNS = ("best_val_ooo_acc", "val_ooo_acc")
+VARIANT = "config/variant"
+PROBE = "linear-probe "  # the column label of the best linear-probe trial (trial_label)
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,9 +30,10 @@ class Embedded:
     test_videos: np.ndarray
 
 
-def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
-    """The top_k finished trials with a checkpoint, best first; their checkpoint_path is a location of its
-    own (a URI where the experiment is one). DataError when there is none."""
+def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,)) -> pd.DataFrame:
+    """The top_k finished trials with a checkpoint, best first, then the best of each value of the `per` columns
+    not among them (the best linear probe beside the best fine-tuned trial); their checkpoint_path is a location
+    of its own (a URI where the experiment is one). DataError when there is none."""
     from common.errors import DataError
 
     frame, path = read_results(experiment_dir), f"{experiment_dir}/results.parquet"
@@ -43,8 +46,12 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
     if not done.any():
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
     # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
-    best = frame[done].sort_values(column, ascending=False, kind="stable").head(top_k)
-    return best.assign(checkpoint_path=[sibling_uri(str(experiment_dir), p) for p in best["checkpoint_path"]])
+    ranked = frame[done].sort_values(column, ascending=False, kind="stable")
+    chosen = ranked.head(top_k)
+    for key in (k for k in per if k in ranked.columns):
+        best = ranked.drop_duplicates(key)
+        chosen = pd.concat([chosen, best[~best["trial_id"].isin(chosen["trial_id"])]])
+    return chosen.assign(checkpoint_path=[sibling_uri(str(experiment_dir), p) for p in chosen["checkpoint_path"]])
 
 
 def read_results(experiment_dir: str | Path) -> pd.DataFrame:
@@ -84,10 +91,18 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
                 first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
                 models[BASE] = _backbone(config, clips)
             _check_clips_match(checkpoint, first_config.prepared_dir)
-        models[f"trial {trial.trial_id}"] = _embed(model, clips)
+        models[trial_label(trials, trial.Index)] = _embed(model, clips)
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
     return Embedded(ids, models, data_dir, test)
+
+
+def trial_label(trials: pd.DataFrame, index) -> str:
+    """'<variant> <trial_id>' where the table names variants (the linear probe told from the fine-tuned),
+    else 'trial <trial_id>'."""
+    trial = trials.loc[index]
+    kind = trial[VARIANT] if VARIANT in trials.columns and isinstance(trial[VARIANT], str) else "trial"
+    return f"{kind} {trial['trial_id']}"
 
 
 def _load_checkpoint(path: Path):
@@ -178,6 +193,11 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
             rows += [row(name, f"vp_{k}", *e, "videos") for k, e in parts.items()]
         if name not in (BASE, LANGUAGE):
             rows += paired_rows(name, BASE, x[test_rows], emb.models[BASE][test_rows], ev, settings, samples)
+        probe = next((m for m in emb.models if m.startswith(PROBE)), None)
+        if probe is not None and name not in (BASE, LANGUAGE) and not name.startswith(PROBE):
+            # fine-tuning against the frozen-feature floor, paired on the same resamples
+            rows += paired_rows(name, probe, x[test_rows], emb.models[probe][test_rows], ev, settings, samples,
+                                label="linear_probe")
     return pd.DataFrame(rows), extras
 
 
