@@ -1,5 +1,8 @@
-"""The command line of `python -m study.sweep`: flags and config file to SweepSettings, run or resume the
-sweep, print where its results are, and evaluate the best trial(s)."""
+"""The command line of `python -m study.sweep`: flags and config file to SweepSettings, every check
+(study.sweep.plan), then run or resume the sweep, print where its results are, and evaluate the best trial(s).
+
+Ray, torch and the trainer are imported only once every check has passed, so a refused command returns in
+about a second (benchmarks/refusal_timing.py)."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +16,8 @@ from pathlib import Path
 import search_spaces
 from common.errors import ConfigError, cli_entry
 from study.optuna_study import STUDY_FILE, storage_url
+from study.sweep.plan import plan_resume, plan_sweep
 from study.sweep.settings import SweepOutcome, SweepSettings, load_config_file, parse_value
-from study.sweep.tune import load_settings, resume_sweep, run_sweep
 
 DESCRIPTION = "`python -m study.sweep`: Ray Tune + Optuna + ASHA over the trainer, one Ray Train run per trial."
 
@@ -41,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "are then not checked either).")
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false", default=None,
                    help="Start the local Ray without its dashboard (faster start; tests use it).")
-    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR.")
+    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR. Resuming runs code "
+                   "stored in DIR (Ray Tune's restore unpickles DIR/tuner.pkl): resume only your own folders; "
+                   "one owned by another user or writable by group or others is refused.")
     return p
 
 
@@ -139,13 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_spaces:
         _print_spaces()
         return 0
-    quiet_warnings()
     if args.resume:
-        outcome = resume_sweep(args.resume, args.ray_address, analysis=args.analysis, dashboard=args.dashboard)
-        settings = load_settings(outcome.experiment_dir, analysis=args.analysis)
+        settings, plan = plan_resume(args.resume, ray_address=args.ray_address, analysis=args.analysis,
+                                     dashboard=args.dashboard)
+        quiet_warnings()
+        from study.sweep.tune import resume_sweep  # Ray and torch: only past every check
+
+        outcome = resume_sweep(args.resume, checked=(settings, plan))
     else:
         settings = settings_from_args(args)
-        outcome = run_sweep(settings)
+        plan = plan_sweep(settings)
+        quiet_warnings()
+        from study.sweep.tune import run_sweep
+
+        outcome = run_sweep(settings, plan=plan)
     _report(outcome)
     if settings.analysis and outcome.best.get("checkpoint") and not _analyse(outcome, settings.top_k):
         return 1

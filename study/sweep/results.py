@@ -1,5 +1,5 @@
 """A finished sweep's results: one row per trial (results.parquet), the best trial (best.json), the Pareto
-front of a multi-objective sweep, and the whole-or-nothing file writes to a local folder or a bucket."""
+front of a multi-objective sweep."""
 from __future__ import annotations
 
 import json
@@ -7,16 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from ray import tune
 
 from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
-from common.atomic import atomic_path
 from study.sweep.overrides import epoch_budget, resolve_trial_config
-from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD
+from study.sweep.settings import (
+    BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD, write_file,
+)
 
 
-def results_frame(grid: tune.ResultGrid, space: SearchSpace, objectives: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One flat row per trial: status, config, final and best metrics, epochs run, wall time, checkpoint."""
+def results_frame(grid, space: SearchSpace, objectives: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Tune's ResultGrid -> one flat row per trial: status, config, final and best metrics, epochs run, wall time, checkpoint."""
     rows = [_result_row(result, space) for result in grid]
     frame = pd.DataFrame(rows)
     if objectives and len(frame):
@@ -128,30 +128,3 @@ def write_outputs(experiment_dir: str, frame: pd.DataFrame, best: dict) -> tuple
     write_file(results_path, buffer.getvalue().to_pybytes())
     write_file(best_path, json.dumps(best, indent=2, sort_keys=True, default=str).encode())
     return results_path, best_path
-
-
-def write_file(target: str, data: bytes) -> None:
-    """A local file via a temporary name and a rename; a URI (s3://, gs://) as one object put, atomic itself."""
-    if "://" in target:
-        import pyarrow.fs
-
-        filesystem, path = pyarrow.fs.FileSystem.from_uri(target)
-        with filesystem.open_output_stream(path) as out:
-            out.write(data)
-        return
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-
-
-def read_file(source: str) -> bytes | None:
-    """A local file's or a URI's bytes; None when it is not there."""
-    try:
-        if "://" in source:
-            import pyarrow.fs
-
-            filesystem, path = pyarrow.fs.FileSystem.from_uri(source)
-            with filesystem.open_input_stream(path) as stream:
-                return stream.read()
-        return Path(source).read_bytes()
-    except (OSError, FileNotFoundError):
-        return None

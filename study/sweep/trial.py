@@ -12,8 +12,8 @@ from ray import train
 
 from search_spaces import SearchSpace
 from study.sweep.overrides import resolve_trial_config
-from study.sweep.results import write_file
-from study.sweep.settings import DECODE_KEYS, TRIAL_RECORD, SweepSettings
+from study.sweep.plan import data_dir
+from study.sweep.settings import DECODE_KEYS, TRIAL_RECORD, SweepSettings, write_file
 
 
 def trial_worker(config: dict) -> None:
@@ -67,15 +67,6 @@ def package_versions() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- data
-def data_dir(data: str | None) -> Path:
-    """The data folder a sweep reads: the given one, else the synthetic benchmark (built once, cached)."""
-    if data:
-        return Path(data)
-    from study.synthetic import ensure_benchmark
-
-    return Path(ensure_benchmark())
-
-
 def prepare_data(settings: SweepSettings, space: SearchSpace) -> tuple[str, str]:
     """Prepare (or reuse) the folder trials train on; returns (prepared_dir, data fingerprint)."""
     from trainables.clips import DecodeSettings

@@ -10,7 +10,6 @@ placement groups only through the State API that the dashboard serves.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import os
 from pathlib import Path
@@ -26,13 +25,12 @@ from ray.tune.search.optuna import OptunaSearch
 from search_spaces import Choice, Float, Int, SearchSpace
 from common.errors import ConfigError
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
-from study.preflight import preflight
-from study.pretrain import BACKBONE_NAME
-from study.sweep.overrides import build_space, epoch_budget, space_backbone, with_backbone_folder
-from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray, this_machine
-from study.sweep.results import best_trial, read_file, results_frame, write_file, write_outputs
-from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings
-from study.sweep.trial import data_dir, package_versions, prepare_data, trial_worker
+from study.sweep.overrides import epoch_budget, with_backbone_folder
+from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
+from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray
+from study.sweep.results import best_trial, results_frame, write_outputs
+from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings, write_file
+from study.sweep.trial import package_versions, prepare_data, trial_worker
 
 
 def tune_domain(param):
@@ -91,27 +89,6 @@ class _EpochLines(tune.Callback):
               + f" ({result.get('time_epoch_s', float('nan')):.1f} s)", flush=True)
 
 
-def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
-    """(storage, name); a local folder must not exist yet (its writability is the preflight's check)."""
-    name = settings.name or f"{settings.space}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    storage = settings.storage_path
-    if "://" in storage:
-        return storage, name
-    storage = str(Path(storage).expanduser().resolve())
-    target = Path(storage) / name
-    if target.exists():
-        raise ConfigError(f"experiment folder {target} already exists; use --resume {target} or another --name")
-    return storage, name
-
-
-def _preflight(settings: SweepSettings, space: SearchSpace, storage: str, setting: str) -> None:
-    """study.preflight on the folder the trials and the analysis will read; one line on success."""
-    report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
-                       analysis=settings.analysis, backbone=space_backbone(space), storage=storage,
-                       storage_setting=setting, buildable=(BACKBONE_NAME,))
-    print(report.line(), flush=True)
-
-
 def build_trainer(settings: SweepSettings, worker: Callable[[dict], None] = trial_worker) -> TorchTrainer:
     """The per-trial driver: one Ray Train run of `worker` on the trial's workers (tests pass their own)."""
     if os.environ.get("RAY_TRAIN_V2_ENABLED") != "0":
@@ -130,16 +107,12 @@ def run_config(storage: str, name: str, space: SearchSpace, settings: SweepSetti
         sync_config=SyncConfig(sync_artifacts=True))
 
 
-def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial_worker) -> SweepOutcome:
-    """Validate everything, prepare the data, run the Tuner, write results.parquet and best.json."""
-    space = build_space(settings)
-    if settings.data and not Path(settings.data).is_dir():
-        raise ConfigError(f"--data {settings.data}: no such folder")
-    storage, name = _experiment_dir(settings)
-    if not (settings.ray_address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
-        check_resources(scaling_config(settings), [this_machine()])  # before Ray starts: bad input stays one line
-    _preflight(settings, space, storage, "--storage-path")
-    space = with_backbone_folder(space)  # the synthetic pretrained backbone is built (once) only past the preflight
+def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial_worker,
+              plan: SweepPlan | None = None) -> SweepOutcome:
+    """Validate everything (unless the command did: `plan`), prepare the data, run the Tuner, write
+    results.parquet and best.json."""
+    plan = plan or plan_sweep(settings)
+    space = with_backbone_folder(plan.space)  # the synthetic pretrained backbone is built (once) past the preflight
     prepared, fingerprint = prepare_data(settings, space)
     started = start_ray(settings.ray_address, settings.dashboard)
     try:
@@ -149,12 +122,11 @@ def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial
         constants = {"prepared_dir": prepared, "seed": space.fixed.get("seed", settings.seed),
                      "select_metric": space.metric,  # the trial's best epoch, plateau and early stop use it too
                      "_prepare": {"data_dir": settings.data, "split": settings.split, "seed": settings.seed}}
-        experiment = f"{storage}/{name}"
-        _save_settings(experiment, settings, space, fingerprint)
+        _save_settings(plan.experiment, settings, space, fingerprint)
         tuner = tune.Tuner(build_trainer(settings, worker), param_space=param_space(space, constants),
-                           tune_config=tune_config(space, settings, experiment),
-                           run_config=run_config(storage, name, space, settings))
-        return _finish(tuner.fit(), experiment, space, settings)
+                           tune_config=tune_config(space, settings, plan.experiment),
+                           run_config=run_config(plan.storage, plan.name, space, settings))
+        return _finish(tuner.fit(), plan.experiment, space, settings)
     finally:
         if started:
             ray.shutdown()
@@ -169,34 +141,26 @@ def _save_settings(experiment: str, settings: SweepSettings, space: SearchSpace,
 
 
 def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysis: bool | None = None,
-                 dashboard: bool | None = None, worker: Callable[[dict], None] = trial_worker) -> SweepOutcome:
+                 dashboard: bool | None = None, worker: Callable[[dict], None] = trial_worker,
+                 checked: tuple[SweepSettings, SweepPlan] | None = None) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials kept, unfinished ones from their last checkpoint,
-    the searcher's state (and its Optuna study, in the folder's optuna.db) restored by Tune."""
-    path = experiment_dir if "://" in experiment_dir else str(Path(experiment_dir).expanduser().resolve())
-    saved = read_file(f"{path}/{SETTINGS_FILE}")
-    if saved is None or not tune.Tuner.can_restore(path):
+    the searcher's state (and its Optuna study, in the folder's optuna.db) restored by Tune. Tune's restore
+    unpickles the folder's tuner.pkl: plan_resume refuses a folder this user does not alone control."""
+    settings, plan = checked or plan_resume(experiment_dir, ray_address=ray_address, analysis=analysis,
+                                            dashboard=dashboard)
+    if not tune.Tuner.can_restore(plan.experiment):
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
-    settings = load_settings(path, ray_address=ray_address, analysis=analysis, dashboard=dashboard)
-    space = build_space(settings)
-    _preflight(settings, space, path, "--resume")
-    space = with_backbone_folder(space)
+    space = with_backbone_folder(plan.space)
     started = start_ray(settings.ray_address, settings.dashboard)
     try:
         check_resources(scaling_config(settings), node_capacities())
-        tuner = tune.Tuner.restore(path, trainable=build_trainer(settings, worker), resume_unfinished=True)
-        return _finish(tuner.fit(), path, space, settings)
+        tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker),
+                                   resume_unfinished=True)
+        return _finish(tuner.fit(), plan.experiment, space, settings)
     finally:
         if started:
             ray.shutdown()
-
-
-def load_settings(experiment: str, **changes) -> SweepSettings:
-    """The settings a sweep saved in its sweep.json; keyword arguments that are not None replace them."""
-    saved = json.loads(read_file(f"{experiment}/{SETTINGS_FILE}"))["settings"]
-    known = {f.name for f in dataclasses.fields(SweepSettings)}
-    return SweepSettings(**{k: v for k, v in saved.items() if k in known}
-                         | {k: v for k, v in changes.items() if v is not None or k == "ray_address"})
 
 
 def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings: SweepSettings) -> SweepOutcome:
