@@ -20,7 +20,7 @@ from common.errors import ConfigError
 from search_spaces import SearchSpace
 from study.optuna_study import STUDY_FILE, check_study_file
 from study.preflight import check_backbone, preflight
-from study.sweep.lock import ExperimentLock, claim_experiment
+from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment
 from study.sweep.overrides import build_space, space_backbone
 from study.sweep.settings import SETTINGS_FILE, SweepSettings, read_file
 
@@ -56,8 +56,11 @@ def plan_resume(experiment_dir: str, **changes) -> tuple[SweepSettings, SweepPla
     """Every check of a --resume: a folder this user owns and no one else can write (resuming runs code
     from it: Ray's restore unpickles tuner.pkl), its sweep.json and optuna.db, the data; then the lock."""
     path = experiment_dir if "://" in experiment_dir else str(Path(experiment_dir).expanduser().resolve())
+    lock = None
     if "://" not in path:
         check_trusted(Path(path))
+        if (Path(path) / LOCK_FILE).is_file():  # a sweep made this folder; one still writing it: refused here
+            lock = claim_experiment(Path(path), create=False)
     if read_file(f"{path}/{SETTINGS_FILE}") is None:
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
@@ -67,7 +70,8 @@ def plan_resume(experiment_dir: str, **changes) -> tuple[SweepSettings, SweepPla
         check_study_file(Path(path) / STUDY_FILE, setting="--resume")
     _check_ray(settings)
     _run_preflight(settings, space, path, "--resume")
-    lock = None if "://" in path else claim_experiment(Path(path), create=False)
+    if "://" not in path and lock is None:  # a folder from before the lock existed
+        lock = claim_experiment(Path(path), create=False)
     storage, _, name = path.rpartition("/")
     return settings, SweepPlan(space, storage, name, lock)
 
