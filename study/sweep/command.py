@@ -16,6 +16,7 @@ from pathlib import Path
 import search_spaces
 from common.errors import ConfigError, cli_entry
 from study.optuna_study import STUDY_FILE, storage_url
+from study.sweep.interrupt import EXIT_INTERRUPTED, SweepInterrupted
 from study.sweep.plan import plan_resume, plan_sweep
 from study.sweep.settings import SweepOutcome, SweepSettings, load_config_file, parse_value
 
@@ -140,7 +141,18 @@ def quiet_warnings() -> None:
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        return _run(build_parser().parse_args(argv))
+    except SweepInterrupted as stop:
+        print(f"sweep interrupted; nothing was written that claims a result. Continue it with:\n"
+              f"  python -m study.sweep --resume {stop.experiment}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("\ninterrupted (no trial was running: nothing to resume)", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.list_spaces:
         _print_spaces()
         return 0

@@ -30,13 +30,13 @@ def _result_row(result, space: SearchSpace) -> dict:
     history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
     if not len(history) and "epoch" in metrics:  # Tune can lose a failed trial's history, not its last result
         history = pd.DataFrame([metrics])
-    config = result.config.get(TRIAL_CONFIG_KEY, {})
+    config = (result.config or {}).get(TRIAL_CONFIG_KEY, {})  # None for a trial that never started
     epochs = int(history["epoch"].max()) if "epoch" in history and len(history) else 0
     max_epochs = epoch_budget(config)
     record = _read_record(result)
     row = {"trial_id": metrics.get("trial_id") or Path(result.path).name.split("_")[-1],
-           "status": "ERROR" if result.error else "TERMINATED",
-           "stopped_early": bool(result.error is None and epochs < max_epochs),
+           "status": "ERROR" if result.error else "TERMINATED" if epochs else "NOT_STARTED",
+           "stopped_early": bool(result.error is None and 0 < epochs < max_epochs),
            "error": _one_line(result.error), "epochs_run": epochs,
            "time_total_s": float(metrics.get("time_total_s", np.nan)),
            **_span(history),

@@ -25,6 +25,7 @@ from ray.tune.search.optuna import OptunaSearch
 from search_spaces import Choice, Float, Int, SearchSpace
 from common.errors import ConfigError
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
+from study.sweep.interrupt import fit_or_stop, interruptible
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray
@@ -114,6 +115,12 @@ def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial
     plan = plan or plan_sweep(settings)
     space = with_backbone_folder(plan.space)  # the synthetic pretrained backbone is built (once) past the preflight
     prepared, fingerprint = prepare_data(settings, space)
+    with interruptible() as interrupts:
+        return _run_tuner(settings, plan, space, prepared, fingerprint, worker, interrupts)
+
+
+def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, prepared: str, fingerprint: str,
+               worker: Callable[[dict], None], interrupts) -> SweepOutcome:
     started = start_ray(settings.ray_address, settings.dashboard)
     try:
         fit = check_resources(scaling_config(settings), node_capacities())
@@ -126,7 +133,7 @@ def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial
         tuner = tune.Tuner(build_trainer(settings, worker), param_space=param_space(space, constants),
                            tune_config=tune_config(space, settings, plan.experiment),
                            run_config=run_config(plan.storage, plan.name, space, settings))
-        return _finish(tuner.fit(), plan.experiment, space, settings)
+        return _finish(fit_or_stop(tuner, interrupts, plan.experiment), plan.experiment, space, settings)
     finally:
         if started:
             ray.shutdown()
@@ -152,15 +159,16 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
     space = with_backbone_folder(plan.space)
-    started = start_ray(settings.ray_address, settings.dashboard)
-    try:
-        check_resources(scaling_config(settings), node_capacities())
-        tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker),
-                                   resume_unfinished=True)
-        return _finish(tuner.fit(), plan.experiment, space, settings)
-    finally:
-        if started:
-            ray.shutdown()
+    with interruptible() as interrupts:
+        started = start_ray(settings.ray_address, settings.dashboard)
+        try:
+            check_resources(scaling_config(settings), node_capacities())
+            tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker),
+                                       resume_unfinished=True)
+            return _finish(fit_or_stop(tuner, interrupts, plan.experiment), plan.experiment, space, settings)
+        finally:
+            if started:
+                ray.shutdown()
 
 
 def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings: SweepSettings) -> SweepOutcome:
