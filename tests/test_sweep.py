@@ -63,6 +63,11 @@ def test_paper_grid_runs_all_four_variants_two_at_a_time(synthetic_dir, cache, t
     assert spans[2:, 0].min() >= spans[:2, 1].min() - 1  # later ones wait for a slot (stamps are whole seconds)
     out = capsys.readouterr().out
     assert "best trial:" in out and "pd.read_parquet(" in out and str(tmp_path / "paper") in out
+    # The console carries the sweep's own lines; Ray's and Tune's go to ray.log, each worker's to its trial folder.
+    assert out.count("finished after 1 epoch(s)") == 4 and "4 trials: 4 finished (0 stopped early" in out
+    assert "Trial status" not in out and "Configuration for experiment" not in out and "Fatal Python" not in out
+    assert f"Ray and Tune log: {tmp_path / 'paper' / 'ray.log'}" in out and (tmp_path / "paper" / "ray.log").is_file()
+    assert len(list((tmp_path / "paper").glob("trial_*/worker-rank0.log"))) == 4
 
 
 @pytest.mark.slow

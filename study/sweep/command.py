@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "are then not checked either).")
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false", default=None,
                    help="Start the local Ray without its dashboard (faster start; tests use it).")
+    p.add_argument("-v", "--verbose", action="store_true", default=None, help=_field_help("verbose"))
     p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR. Resuming runs code "
                    "stored in DIR (Ray Tune's restore unpickles DIR/tuner.pkl): resume only your own folders; "
                    "one owned by another user or writable by group or others is refused.")
@@ -85,9 +86,12 @@ def _print_spaces() -> None:
 
 def _report(outcome: SweepOutcome) -> None:
     best, frame = outcome.best, outcome.results
-    failed = int((frame["status"] == "ERROR").sum()) if len(frame) else 0
+    counts = frame["status"].value_counts() if len(frame) else {}
+    failed, finished = int(counts.get("ERROR", 0)), int(counts.get("TERMINATED", 0))
     early = int(frame["stopped_early"].sum()) if len(frame) else 0
-    print(f"\n{len(frame)} trials: {len(frame) - failed} finished ({early} stopped early by ASHA), {failed} failed")
+    unstarted = len(frame) - failed - finished
+    print(f"\n{len(frame)} trials: {finished} finished ({early} stopped early by ASHA), {failed} failed"
+          + (f", {unstarted} never started" if unstarted else ""))
     print(f"best trial: {best.get('trial_id')} {best['metric']}={best.get('value', float('nan')):.4f}")
     print(f"best config: {json.dumps(best.get('config', {}), sort_keys=True, default=str)}")
     print(f"best checkpoint: {best.get('checkpoint')}")
@@ -158,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.resume:
         settings, plan = plan_resume(args.resume, ray_address=args.ray_address, analysis=args.analysis,
-                                     dashboard=args.dashboard)
+                                     dashboard=args.dashboard, verbose=args.verbose)
         quiet_warnings()
         from study.sweep.tune import resume_sweep  # Ray and torch: only past every check
 

@@ -8,6 +8,7 @@ import ray
 import yaml
 from ray.train import ScalingConfig
 
+from study.sweep.console import QUIET_ENV, QUIET_LIBRARIES
 from study.sweep.plan import check_fit, local_cpus, worker_bundle
 from study.sweep.settings import SweepSettings
 
@@ -20,12 +21,14 @@ def scaling_config(settings: SweepSettings) -> ScalingConfig:
                          resources_per_worker=resources, trainer_resources={"CPU": 0})
 
 
-WORKER_ENV = ("RAY_TRAIN_V2_ENABLED", "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "PYTHONWARNINGS")
+WORKER_ENV = ("RAY_TRAIN_V2_ENABLED", "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "PYTHONWARNINGS", QUIET_ENV,
+              *QUIET_LIBRARIES)
 
 
-def start_ray(address: str | None, dashboard: bool = True) -> bool:
+def start_ray(address: str | None, dashboard: bool = True, *, verbose: bool = True) -> bool:
     """Connect to a given or RAY_ADDRESS cluster, else start a local Ray sized to this machine, its dashboard
-    on 127.0.0.1 only. Prints the dashboard's address. True if started here."""
+    on 127.0.0.1 only. Prints the dashboard's address. Workers' output reaches this console only when
+    verbose (else it stays in Ray's logs and the trial folders). True if started here."""
     if ray.is_initialized():
         return False
     # What the command entry set for this process reaches every worker, on this node or another.
@@ -33,10 +36,10 @@ def start_ray(address: str | None, dashboard: bool = True) -> bool:
     runtime_env = {"env_vars": env_vars}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        context = ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        context = ray.init(address=address, runtime_env=runtime_env, log_to_driver=verbose)
     else:
         context = ray.init(address="local", num_cpus=local_cpus(), include_dashboard=dashboard,
-                           dashboard_host="127.0.0.1", runtime_env=runtime_env)
+                           dashboard_host="127.0.0.1", runtime_env=runtime_env, log_to_driver=verbose)
     if context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)
     return not address

@@ -57,6 +57,9 @@ class SweepSettings:
     dashboard: bool = field(default=True, metadata={
         "help": "Start Ray's dashboard on 127.0.0.1 with a local Ray (its address is printed)."})
     top_k: int = field(default=1, metadata={"help": "How many best trials the analysis evaluates."})
+    verbose: bool = field(default=False, metadata={
+        "help": "Ray's and Tune's full output on the console (default: the sweep's own lines; Ray's log in "
+                "EXPERIMENT/ray.log, each worker's in its trial folder)."})
 
     def __post_init__(self):
         for name, low in (("workers_per_trial", 1), ("top_k", 1), ("max_failures", 0)):

@@ -12,6 +12,7 @@ from ray import train
 
 from search_spaces import SearchSpace
 from study.sweep.overrides import resolve_trial_config
+from study.sweep.console import redirect_worker_output
 from study.sweep.plan import data_dir
 from study.sweep.settings import DECODE_KEYS, TRIAL_RECORD, SweepSettings, write_file
 
@@ -23,6 +24,7 @@ def trial_worker(config: dict) -> None:
     context = train.get_context()
     settings = resolve_trial_config(config)
     settings["prepared_dir"] = _ensure_prepared(config)
+    redirect_worker_output(context.get_trial_dir(), context.get_world_rank())
     if context.get_world_rank() == 0:
         _write_trial_record(context.get_trial_dir(), config, settings)
     train_loop_per_worker(settings)

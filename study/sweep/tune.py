@@ -25,6 +25,7 @@ from ray.tune.search.optuna import OptunaSearch
 from search_spaces import Choice, Float, Int, SearchSpace
 from common.errors import ConfigError
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
+from study.sweep.console import TrialLines, quiet_console
 from study.sweep.interrupt import fit_or_stop, interruptible
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
@@ -81,13 +82,7 @@ def param_space(space: SearchSpace, constants: dict) -> dict:
     return {TRIAL_CONFIG_KEY: loop_config}
 
 
-class _EpochLines(tune.Callback):
-    """One line per trial epoch, for a person following the run (Tune's tables come every few seconds)."""
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        parts = [f"{k} {result[k]:.4f}" for k in ("train_loss", "val_ooo_acc", "val_rsa") if k in result]
-        print(f"[sweep] trial {trial.trial_id} epoch {result.get('epoch', '?')}: " + ", ".join(parts)
-              + f" ({result.get('time_epoch_s', float('nan')):.1f} s)", flush=True)
+_EpochLines = TrialLines  # the name tuner.pkl files written before study.sweep.console still unpickle
 
 
 def build_trainer(settings: SweepSettings, worker: Callable[[dict], None] = trial_worker) -> TorchTrainer:
@@ -100,7 +95,8 @@ def build_trainer(settings: SweepSettings, worker: Callable[[dict], None] = tria
 
 def run_config(storage: str, name: str, space: SearchSpace, settings: SweepSettings) -> RunConfig:
     return RunConfig(
-        name=name, storage_path=storage, verbose=1, callbacks=[_EpochLines()],
+        name=name, storage_path=storage, verbose=2 if settings.verbose else 0,
+        callbacks=[TrialLines(epoch_budget(space.fixed))],
         failure_config=FailureConfig(max_failures=settings.max_failures),
         # The best checkpoint is evaluated later; the latest is always kept for crash recovery.
         checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric,
@@ -121,7 +117,8 @@ def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial
 
 def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, prepared: str, fingerprint: str,
                worker: Callable[[dict], None], interrupts) -> SweepOutcome:
-    started = start_ray(settings.ray_address, settings.dashboard)
+    quiet_console(plan.experiment, settings.verbose)
+    started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
     try:
         fit = check_resources(scaling_config(settings), node_capacities())
         if settings.max_concurrent is None and not Path("~/ray_bootstrap_config.yaml").expanduser().is_file():
@@ -159,8 +156,9 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
     space = with_backbone_folder(plan.space)
+    quiet_console(plan.experiment, settings.verbose)
     with interruptible() as interrupts:
-        started = start_ray(settings.ray_address, settings.dashboard)
+        started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
         try:
             check_resources(scaling_config(settings), node_capacities())
             tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker),
@@ -178,8 +176,8 @@ def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings
     if not space.is_grid:
         abandoned = close_abandoned_trials(experiment)
         if abandoned:
-            print(f"Optuna study: {abandoned} trial(s) left running by the interrupted sweep marked FAIL "
-                  "(their Tune trials were asked for again)")
+            print(f"Optuna study: {abandoned} trial(s) asked for but never told a result by Tune (a sweep killed "
+                  "after its last snapshot, or a restored worker) marked FAIL")
         optuna_plots(experiment, settings.objectives or (space.metric,))
     return SweepOutcome(experiment, results_path, best_path, frame, best)
 
