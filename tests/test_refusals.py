@@ -172,3 +172,19 @@ def test_analysis_human_refuses_duplicate_names_and_all_catch_data_in_one_line(d
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{mapping}: rows 2 and 5 both name video" in err[0]
     assert not (tmp_path / "out").exists() or json.dumps(sorted(os.listdir(tmp_path / "out"))) == "[]"
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_exit_1(synthetic_dir, tmp_path, capsys, monkeypatch):
+    import errno
+
+    target = tmp_path / "store" / "x" / "sweep.json"
+
+    def full(settings, plan):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr("study.sweep.tune.run_sweep", full)
+    argv = ["--data", str(synthetic_dir), "--storage-path", str(tmp_path / "store"), "--name", "x", "--no-dashboard"]
+    assert sweep.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: disk full writing {target}; free space there and --resume the experiment folder "
+                   "(the files the sweep writes itself are whole or absent)"]

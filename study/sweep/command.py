@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import sys
@@ -154,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted (no trial was running: nothing to resume)", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        print(f"error: disk full writing {err.filename or 'the experiment folder'}; free space there and "
+              "--resume the experiment folder (the files the sweep writes itself are whole or absent)",
+              file=sys.stderr, flush=True)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
