@@ -15,6 +15,7 @@ from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_row
 BASE = "base"
 LANGUAGE = "language"
 RANK_COLUMNS = ("best_val_ooo_acc", "val_ooo_acc")
+VARIANT = "config/variant"
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,8 +28,9 @@ class Embedded:
     test_videos: np.ndarray
 
 
-def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
-    """The top_k finished trials with a checkpoint, best first. DataError when there is none."""
+def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,)) -> pd.DataFrame:
+    """The top_k finished trials with a checkpoint, best first, then the best of each value of the `per` columns
+    not among them (the best linear probe beside the best fine-tuned trial). DataError when there is none."""
     from common.errors import DataError
 
     path = Path(experiment_dir) / "results.parquet"
@@ -44,7 +46,12 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
     if not done.any():
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
     # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
-    return frame[done].sort_values(column, ascending=False, kind="stable").head(top_k)
+    ranked = frame[done].sort_values(column, ascending=False, kind="stable")
+    chosen = ranked.head(top_k)
+    for key in (k for k in per if k in ranked.columns):
+        best = ranked.drop_duplicates(key)
+        chosen = pd.concat([chosen, best[~best["trial_id"].isin(chosen["trial_id"])]])
+    return chosen
 
 
 def _rank_column(frame: pd.DataFrame) -> str | None:
@@ -69,10 +76,18 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
             first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
             models[BASE] = _backbone(config, clips)
         _check_clips_match(trial.checkpoint_path, first_config.prepared_dir)
-        models[f"trial {trial.trial_id}"] = _embed(model, clips)
+        models[trial_label(trials, trial.Index)] = _embed(model, clips)
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
     return Embedded(ids, models, data_dir, test)
+
+
+def trial_label(trials: pd.DataFrame, index) -> str:
+    """'<variant> <trial_id>' where the table names variants (the linear probe told from the fine-tuned),
+    else 'trial <trial_id>'."""
+    trial = trials.loc[index]
+    kind = trial[VARIANT] if VARIANT in trials.columns and isinstance(trial[VARIANT], str) else "trial"
+    return f"{kind} {trial['trial_id']}"
 
 
 def _load_checkpoint(path: str):
