@@ -132,3 +132,12 @@ def test_resume_refuses_a_missing_or_corrupt_optuna_db_before_ray(synthetic_dir,
     study.unlink()
     assert f"--resume {folder}: {study} is missing" in _refused(capsys, ["--resume", str(folder), "--no-dashboard"])
     assert not study.exists()  # not recreated empty
+
+
+def test_a_refused_resume_frees_the_folder_for_the_next_try_in_the_same_process(synthetic_dir, tmp_path, capsys):
+    folder = _experiment(tmp_path, synthetic_dir)
+    capsys.readouterr()  # Optuna's line about the study it created
+    (folder / LOCK_FILE).write_text("")  # made by a sweep that has since died
+    (folder / "optuna.db").unlink()
+    _refused(capsys, ["--resume", str(folder), "--no-dashboard"])
+    sweep.claim_experiment(folder, create=False).release()  # not still held by the refused resume

@@ -61,6 +61,16 @@ def plan_resume(experiment_dir: str, **changes) -> tuple[SweepSettings, SweepPla
         check_trusted(Path(path))
         if (Path(path) / LOCK_FILE).is_file():  # a sweep made this folder; one still writing it: refused here
             lock = claim_experiment(Path(path), create=False)
+    try:
+        return _checked_resume(experiment_dir, path, lock, changes)
+    except BaseException:
+        if lock is not None:
+            lock.release()  # refused: the folder is free again (for a corrected --resume in this process too)
+        raise
+
+
+def _checked_resume(experiment_dir: str, path: str, lock: ExperimentLock | None,
+                    changes: dict) -> tuple[SweepSettings, SweepPlan]:
     if read_file(f"{path}/{SETTINGS_FILE}") is None:
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")

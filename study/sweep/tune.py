@@ -109,10 +109,14 @@ def run_sweep(settings: SweepSettings, *, worker: Callable[[dict], None] = trial
     """Validate everything (unless the command did: `plan`), prepare the data, run the Tuner, write
     results.parquet and best.json."""
     plan = plan or plan_sweep(settings)
-    space = with_backbone_folder(plan.space)  # the synthetic pretrained backbone is built (once) past the preflight
-    prepared, fingerprint = prepare_data(settings, space)
-    with interruptible() as interrupts:
-        return _run_tuner(settings, plan, space, prepared, fingerprint, worker, interrupts)
+    try:
+        space = with_backbone_folder(plan.space)  # the synthetic pretrained backbone is built once, past the checks
+        prepared, fingerprint = prepare_data(settings, space)
+        with interruptible() as interrupts:
+            return _run_tuner(settings, plan, space, prepared, fingerprint, worker, interrupts)
+    finally:
+        if plan.lock is not None:
+            plan.lock.release()
 
 
 def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, prepared: str, fingerprint: str,
@@ -152,9 +156,17 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
     unpickles the folder's tuner.pkl: plan_resume refuses a folder this user does not alone control."""
     settings, plan = checked or plan_resume(experiment_dir, ray_address=ray_address, analysis=analysis,
                                             dashboard=dashboard)
-    if not tune.Tuner.can_restore(plan.experiment):
-        raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
-                          "Tune experiment state there)")
+    try:
+        if not tune.Tuner.can_restore(plan.experiment):
+            raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
+                              "Tune experiment state there)")
+        return _resume_tuner(settings, plan, worker)
+    finally:
+        if plan.lock is not None:
+            plan.lock.release()
+
+
+def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[[dict], None]) -> SweepOutcome:
     space = with_backbone_folder(plan.space)
     quiet_console(plan.experiment, settings.verbose)
     with interruptible() as interrupts:
