@@ -6,8 +6,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.probes import RATINGS
+from common.csv_text import numeric_columns, read_csv_text
 from common.errors import DataError
+
+# The rated attributes the linear probes read (here, with their reader: reading them imports no model code).
+RATINGS = ("intimacy", "valence", "dominance", "communication", "arousal", "joint_action", "facingness",
+           "agent_distance", "indoor", "expanse", "object")
 
 
 def read_ratings(data_dir: str | Path, video_names, attributes=RATINGS) -> pd.DataFrame:
@@ -18,13 +22,14 @@ def read_ratings(data_dir: str | Path, video_names, attributes=RATINGS) -> pd.Da
     path = Path(data_dir) / "annotations.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no annotations file (needed for the linear probes)")
-    frame = pd.read_csv(path)
+    frame = read_csv_text(path)
     if "video_name" not in frame.columns:
         raise DataError(f"{path}: missing column 'video_name'")
     columns = [a for a in attributes if f"rating-{a}" in frame.columns]
     if not columns:
         raise DataError(f"{path}: none of the rating columns rating-{{{', '.join(attributes)}}}")
-    table = frame.set_index("video_name")[[f"rating-{a}" for a in columns]].set_axis(columns, axis=1)
+    table = numeric_columns(frame, [f"rating-{a}" for a in columns], path).set_axis(columns, axis=1)
+    table.index = frame["video_name"]
     missing = [v for v in video_names if v not in table.index]
     if missing:
         raise DataError(f"{path}: no ratings for {len(missing)} video(s), e.g. {missing[0]!r}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.csv_text import numeric_columns, read_csv_text
 from common.errors import ConfigError, DataError
 
 COMBINE = ("mean", "first", "concat")
@@ -39,11 +40,13 @@ def read_captions(data_dir: str | Path) -> pd.DataFrame:
     path = Path(data_dir) / "captions.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no captions file (needed for the language baseline)")
-    frame = pd.read_csv(path)
+    frame = read_csv_text(path)
     missing = {"video_name", "caption"} - set(frame.columns)
     if missing:
         raise DataError(f"{path}: missing column(s) {sorted(missing)}")
-    return frame.dropna(subset=["caption"])
+    if "caption_index" in frame.columns:
+        frame["caption_index"] = numeric_columns(frame, ["caption_index"], path)["caption_index"]
+    return frame[frame["caption"].str.strip().ne("")]
 
 
 def caption_embeddings(captions: pd.DataFrame, video_names: list[str] | tuple[str, ...], *, encoder=None,

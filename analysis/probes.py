@@ -12,8 +12,6 @@ import pandas as pd
 
 from metrics.bootstrap import multiplicities, percentile_interval
 
-RATINGS = ("intimacy", "valence", "dominance", "communication", "arousal", "joint_action", "facingness",
-           "agent_distance", "indoor", "expanse", "object")
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 5, 15))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.csv_text import read_csv_text
 from common.errors import ConfigError, DataError
 
 TRIPLETS_FILE = "all_triplets.csv"
@@ -86,14 +87,7 @@ class Judgments:
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """Read every column as text (so ids are checked by us, not guessed), insisting on `columns`."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0][:120]})") from None
+    frame = read_csv_text(path)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})")
@@ -139,8 +133,22 @@ def _load_mapping(data_dir: Path) -> tuple[str, ...]:
         row = int(order[_first_bad_row(wrong)])
         raise DataError(f"{path}: row {row + 1}: video ids must run 0..{len(ids) - 1} without gaps or "
                         f"repeats; found {ids[row]}")
+    _check_video_names(frame["video_name"].tolist(), path)
     names = frame["video_name"].to_numpy()[order]
     return tuple(str(n) for n in names)
+
+
+def _check_video_names(names: list[str], path: Path) -> None:
+    """Each name a file inside videos/ (relative, no '..'), and no two rows naming the same file."""
+    first_row: dict[str, int] = {}
+    for row, name in enumerate(names, start=1):
+        parts = Path(name).parts
+        if not name.strip() or Path(name).is_absolute() or ".." in parts or "\\" in name:
+            raise DataError(f"{path}: row {row}, column video_name: {name!r} is not a file name inside videos/")
+        key = str(Path(*parts))
+        if key in first_row:
+            raise DataError(f"{path}: rows {first_row[key]} and {row} both name video {name!r}")
+        first_row[key] = row
 
 
 def _load_test_videos(data_dir: Path, video_names: tuple[str, ...]) -> np.ndarray:
@@ -232,6 +240,9 @@ def load_judgments(data_dir: str | Path, *,
     accuracy = _catch_accuracy(scorable, choice == _catch_answer(stims), who, len(people))
     failed = accuracy < threshold  # NaN (no catch trials) compares False: kept, no evidence against them
     keep = ~is_catch & ~failed[who]
+    if not keep.any():
+        raise DataError(f"{Path(data_dir) / TRIPLETS_FILE}: no valid triplet: all {len(stims)} rows are catch "
+                        f"trials or from participants excluded for catch accuracy < {threshold:g}")
     kept_people, kept_who = np.unique(who[keep], return_inverse=True)
     report = CatchReport(
         n_rows=len(stims), n_catch_trials=int(is_catch.sum()), min_catch_accuracy=threshold,

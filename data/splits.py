@@ -98,6 +98,12 @@ def _check_fraction(name: str, value: float) -> float:
     return float(value)
 
 
+def _seeded(seed: int) -> np.random.Generator:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed must be a whole number in 0..{2**32 - 1}; got {seed!r}")
+    return np.random.default_rng(seed)
+
+
 def _carve(videos: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Split `videos` into (rest, picked) with round(fraction * len) seeded picks."""
     picked = rng.choice(videos, size=int(round(fraction * len(videos))), replace=False)
@@ -108,7 +114,7 @@ def paper_split(j: Judgments, val_fraction: float = 0.2, seed: int = 0) -> Split
     """The paper's split: test = test.csv's videos; validation = a seeded share of the rest."""
     fraction = _check_fraction("val_fraction", val_fraction)
     rest = np.setdiff1d(np.arange(j.n_videos), j.test_videos)
-    train, val = _carve(rest, fraction, np.random.default_rng(seed))
+    train, val = _carve(rest, fraction, _seeded(seed))
     return Split(train=train, val=val, test=j.test_videos)
 
 
@@ -116,7 +122,7 @@ def random_split(j: Judgments, test_fraction: float = 0.2, val_fraction: float =
     """A seeded split of all videos: test = test_fraction of them; validation = val_fraction of the rest."""
     test_share = _check_fraction("test_fraction", test_fraction)
     val_share = _check_fraction("val_fraction", val_fraction)
-    rng = np.random.default_rng(seed)
+    rng = _seeded(seed)
     rest, test = _carve(np.arange(j.n_videos), test_share, rng)
     train, val = _carve(rest, val_share, rng)
     return Split(train=train, val=val, test=test)

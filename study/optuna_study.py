@@ -12,8 +12,11 @@ local file.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Sequence
+
+from common.errors import ConfigError
 
 STUDY_FILE = "optuna.db"
 PLOTS_DIR = "optuna"
@@ -44,6 +47,25 @@ def study_storage(experiment_dir: str, directions: Sequence[str], points: Sequen
         for point in points:
             study.enqueue_trial(point)
     return storage, name
+
+
+def check_study_file(path: Path, *, setting: str) -> None:
+    """A resumable optuna.db: present, an SQLite file, holding the folder's study. Read with the standard
+    library's sqlite3 (read-only), so a corrupt or missing file is one line before Ray starts, not an
+    SQLAlchemy traceback inside it (nor a study silently recreated empty)."""
+    import sqlite3
+
+    if not path.is_file():
+        raise ConfigError(f"{setting} {path.parent}: {path} is missing; the sweep's Optuna study cannot be "
+                          "continued without it")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            names = [row[0] for row in db.execute("SELECT study_name FROM studies")]
+    except sqlite3.Error as err:
+        raise ConfigError(f"{setting} {path.parent}: {path} is not a readable Optuna study ({err})") from None
+    if path.parent.name not in names:
+        raise ConfigError(f"{setting} {path.parent}: {path} holds no study named {path.parent.name!r} "
+                          f"(found {names})")
 
 
 def close_abandoned_trials(experiment_dir: str) -> int:

@@ -19,8 +19,8 @@ from typing import Collection
 import pandas as pd
 
 from common.errors import ConfigError, DataError
-from data.judgments import MAPPING_FILE, load_judgments
-from data.splits import paper_split, random_split
+from data.judgments import MAPPING_FILE, TRIPLETS_FILE, load_judgments
+from data.splits import paper_split, random_split, split_triplets
 
 
 @dataclass(frozen=True)
@@ -37,27 +37,41 @@ class PreflightReport:
 
 
 def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, analysis: bool = True,
-              backbone: str = "tiny", storage: str | None = None, storage_setting: str = "--storage-path",
+              backbone: str | None = "tiny", storage: str | None = None, storage_setting: str = "--storage-path",
               buildable: Collection[str] = ()) -> PreflightReport:
     """Every check above, cheapest first; DataError or ConfigError on the first failure.
 
     analysis: also the test videos (in a paper split they are trained on by nobody), captions.csv and
-    annotations.csv. buildable: backbone folders the command builds itself before the sweep (allowed absent).
+    annotations.csv. backbone: None leaves it to the caller (its check imports torch). buildable: backbone
+    folders the command builds itself before the sweep (allowed absent).
     """
     start = time.perf_counter()
     if storage is not None:
         check_writable(storage, setting=storage_setting)
-    check_backbone(backbone, buildable=buildable)
     data_dir = Path(data_dir)
     j = load_judgments(data_dir)
     chosen = (paper_split if split == "paper" else random_split)(j, seed=seed)
+    check_split_triplets(data_dir, j, chosen, split=split, seed=seed, test=analysis)
     ids = sorted(set(chosen.train) | set(chosen.val) | (set(chosen.test) if analysis else set()))
     rows = _mapping_rows(data_dir)
     for i in ids:
         check_video(data_dir / "videos" / j.video_names[i], where=f"{MAPPING_FILE} row {rows[j.video_names[i]]}")
     if analysis:
         _check_analysis_files(data_dir, j.video_names)
+    if backbone is not None:
+        check_backbone(backbone, buildable=buildable)  # last: it imports torch and transformers
     return PreflightReport(len(ids), analysis, time.perf_counter() - start)
+
+
+def check_split_triplets(data_dir: Path, j, chosen, *, split: str, seed: int, test: bool) -> None:
+    """Each part the sweep trains, validates (and, with the analysis, tests) on holds at least one triplet
+    whose three videos all fall in it; an empty validation set would train and report NaN as the best."""
+    parts = split_triplets(j, chosen)
+    for name in ("train", "val", "test") if test else ("train", "val"):
+        if not len(getattr(parts, name)):
+            raise DataError(f"{data_dir / TRIPLETS_FILE}: no {name} triplet in the {split} split (seed {seed}): "
+                            f"none of the {len(j)} valid triplets has all three videos among the "
+                            f"{len(getattr(chosen, name))} {name} videos")
 
 
 def check_video(path: Path, *, where: str = "") -> None:

@@ -140,3 +140,24 @@ def test_the_best_trial_of_each_variant_is_scored_and_fine_tuning_is_paired_agai
     assert acc["linear-probe p0"] == pytest.approx(acc["base"], abs=1e-9)
     diff = paired[paired.metric == "diff_vs_linear_probe_ooo_acc_three_way"].value.iloc[0]
     assert diff == pytest.approx(acc["hybrid t1"] - acc["linear-probe p0"])
+
+
+@pytest.mark.parametrize("damaged", ["head.safetensors", "adapter/adapter_model.safetensors"])
+def test_a_garbage_safetensors_file_exits_2_naming_it_and_writes_no_report(experiment, tmp_path, capsys, damaged):
+    import shutil
+
+    from analysis.__main__ import main
+
+    broken = tmp_path / "exp"
+    checkpoint = broken / "checkpoint"
+    shutil.copytree(pd.read_parquet(experiment / "results.parquet").checkpoint_path[1], checkpoint)
+    (checkpoint / damaged).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!" * 3)
+    pd.DataFrame([{"trial_id": "bad", "status": "TERMINATED", "checkpoint_path": str(checkpoint),
+                   "best_val_ooo_acc": 0.5}]).to_parquet(broken / "results.parquet", index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(broken), "--n-boot", "10", "--n-splits", "2"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and f"{checkpoint / damaged}: not a readable checkpoint file" in err
+    assert "\n" not in err
+    assert not (broken / "analysis" / "report.md").exists() and not (broken / "analysis" / "metrics.parquet").exists()

@@ -12,6 +12,8 @@ import ray
 import yaml
 
 import study.sweep as sweep
+from study.sweep.resources import check_resources, scaling_config
+from study.sweep.tune import run_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,9 +51,9 @@ def test_resource_check_reads_autoscaling_node_types_from_the_bootstrap_config(c
     nodes = [{"CPU": 0.0}] + [dict(t["resources"], _max_workers=t.get("max_workers", 0))
                               for t in cluster_config["available_node_types"].values()]
     settings = sweep.SweepSettings(gpus_per_worker=1, cpus_per_worker=4)
-    assert sweep.check_resources(sweep.scaling_config(settings), nodes) == 4
+    assert check_resources(scaling_config(settings), nodes) == 4
     with pytest.raises(sweep.ConfigError, match="can never place"):
-        sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(gpus_per_worker=2)), nodes)
+        check_resources(scaling_config(sweep.SweepSettings(gpus_per_worker=2)), nodes)
 
 
 @pytest.mark.slow
@@ -66,7 +68,7 @@ def test_sweep_on_a_simulated_two_node_cluster_places_trials_on_both_nodes(synth
         settings = sweep.SweepSettings(data=str(synthetic_dir), storage_path=str(tmp_path / "runs"), name="two",
                                        num_samples=2, ray_address=cluster.address, analysis=False,
                                        overrides={"epochs": 1, "steps_per_epoch": 2})
-        outcome = sweep.run_sweep(settings)
+        outcome = run_sweep(settings)
         assert ray.is_initialized()  # connected to a cluster it did not start: left for its owner
     finally:
         ray.shutdown()

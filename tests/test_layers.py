@@ -143,7 +143,8 @@ def test_importing_the_sweep_gives_ray_train_v1():
 
 def test_the_sweep_refuses_a_trainer_when_the_user_chose_ray_train_v2(monkeypatch):
     import study.sweep as sweep
+    from study.sweep.tune import build_trainer
 
     monkeypatch.setenv("RAY_TRAIN_V2_ENABLED", "1")  # what the user set is kept; the trainer is refused
     with pytest.raises(RuntimeError, match="needs Ray Train V1: set RAY_TRAIN_V2_ENABLED=0 .*it is '1'"):
-        sweep.build_trainer(sweep.SweepSettings())
+        build_trainer(sweep.SweepSettings())

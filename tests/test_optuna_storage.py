@@ -15,6 +15,7 @@ import ray
 
 from study.optuna_study import STUDY_FILE, storage_url
 import study.sweep as sweep
+from study.sweep.resources import start_ray
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_the_study_is_stored_with_every_trial_and_a_failed_analysis_exits_1_with
 @pytest.mark.slow
 def test_a_local_ray_starts_its_dashboard_on_127_0_0_1_by_default(capsys):
     assert sweep.SweepSettings().dashboard is True
-    assert sweep.start_ray(None) is True
+    assert start_ray(None) is True
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("Ray dashboard: "))
     url = line.split(": ", 1)[1]
     assert url.startswith("http://127.0.0.1:")

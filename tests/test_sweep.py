@@ -18,6 +18,9 @@ import search_spaces
 from common.errors import ConfigError
 from common.storage import read_bytes
 import study.sweep as sweep
+from study.sweep.resources import check_resources, scaling_config
+from study.sweep.trial import trial_worker
+from study.sweep.tune import run_sweep, tune_config
 
 SHORT = ["--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
 
@@ -64,6 +67,11 @@ def test_paper_grid_runs_all_four_variants_two_at_a_time(synthetic_dir, cache, t
     assert spans[2:, 0].min() >= spans[:2, 1].min() - 1  # later ones wait for a slot (stamps are whole seconds)
     out = capsys.readouterr().out
     assert "best trial:" in out and "pd.read_parquet(" in out and str(tmp_path / "paper") in out
+    # The console carries the sweep's own lines; Ray's and Tune's go to ray.log, each worker's to its trial folder.
+    assert out.count("finished after 1 epoch(s)") == 4 and "4 trials: 4 finished (0 stopped early" in out
+    assert "Trial status" not in out and "Configuration for experiment" not in out and "Fatal Python" not in out
+    assert f"Ray and Tune log: {tmp_path / 'paper' / 'ray.log'}" in out and (tmp_path / "paper" / "ray.log").is_file()
+    assert len(list((tmp_path / "paper").glob("trial_*/worker-rank0.log"))) == 4
 
 
 @pytest.mark.slow
@@ -102,7 +110,7 @@ def crashing_worker(crash_at_epoch: int, times_by_seed: dict[int, int]):
         if context.get_world_rank() == 0:
             _arm_crash(crash_at_epoch, times_by_seed[int(config["seed"])],
                        Path(context.get_trial_dir()) / "crash-injected")
-        sweep.trial_worker(config, data)
+        trial_worker(config, data)
 
     return worker
 
@@ -150,7 +158,7 @@ def test_worker_crash_is_retried_from_the_checkpoint_and_a_trial_that_keeps_fail
         "--space", "paper", "--smoke", "--data", str(synthetic_dir), "--storage-path", str(tmp_path),
         "--name", "crash", "--max-failures", "1", "--set", "epochs=2", "--set", "variant=hybrid",
         "--set", "seed=[1, 9]", *SHORT])
-    sweep.run_sweep(sweep.settings_from_args(args), worker=crashing_worker(1, {1: 1, 9: 9}))
+    run_sweep(sweep.settings_from_args(args), worker=crashing_worker(1, {1: 1, 9: 9}))
     frame = pd.read_parquet(tmp_path / "crash" / "results.parquet").set_index("config/seed")
     recovered, failed = frame.loc[1], frame.loc[9]
     assert recovered["status"] == "TERMINATED" and recovered["epochs_run"] == 2 and pd.isna(recovered["error"])
@@ -162,14 +170,14 @@ def test_worker_crash_is_retried_from_the_checkpoint_and_a_trial_that_keeps_fail
 
 def test_check_resources_refuses_a_trial_no_node_can_hold_and_counts_concurrent_trials():
     nodes = [{"CPU": 2.0}, {"CPU": 8.0, "GPU": 1.0}]
-    fits = sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(cpus_per_worker=2)), nodes)
+    fits = check_resources(scaling_config(sweep.SweepSettings(cpus_per_worker=2)), nodes)
     assert fits == 5  # 1 + 4 workers of 2 CPUs
     with pytest.raises(ConfigError, match=r"needs 1 worker\(s\) x \{'CPU': 1.0, 'GPU': 2.0\}"):
-        sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(gpus_per_worker=2)), nodes)
+        check_resources(scaling_config(sweep.SweepSettings(gpus_per_worker=2)), nodes)
     with pytest.raises(ConfigError, match="can never place"):
-        sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(workers_per_trial=3, cpus_per_worker=4)), nodes)
+        check_resources(scaling_config(sweep.SweepSettings(workers_per_trial=3, cpus_per_worker=4)), nodes)
     autoscaling = nodes + [{"CPU": 8.0, "GPU": 1.0, "_max_workers": 4}]
-    assert sweep.check_resources(sweep.scaling_config(sweep.SweepSettings(workers_per_trial=4, gpus_per_worker=1)),
+    assert check_resources(scaling_config(sweep.SweepSettings(workers_per_trial=4, gpus_per_worker=1)),
                                  autoscaling) == 1
 
 
@@ -185,7 +193,7 @@ def test_outputs_are_written_whole_to_local_paths_and_uris(tmp_path):
 
 def test_multi_objective_sweeps_give_optuna_both_metrics_and_asha_one():
     settings = sweep.SweepSettings(objectives=("val_ooo_acc", "val_rsa"))
-    config = sweep.tune_config(sweep.build_space(settings), settings)
+    config = tune_config(sweep.build_space(settings), settings)
     assert config.metric is None and config.search_alg.metric == ["val_ooo_acc", "val_rsa"]
     assert config.scheduler.metric == "val_ooo_acc"
     frame = pd.DataFrame({"trial_id": ["a", "b", "c"], "best_val_ooo_acc": [0.9, 0.5, 0.4],

@@ -13,7 +13,8 @@ from typing import Callable
 
 import torch
 from peft import set_peft_model_state_dict
-from peft.utils import load_peft_weights
+from peft.utils import SAFETENSORS_WEIGHTS_NAME, load_peft_weights
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from common.atomic import atomic_folder
@@ -91,17 +92,28 @@ def load_weights(directory: str | Path, model: VideoEmbedder) -> None:
     """Load the adapter and head saved in a checkpoint into a model built from the same config."""
     directory = Path(directory)
     module = getattr(model, "module", model)
-    result = set_peft_model_state_dict(peft_backbone(module), load_peft_weights(str(directory / ADAPTER)))
+    adapter = _readable(directory / ADAPTER / SAFETENSORS_WEIGHTS_NAME,
+                        lambda: load_peft_weights(str(directory / ADAPTER)))
+    result = set_peft_model_state_dict(peft_backbone(module), adapter)
     missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
     if getattr(result, "unexpected_keys", None) or missing:
         raise DataError(f"{directory / ADAPTER}: adapter does not fit the model (unexpected "
                          f"{list(result.unexpected_keys)[:3]}, missing {missing[:3]})")
     # Every head key must be there under its own name: the authors' evaluation loaded their `embedding_layer`
     # into a `head` with strict=False and scored a randomly initialised head (their defect 1).
-    saved, wanted = load_file(str(directory / HEAD)), module.head.state_dict()
+    saved, wanted = _readable(directory / HEAD, lambda: load_file(str(directory / HEAD))), module.head.state_dict()
     if set(saved) != set(wanted):
         raise DataError(f"{directory / HEAD}: keys {sorted(saved)} do not match the head's {sorted(wanted)}")
     module.head.load_state_dict(saved, strict=True)
+
+
+def _readable(path: Path, load):
+    """load(), a corrupt or truncated file (safetensors' SafetensorError, a bad header) a DataError naming it."""
+    try:
+        return load()
+    except (SafetensorError, ValueError, OSError, EOFError) as err:
+        raise DataError(f"{path}: not a readable checkpoint file ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
 
 
 def load_train_state(directory: str | Path) -> dict | None:

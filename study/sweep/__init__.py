@@ -3,39 +3,49 @@ trial. One module per job:
 
 - settings: SweepSettings, the files a sweep writes, the config file and command-line values;
 - overrides: the named space with the smoke sizes and the user's overrides laid over it, validated;
+- plan: every check before Ray is imported (space, experiment folder, Ray address, fit, data, backbone,
+  storage; for --resume, a folder this user alone controls), then the folder created and locked;
+- lock: the exclusive lock that makes one process the experiment folder's only writer;
+- interrupt: Ctrl-C stops the sweep resumably, a second one exits at once;
+- console: what the sweep prints, and where Ray's and the workers' output goes instead;
 - tune: Tune's objects, the per-trial TorchTrainer and the Tuner (`run_sweep`, `resume_sweep`);
 - resources: the per-trial ScalingConfig, starting Ray, the check that a trial fits;
 - trial: the Ray Train worker function and the data it trains on (TrialData);
 - results: results.parquet and best.json;
 - command: the command line;
 - train_v1: Ray Train V1, chosen before any module here imports Ray.
+
+The package re-exports the names of the modules that import neither Ray nor torch, so `python -m study.sweep`
+checks its arguments and files before either is loaded (a refusal returns in about a second). The Ray side is
+imported from its own modules: `study.sweep.tune`, `study.sweep.resources`, `study.sweep.trial`,
+`study.sweep.console`.
 """
 from __future__ import annotations
 
+import study.sweep.train_v1  # noqa: F401 - sets RAY_TRAIN_V2_ENABLED=0 (unless set) for whoever imports Ray later
 from common.errors import ConfigError
 from study.sweep.command import build_parser, main, quiet_warnings, settings_from_args
+from study.sweep.interrupt import EXIT_INTERRUPTED, SweepInterrupted
+from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment
 from study.sweep.overrides import (
     build_space, epoch_budget, known_keys, resolve_trial_config, space_backbone, validate_space, with_backbone_folder,
 )
-from study.sweep.resources import WORKER_ENV, check_resources, node_capacities, scaling_config, start_ray, this_machine
+from study.sweep.plan import (
+    SweepPlan, check_fit, check_ray_address, check_trusted, data_dir, load_settings, plan_resume, plan_sweep,
+    this_machine, worker_bundle,
+)
 from study.sweep.results import best_trial, pareto_mask, results_frame, write_outputs
 from study.sweep.settings import (
-    BEST_FILE, METRICS, OBJECTIVES, RESULTS_FILE, SETTINGS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD, SweepOutcome,
-    SweepSettings, default_storage, load_config_file, parse_value,
-)
-from study.sweep.trial import TrialData, data_dir, package_versions, prepare_data, trial_worker
-from study.sweep.tune import (
-    build_trainer, load_settings, param_space, resume_sweep, run_config, run_sweep, trial_dirname, tune_config,
-    tune_domain,
+    BEST_FILE, METRICS, OBJECTIVES, RESULTS_FILE, SEED_MAX, SETTINGS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD,
+    SweepOutcome, SweepSettings, check_plain_name, default_storage, load_config_file, parse_value,
 )
 
 __all__ = [
-    "BEST_FILE", "METRICS", "OBJECTIVES", "RESULTS_FILE", "SETTINGS_FILE", "TRIAL_CONFIG_KEY", "TRIAL_RECORD",
-    "WORKER_ENV", "ConfigError", "SweepOutcome", "SweepSettings", "TrialData", "best_trial", "build_parser",
-    "build_space", "build_trainer", "check_resources", "data_dir", "default_storage", "epoch_budget", "known_keys",
-    "load_config_file", "load_settings", "main", "node_capacities", "package_versions", "param_space",
-    "pareto_mask", "parse_value", "prepare_data", "quiet_warnings", "resolve_trial_config", "resume_sweep",
-    "results_frame", "run_config", "run_sweep", "scaling_config", "settings_from_args", "space_backbone",
-    "start_ray", "this_machine", "trial_dirname", "trial_worker", "tune_config", "tune_domain", "validate_space",
-    "with_backbone_folder", "write_outputs",
+    "BEST_FILE", "EXIT_INTERRUPTED", "LOCK_FILE", "METRICS", "OBJECTIVES", "RESULTS_FILE", "SEED_MAX",
+    "SETTINGS_FILE", "TRIAL_CONFIG_KEY", "TRIAL_RECORD", "ConfigError", "ExperimentLock", "SweepInterrupted",
+    "SweepOutcome", "SweepPlan", "SweepSettings", "best_trial", "build_parser", "build_space", "check_fit",
+    "check_plain_name", "check_ray_address", "check_trusted", "claim_experiment", "data_dir", "default_storage",
+    "epoch_budget", "known_keys", "load_config_file", "load_settings", "main", "pareto_mask", "parse_value",
+    "plan_resume", "plan_sweep", "quiet_warnings", "resolve_trial_config", "results_frame", "settings_from_args",
+    "space_backbone", "this_machine", "validate_space", "with_backbone_folder", "worker_bundle", "write_outputs",
 ]

@@ -1,9 +1,13 @@
-"""The command line of `python -m study.sweep`: flags and config file to SweepSettings, run or resume the
-sweep, print where its results are, and evaluate the best trial(s)."""
+"""The command line of `python -m study.sweep`: flags and config file to SweepSettings, every check
+(study.sweep.plan), then run or resume the sweep, print where its results are, and evaluate the best trial(s).
+
+Ray, torch and the trainer are imported only once every check has passed, so a refused command returns in
+about a second (benchmarks/refusal_timing.py)."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import sys
@@ -13,8 +17,9 @@ from pathlib import Path
 import search_spaces
 from common.errors import ConfigError, cli_entry
 from study.optuna_study import STUDY_FILE, storage_url
+from study.sweep.interrupt import EXIT_INTERRUPTED, SweepInterrupted
+from study.sweep.plan import plan_resume, plan_sweep
 from study.sweep.settings import SweepOutcome, SweepSettings, load_config_file, parse_value
-from study.sweep.tune import load_settings, resume_sweep, run_sweep
 
 DESCRIPTION = "`python -m study.sweep`: Ray Tune + Optuna + ASHA over the trainer, one Ray Train run per trial."
 
@@ -41,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "are then not checked either).")
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false", default=None,
                    help="Start the local Ray without its dashboard (faster start; tests use it).")
-    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR.")
+    p.add_argument("-v", "--verbose", action="store_true", default=None, help=_field_help("verbose"))
+    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR. Resuming runs code "
+                   "stored in DIR (Ray Tune's restore unpickles DIR/tuner.pkl): resume only your own folders; "
+                   "one owned by another user or writable by group or others is refused.")
     return p
 
 
@@ -79,9 +87,12 @@ def _print_spaces() -> None:
 
 def _report(outcome: SweepOutcome) -> None:
     best, frame = outcome.best, outcome.results
-    failed = int((frame["status"] == "ERROR").sum()) if len(frame) else 0
+    counts = frame["status"].value_counts() if len(frame) else {}
+    failed, finished = int(counts.get("ERROR", 0)), int(counts.get("TERMINATED", 0))
     early = int(frame["stopped_early"].sum()) if len(frame) else 0
-    print(f"\n{len(frame)} trials: {len(frame) - failed} finished ({early} stopped early by ASHA), {failed} failed")
+    unstarted = len(frame) - failed - finished
+    print(f"\n{len(frame)} trials: {finished} finished ({early} stopped early by ASHA), {failed} failed"
+          + (f", {unstarted} never started" if unstarted else ""))
     print(f"best trial: {best.get('trial_id')} {best['metric']}={best.get('value', float('nan')):.4f}")
     print(f"best config: {json.dumps(best.get('config', {}), sort_keys=True, default=str)}")
     print(f"best checkpoint: {best.get('checkpoint')}")
@@ -135,17 +146,42 @@ def quiet_warnings() -> None:
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        return _run(build_parser().parse_args(argv))
+    except SweepInterrupted as stop:
+        print(f"sweep interrupted; nothing was written that claims a result. Continue it with:\n"
+              f"  python -m study.sweep --resume {stop.experiment}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("\ninterrupted (no trial was running: nothing to resume)", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        print(f"error: disk full writing {err.filename or 'the experiment folder'}; free space there and "
+              "--resume the experiment folder (the files the sweep writes itself are whole or absent)",
+              file=sys.stderr, flush=True)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.list_spaces:
         _print_spaces()
         return 0
-    quiet_warnings()
     if args.resume:
-        outcome = resume_sweep(args.resume, args.ray_address, analysis=args.analysis, dashboard=args.dashboard)
-        settings = load_settings(outcome.experiment_dir, analysis=args.analysis)
+        settings, plan = plan_resume(args.resume, ray_address=args.ray_address, analysis=args.analysis,
+                                     dashboard=args.dashboard, verbose=args.verbose)
+        quiet_warnings()
+        from study.sweep.tune import resume_sweep  # Ray and torch: only past every check
+
+        outcome = resume_sweep(args.resume, checked=(settings, plan))
     else:
         settings = settings_from_args(args)
-        outcome = run_sweep(settings)
+        plan = plan_sweep(settings)
+        quiet_warnings()
+        from study.sweep.tune import run_sweep
+
+        outcome = run_sweep(settings, plan=plan)
     _report(outcome)
     if settings.analysis and outcome.best.get("checkpoint") and not _analyse(outcome, settings.top_k):
         return 1

@@ -10,7 +10,6 @@ import search_spaces
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace
 from common.errors import ConfigError
 from study.preflight import check_backbone
-from study.pretrain import BACKBONE_NAME
 from data.clips import DECODE_KEYS
 from study.sweep.settings import SweepSettings
 
@@ -22,8 +21,9 @@ def known_keys() -> dict[str, str]:
     return {**config_help(), **SWEEP_ONLY_KEYS}
 
 
-def build_space(settings: SweepSettings) -> SearchSpace:
-    """The named space, smoke sizes laid over it if asked, then the user's overrides; validated."""
+def build_space(settings: SweepSettings, *, backbone: bool = True) -> SearchSpace:
+    """The named space, smoke sizes laid over it if asked, then the user's overrides; validated.
+    backbone=False leaves the backbone to the preflight, which checks it after the cheaper data checks."""
     try:
         space = search_spaces.get(settings.space)
     except ValueError as err:
@@ -33,7 +33,7 @@ def build_space(settings: SweepSettings) -> SearchSpace:
     space = _override(space, settings.overrides)
     if settings.num_samples is not None:
         space = dataclasses.replace(space, num_samples=settings.num_samples)
-    validate_space(space)
+    validate_space(space, backbone=backbone)
     return space
 
 
@@ -75,8 +75,9 @@ def _as_param(key: str, value: Any, *, grid: bool):
                       "{choice: [...]} or {grid: [...]}")
 
 
-def validate_space(space: SearchSpace) -> None:
-    """Every corner the sweep can reach must make a valid TrainConfig; checked before any trial starts."""
+def validate_space(space: SearchSpace, *, backbone: bool = True) -> None:
+    """Every corner the sweep can reach must make a valid TrainConfig, and (backbone=True) its backbone must
+    resolve; checked before any trial starts."""
     from trainables.config import TrainConfig
 
     for key in (*DECODE_KEYS, "backbone"):
@@ -92,7 +93,10 @@ def validate_space(space: SearchSpace) -> None:
             TrainConfig.from_dict(resolve_trial_config({**space.fixed, **point}))
         except ValueError as err:
             raise ConfigError(f"space {space.name!r}: {err}") from None
-    check_backbone(space_backbone(space), buildable=(BACKBONE_NAME,))
+    if backbone:
+        from study.pretrain import BACKBONE_NAME  # imports torch: only where the backbone is checked
+
+        check_backbone(space_backbone(space), buildable=(BACKBONE_NAME,))
 
 
 def space_backbone(space: SearchSpace) -> str:

@@ -1,5 +1,5 @@
 """A finished sweep's results: one row per trial (results.parquet), the best trial (best.json), the Pareto
-front of a multi-objective sweep, and the whole-or-nothing file writes to a local folder or a bucket."""
+front of a multi-objective sweep."""
 from __future__ import annotations
 
 import json
@@ -7,18 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import study.sweep.train_v1  # noqa: F401 - first: ray.train reads RAY_TRAIN_V2_ENABLED when imported
 
-from ray import tune
-
-from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
 from common.storage import write_bytes
+from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
 from study.sweep.overrides import epoch_budget, resolve_trial_config
 from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD
 
 
-def results_frame(grid: tune.ResultGrid, space: SearchSpace, objectives: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One flat row per trial: status, config, final and best metrics, epochs run, wall time, checkpoint."""
+def results_frame(grid, space: SearchSpace, objectives: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Tune's ResultGrid -> one flat row per trial: status, config, final and best metrics, epochs run, wall time, checkpoint."""
     rows = [_result_row(result, space) for result in grid]
     frame = pd.DataFrame(rows)
     if objectives and len(frame):
@@ -32,13 +29,13 @@ def _result_row(result, space: SearchSpace) -> dict:
     history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
     if not len(history) and "epoch" in metrics:  # Tune can lose a failed trial's history, not its last result
         history = pd.DataFrame([metrics])
-    config = result.config.get(TRIAL_CONFIG_KEY, {})
+    config = (result.config or {}).get(TRIAL_CONFIG_KEY, {})  # None for a trial that never started
     epochs = int(history["epoch"].max()) if "epoch" in history and len(history) else 0
     max_epochs = epoch_budget(config)
     record = _read_record(result)
     row = {"trial_id": metrics.get("trial_id") or Path(result.path).name.split("_")[-1],
-           "status": "ERROR" if result.error else "TERMINATED",
-           "stopped_early": bool(result.error is None and epochs < max_epochs),
+           "status": "ERROR" if result.error else "TERMINATED" if epochs else "NOT_STARTED",
+           "stopped_early": bool(result.error is None and 0 < epochs < max_epochs),
            "error": _one_line(result.error), "epochs_run": epochs,
            "time_total_s": float(metrics.get("time_total_s", np.nan)),
            **_span(history),

@@ -1,15 +1,16 @@
-"""The sweep's settings: SweepSettings (saved as sweep.json for --resume), the file names a sweep writes,
-and the config file (`--config`, YAML or TOML) and command-line values that fill them."""
+"""The sweep's settings: SweepSettings (saved as sweep.json for --resume), each checked as it is made; the
+file names a sweep writes and the whole-or-nothing writes of them to a local folder or a bucket; the config
+file (`--config`, YAML or TOML) and command-line values that fill them. Light on purpose: no Ray, no torch."""
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from common.errors import ConfigError
@@ -54,25 +55,58 @@ class SweepSettings:
     dashboard: bool = field(default=True, metadata={
         "help": "Start Ray's dashboard on 127.0.0.1 with a local Ray (its address is printed)."})
     top_k: int = field(default=1, metadata={"help": "How many best trials the analysis evaluates."})
+    verbose: bool = field(default=False, metadata={
+        "help": "Ray's and Tune's full output on the console (default: the sweep's own lines; Ray's log in "
+                "EXPERIMENT/ray.log, each worker's in its trial folder)."})
 
     def __post_init__(self):
-        for name in ("workers_per_trial", "top_k"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name, low in (("workers_per_trial", 1), ("top_k", 1), ("max_failures", 0)):
+            _integer(name, getattr(self, name), low)
         for name in ("num_samples", "max_concurrent"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0 or self.max_failures < 0:
-            raise ConfigError(f"cpus_per_worker must be > 0, gpus_per_worker and max_failures >= 0; got "
-                              f"{self.cpus_per_worker!r}, {self.gpus_per_worker!r}, {self.max_failures!r}")
+            if getattr(self, name) is not None:
+                _integer(name, getattr(self, name), 1)
+        _integer("seed", self.seed, 0, SEED_MAX)  # numpy's and Optuna's seeds are unsigned 32-bit
+        self.cpus_per_worker = _number("cpus_per_worker", self.cpus_per_worker, low=0.0, open_low=True)
+        self.gpus_per_worker = _number("gpus_per_worker", self.gpus_per_worker, low=0.0)
         self.objectives = tuple(self.objectives)
-        self.cpus_per_worker, self.gpus_per_worker = float(self.cpus_per_worker), float(self.gpus_per_worker)
         if set(self.objectives) - set(OBJECTIVES) or len(set(self.objectives)) == 1:
             raise ConfigError(f"objectives must be two or more of {OBJECTIVES}, got {list(self.objectives)!r}")
+        if self.name is not None:
+            check_plain_name(self.name)
         if self.data:  # Ray workers run elsewhere (another cwd, another node): they need an absolute path
             self.data = str(Path(self.data).expanduser().resolve())
         if self.split not in ("paper", "random"):
             raise ConfigError(f"split must be 'paper' or 'random', got {self.split!r}")
+
+
+SEED_MAX = 2**32 - 1
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _integer(name: str, value: Any, low: int, high: int | None = None) -> None:
+    """A whole number in [low, high]; a bool, a float or a string is refused, naming the flag."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f"in {low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{_flag(name)} {value!r}: must be a whole number {bound}")
+
+
+def _number(name: str, value: Any, *, low: float, open_low: bool = False) -> float:
+    """A finite number above `low` (or at it, unless open_low); NaN and inf refused, naming the flag."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < low or (open_low and value == low):
+        raise ConfigError(f"{_flag(name)} {value!r}: must be a finite number {'>' if open_low else '>='} {low:g}")
+    return float(value)
+
+
+def check_plain_name(name: str) -> None:
+    """An experiment name is one folder name: no separator, no `..`, not absolute, not hidden or empty."""
+    if not isinstance(name, str) or not name.strip() or name in (".", "..") or name.startswith(".") \
+            or "/" in name or "\\" in name or "\0" in name:
+        raise ConfigError(f"--name {name!r}: must be a plain folder name (no '/', no '..', not absolute, "
+                          "not starting with '.')")
 
 
 @dataclass(frozen=True)
@@ -81,7 +115,7 @@ class SweepOutcome:
     experiment_dir: str
     results_path: str
     best_path: str
-    results: pd.DataFrame
+    results: Any  # pandas.DataFrame (pandas is imported only once the sweep runs)
     best: dict
 
 

@@ -17,6 +17,8 @@ from study.sweep.overrides import resolve_trial_config
 from common.storage import write_bytes
 from data.clips import DECODE_KEYS, DecodeSettings
 from data.prepared import is_prepared, prepare_dataset, read_meta
+from study.sweep.console import redirect_worker_output
+from study.sweep.plan import data_dir
 from study.sweep.settings import TRIAL_RECORD, SweepSettings
 
 
@@ -51,6 +53,7 @@ def trial_worker(config: dict, data: TrialData | None = None) -> None:
     settings = resolve_trial_config(config)
     if data is not None and not is_prepared(settings["prepared_dir"]):
         settings["prepared_dir"] = str(data.prepare())
+    redirect_worker_output(context.get_trial_dir(), context.get_world_rank())
     if context.get_world_rank() == 0:
         _write_trial_record(context.get_trial_dir(), config, settings)
     train_loop_per_worker(settings)
@@ -80,15 +83,6 @@ def package_versions() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- data
-def data_dir(data: str | None) -> Path:
-    """The data folder a sweep reads: the given one, else the synthetic benchmark (built once, cached)."""
-    if data:
-        return Path(data)
-    from study.synthetic import ensure_benchmark
-
-    return Path(ensure_benchmark())
-
-
 def prepare_data(settings: SweepSettings, space: SearchSpace) -> tuple[TrialData, str, str]:
     """Prepare (or reuse) the folder trials train on; returns (what it was made from, the folder, the data
     fingerprint)."""

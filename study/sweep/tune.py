@@ -10,7 +10,6 @@ placement groups only through the State API that the dashboard serves.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import functools
 import json
 import os
@@ -28,15 +27,16 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, Float, Int, SearchSpace
 from common.errors import ConfigError
+from common.storage import write_bytes
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
-from study.preflight import preflight
-from study.pretrain import BACKBONE_NAME
-from study.sweep.overrides import build_space, epoch_budget, space_backbone, with_backbone_folder
-from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray, this_machine
-from common.storage import read_bytes, write_bytes
+from study.sweep.console import TrialLines, quiet_console
+from study.sweep.interrupt import fit_or_stop, interruptible
+from study.sweep.overrides import epoch_budget, with_backbone_folder
+from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
+from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray
 from study.sweep.results import best_trial, results_frame, write_outputs
 from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings
-from study.sweep.trial import TrialData, data_dir, package_versions, prepare_data, trial_worker
+from study.sweep.trial import TrialData, package_versions, prepare_data, trial_worker
 
 
 def tune_domain(param):
@@ -86,34 +86,7 @@ def param_space(space: SearchSpace, constants: dict) -> dict:
     return {TRIAL_CONFIG_KEY: loop_config}
 
 
-class _EpochLines(tune.Callback):
-    """One line per trial epoch, for a person following the run (Tune's tables come every few seconds)."""
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        parts = [f"{k} {result[k]:.4f}" for k in ("train_loss", "val_ooo_acc", "val_rsa") if k in result]
-        print(f"[sweep] trial {trial.trial_id} epoch {result.get('epoch', '?')}: " + ", ".join(parts)
-              + f" ({result.get('time_epoch_s', float('nan')):.1f} s)", flush=True)
-
-
-def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
-    """(storage, name); a local folder must not exist yet (its writability is the preflight's check)."""
-    name = settings.name or f"{settings.space}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    storage = settings.storage_path
-    if "://" in storage:
-        return storage, name
-    storage = str(Path(storage).expanduser().resolve())
-    target = Path(storage) / name
-    if target.exists():
-        raise ConfigError(f"experiment folder {target} already exists; use --resume {target} or another --name")
-    return storage, name
-
-
-def _preflight(settings: SweepSettings, space: SearchSpace, storage: str, setting: str) -> None:
-    """study.preflight on the folder the trials and the analysis will read; one line on success."""
-    report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
-                       analysis=settings.analysis, backbone=space_backbone(space), storage=storage,
-                       storage_setting=setting, buildable=(BACKBONE_NAME,))
-    print(report.line(), flush=True)
+_EpochLines = TrialLines  # the name tuner.pkl files written before study.sweep.console still unpickle
 
 
 def build_trainer(settings: SweepSettings, worker: Callable[..., None] = trial_worker,
@@ -128,7 +101,8 @@ def build_trainer(settings: SweepSettings, worker: Callable[..., None] = trial_w
 
 def run_config(storage: str, name: str, space: SearchSpace, settings: SweepSettings) -> RunConfig:
     return RunConfig(
-        name=name, storage_path=storage, verbose=1, callbacks=[_EpochLines()],
+        name=name, storage_path=storage, verbose=2 if settings.verbose else 0,
+        callbacks=[TrialLines(epoch_budget(space.fixed))],
         failure_config=FailureConfig(max_failures=settings.max_failures),
         # The best checkpoint is evaluated later; the latest is always kept for crash recovery.
         checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric,
@@ -136,30 +110,38 @@ def run_config(storage: str, name: str, space: SearchSpace, settings: SweepSetti
         sync_config=SyncConfig(sync_artifacts=True))
 
 
-def run_sweep(settings: SweepSettings, *, worker: Callable[..., None] = trial_worker) -> SweepOutcome:
-    """Validate everything, prepare the data, run the Tuner, write results.parquet and best.json."""
-    space = build_space(settings)
-    if settings.data and not Path(settings.data).is_dir():
-        raise ConfigError(f"--data {settings.data}: no such folder")
-    storage, name = _experiment_dir(settings)
-    if not (settings.ray_address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
-        check_resources(scaling_config(settings), [this_machine()])  # before Ray starts: bad input stays one line
-    _preflight(settings, space, storage, "--storage-path")
-    space = with_backbone_folder(space)  # the synthetic pretrained backbone is built (once) only past the preflight
-    data, prepared, fingerprint = prepare_data(settings, space)
-    started = start_ray(settings.ray_address, settings.dashboard)
+def run_sweep(settings: SweepSettings, *, worker: Callable[..., None] = trial_worker,
+              plan: SweepPlan | None = None) -> SweepOutcome:
+    """Validate everything (unless the command did: `plan`), prepare the data, run the Tuner, write
+    results.parquet and best.json."""
+    plan = plan or plan_sweep(settings)
+    try:
+        space = with_backbone_folder(plan.space)  # the synthetic pretrained backbone is built once, past the checks
+        prepared = prepare_data(settings, space)
+        with interruptible() as interrupts:
+            return _run_tuner(settings, plan, space, prepared, worker, interrupts)
+    finally:
+        if plan.lock is not None:
+            plan.lock.release()
+
+
+def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, prepared: tuple[TrialData, str, str],
+               worker: Callable[..., None], interrupts) -> SweepOutcome:
+    """prepared: prepare_data's (what the folder was made from, the folder, the data fingerprint)."""
+    data, folder, fingerprint = prepared
+    quiet_console(plan.experiment, settings.verbose)
+    started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
     try:
         fit = check_resources(scaling_config(settings), node_capacities())
         if settings.max_concurrent is None and not Path("~/ray_bootstrap_config.yaml").expanduser().is_file():
             settings = dataclasses.replace(settings, max_concurrent=fit)
-        constants = {"prepared_dir": prepared, "seed": space.fixed.get("seed", settings.seed),
+        constants = {"prepared_dir": folder, "seed": space.fixed.get("seed", settings.seed),
                      "select_metric": space.metric}  # the trial's best epoch, plateau and early stop use it too
-        experiment = f"{storage}/{name}"
-        _save_settings(experiment, settings, space, fingerprint)
+        _save_settings(plan.experiment, settings, space, fingerprint)
         tuner = tune.Tuner(build_trainer(settings, worker, data), param_space=param_space(space, constants),
-                           tune_config=tune_config(space, settings, experiment),
-                           run_config=run_config(storage, name, space, settings))
-        return _finish(tuner.fit(), experiment, space, settings)
+                           tune_config=tune_config(space, settings, plan.experiment),
+                           run_config=run_config(plan.storage, plan.name, space, settings))
+        return _finish(fit_or_stop(tuner, interrupts, plan.experiment), plan.experiment, space, settings)
     finally:
         if started:
             ray.shutdown()
@@ -174,35 +156,36 @@ def _save_settings(experiment: str, settings: SweepSettings, space: SearchSpace,
 
 
 def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysis: bool | None = None,
-                 dashboard: bool | None = None, worker: Callable[..., None] = trial_worker) -> SweepOutcome:
+                 dashboard: bool | None = None, worker: Callable[..., None] = trial_worker,
+                 checked: tuple[SweepSettings, SweepPlan] | None = None) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials kept, unfinished ones from their last checkpoint,
-    the searcher's state (and its Optuna study, in the folder's optuna.db) restored by Tune."""
-    path = experiment_dir if "://" in experiment_dir else str(Path(experiment_dir).expanduser().resolve())
-    saved = read_bytes(f"{path}/{SETTINGS_FILE}")
-    if saved is None or not tune.Tuner.can_restore(path):
-        raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
-                          "Tune experiment state there)")
-    settings = load_settings(path, ray_address=ray_address, analysis=analysis, dashboard=dashboard)
-    space = build_space(settings)
-    _preflight(settings, space, path, "--resume")
-    space = with_backbone_folder(space)
-    started = start_ray(settings.ray_address, settings.dashboard)
+    the searcher's state (and its Optuna study, in the folder's optuna.db) restored by Tune. Tune's restore
+    unpickles the folder's tuner.pkl: plan_resume refuses a folder this user does not alone control."""
+    settings, plan = checked or plan_resume(experiment_dir, ray_address=ray_address, analysis=analysis,
+                                            dashboard=dashboard)
     try:
-        check_resources(scaling_config(settings), node_capacities())
-        trainer = build_trainer(settings, worker, TrialData.for_sweep(settings, space))
-        tuner = tune.Tuner.restore(path, trainable=trainer, resume_unfinished=True)
-        return _finish(tuner.fit(), path, space, settings)
+        if not tune.Tuner.can_restore(plan.experiment):
+            raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
+                              "Tune experiment state there)")
+        return _resume_tuner(settings, plan, worker)
     finally:
-        if started:
-            ray.shutdown()
+        if plan.lock is not None:
+            plan.lock.release()
 
 
-def load_settings(experiment: str, **changes) -> SweepSettings:
-    """The settings a sweep saved in its sweep.json; keyword arguments that are not None replace them."""
-    saved = json.loads(read_bytes(f"{experiment}/{SETTINGS_FILE}"))["settings"]
-    known = {f.name for f in dataclasses.fields(SweepSettings)}
-    return SweepSettings(**{k: v for k, v in saved.items() if k in known}
-                         | {k: v for k, v in changes.items() if v is not None or k == "ray_address"})
+def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[..., None]) -> SweepOutcome:
+    space = with_backbone_folder(plan.space)
+    quiet_console(plan.experiment, settings.verbose)
+    with interruptible() as interrupts:
+        started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+        try:
+            check_resources(scaling_config(settings), node_capacities())
+            trainer = build_trainer(settings, worker, TrialData.for_sweep(settings, space))
+            tuner = tune.Tuner.restore(plan.experiment, trainable=trainer, resume_unfinished=True)
+            return _finish(fit_or_stop(tuner, interrupts, plan.experiment), plan.experiment, space, settings)
+        finally:
+            if started:
+                ray.shutdown()
 
 
 def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings: SweepSettings) -> SweepOutcome:
@@ -212,8 +195,8 @@ def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings
     if not space.is_grid:
         abandoned = close_abandoned_trials(experiment)
         if abandoned:
-            print(f"Optuna study: {abandoned} trial(s) left running by the interrupted sweep marked FAIL "
-                  "(their Tune trials were asked for again)")
+            print(f"Optuna study: {abandoned} trial(s) asked for but never told a result by Tune (a sweep killed "
+                  "after its last snapshot, or a restored worker) marked FAIL")
         optuna_plots(experiment, settings.objectives or (space.metric,))
     return SweepOutcome(experiment, results_path, best_path, frame, best)
 

@@ -1,0 +1,93 @@
+"""How long `python -m study.sweep` takes to refuse bad input, as a ratio against the preflight's own time
+(study.preflight on the same data, in process). A refusal is a whole command: Python starting, the imports
+the checks need, the checks, the `error:` line. Ray and torch are imported only past every check, so a bad
+flag, name or data file costs about a second; a bad backbone is refused last (its check imports torch).
+
+    python -m benchmarks.refusal_timing [--repeats 5] [--work-dir DIR]
+
+Each repeat times the preflight and then every refusal (interleaved, the machine being shared).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.common import spread, timed
+from study.preflight import preflight
+from study.synthetic import ensure_benchmark
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bad_rating_copy(data: Path, work: Path) -> Path:
+    """The benchmark's tables with one rating that is not a number; its videos linked, not copied."""
+    copy = work / "bad-rating"
+    if copy.exists():
+        shutil.rmtree(copy)
+    copy.mkdir(parents=True)
+    for item in data.iterdir():
+        (copy / item.name).symlink_to(item) if item.is_dir() else shutil.copy(item, copy / item.name)
+    frame = pd.read_csv(copy / "annotations.csv", dtype=str, keep_default_na=False)
+    frame.loc[3, next(c for c in frame.columns if c.startswith("rating-"))] = "high"
+    frame.to_csv(copy / "annotations.csv", index=False)
+    return copy
+
+
+def refusals(data: Path, bad_data: Path, store: Path) -> dict[str, list[str]]:
+    base = ["--data", str(data), "--storage-path", str(store), "--no-dashboard"]
+    return {"flag (--seed -1)": [*base, "--seed", "-1"],
+            "name (--name ../x)": [*base, "--name", "../x"],
+            "data (a rating 'high')": ["--data", str(bad_data), "--storage-path", str(store), "--no-dashboard"],
+            "backbone (no such folder; after the data checks)": [*base, "--set", "backbone=/no/such/model"]}
+
+
+def refuse(argv: list[str]) -> float:
+    """Seconds for the command to exit 2 with one `error:` line (anything else fails the benchmark)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "study.sweep", *argv], cwd=REPO, env=env, capture_output=True,
+                         text=True)
+    seconds = time.perf_counter() - start
+    lines = out.stderr.strip().splitlines()
+    if out.returncode != 2 or len(lines) != 1 or not lines[0].startswith("error: "):
+        raise RuntimeError(f"{argv}: expected one error line and exit 2, got {out.returncode}: {out.stderr[-500:]}")
+    return seconds
+
+
+def measure(data: Path, work: Path, repeats: int) -> dict:
+    store = work / "runs"
+    commands = refusals(data, bad_rating_copy(data, work), store)
+    preflight_s, times = [], {name: [] for name in commands}
+    preflight(data, storage=str(store))  # first call warms the file cache, as a sweep's own first look would
+    for _ in range(repeats):
+        preflight_s.append(timed(lambda: preflight(data, storage=str(store))))
+        for name, argv in commands.items():
+            times[name].append(refuse(argv))
+    median = spread(preflight_s)["median"]
+    return {"data": str(data), "preflight_s": spread(preflight_s),
+            "refusals": {name: {"seconds": spread(t), "ratio_to_preflight": spread([x / median for x in t])}
+                         for name, t in times.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.refusal_timing", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
+    p.add_argument("--work-dir", type=Path, default=None, help="where the bad copy and the storage folder go")
+    args = p.parse_args(argv)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="refusal-"))
+    print(json.dumps(measure(Path(ensure_benchmark()), work, args.repeats), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

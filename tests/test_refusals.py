@@ -1,0 +1,191 @@
+"""Bad input that used to pass the checks and fail late (after Ray started, or never): every flag's NaN, inf,
+negative or out-of-range value, a --name that escapes the storage folder, an unreachable Ray address, data
+whose parts are empty, cut short, undecodable, non-numeric, escaping videos/ or naming one video twice.
+Each is one `error:` line naming the flag and value or the file and row, exit 2, before Ray and torch are
+imported, nothing written."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+
+import study.sweep as sweep
+from data.judgments import load_judgments
+from data.splits import paper_split
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def data(synthetic_dir, tmp_path) -> Path:
+    """A private copy of the small synthetic benchmark, to break one file at a time."""
+    return Path(shutil.copytree(synthetic_dir, tmp_path / "data"))
+
+
+def _refused(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as stop:
+        sweep.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert not ray.is_initialized()
+    return err[0]
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--seed", "-1", "--seed -1: must be a whole number in 0..4294967295"),
+    ("--seed", str(2**32), f"--seed {2**32}: must be a whole number in 0..4294967295"),
+    ("--seed", "100000000000000000000000", "--seed 100000000000000000000000: must be"),
+    ("--gpus-per-worker", "nan", "--gpus-per-worker nan: must be a finite number >= 0"),
+    ("--gpus-per-worker", "-1", "--gpus-per-worker -1.0: must be a finite number >= 0"),
+    ("--cpus-per-worker", "nan", "--cpus-per-worker nan: must be a finite number > 0"),
+    ("--cpus-per-worker", "inf", "--cpus-per-worker inf: must be a finite number > 0"),
+    ("--cpus-per-worker", "0", "--cpus-per-worker 0.0: must be a finite number > 0"),
+    ("--max-failures", "-1", "--max-failures -1: must be a whole number >= 0"),
+    ("--num-samples", "0", "--num-samples 0: must be a whole number >= 1"),
+    ("--max-concurrent", "-3", "--max-concurrent -3: must be a whole number >= 1"),
+    ("--workers-per-trial", "0", "--workers-per-trial 0: must be a whole number >= 1"),
+    ("--top-k", "0", "--top-k 0: must be a whole number >= 1"),
+    ("--name", "../../x", "--name '../../x': must be a plain folder name"),
+    ("--name", "/abs/path", "--name '/abs/path': must be a plain folder name"),
+    ("--name", "a/b", "--name 'a/b': must be a plain folder name"),
+    ("--name", "..", "--name '..': must be a plain folder name"),
+])
+def test_every_flag_is_checked_before_anything_starts(flag, value, says, tmp_path, capsys):
+    store = tmp_path / "store"
+    assert says in _refused(capsys, ["--storage-path", str(store), flag, value, "--no-dashboard"])
+    assert not store.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_config_file_cannot_slip_a_bad_value_past_the_flags(tmp_path, capsys):
+    config = tmp_path / "sweep.yaml"
+    config.write_text("sweep:\n  seed: 1.5\n  cpus_per_worker: .nan\n")
+    assert "--seed 1.5: must be a whole number" in _refused(capsys, ["--config", str(config)])
+
+
+def test_an_unreachable_ray_address_is_refused_within_15_seconds(tmp_path, capsys):
+    start = time.monotonic()
+    line = _refused(capsys, ["--storage-path", str(tmp_path / "s"), "--ray-address", "127.0.0.1:1"])
+    assert time.monotonic() - start < 15
+    assert "--ray-address 127.0.0.1:1: nothing answers at 127.0.0.1:1" in line
+    assert "--ray-address 'nonsense'" in _refused(capsys, ["--ray-address", "nonsense"])
+
+
+def test_a_refused_command_imports_neither_ray_nor_torch(tmp_path):
+    code = ("import sys\nfrom study.sweep.__main__ import main\nsys.argv[1:] = ['--seed', '-1']\n"
+            "try:\n    main()\nexcept SystemExit as stop:\n    print(stop.code, 'ray' in sys.modules, "
+            "'torch' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["2", "False", "False"], out.stderr
+
+
+# ------------------------------------------------------------------------------------------------ data
+def _data_refused(capsys, data: Path, tmp_path: Path) -> str:
+    store = tmp_path / "store"
+    line = _refused(capsys, ["--data", str(data), "--storage-path", str(store), "--name", "x", "--no-dashboard"])
+    assert not store.exists()
+    return line
+
+
+def _rewrite(path: Path, edit) -> None:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    edit(frame)
+    frame.to_csv(path, index=False)
+
+
+def test_video_names_must_stay_inside_videos_and_be_unique(data, tmp_path, capsys):
+    mapping = data / "video_mapping.csv"
+    original = mapping.read_text()
+    for name in ("../outside.mp4", "/etc/passwd", "a/../../b.mp4"):
+        _rewrite(mapping, lambda f: f.loc.__setitem__((2, "video_name"), name))
+        line = _data_refused(capsys, data, tmp_path)
+        assert f"{mapping}: row 3, column video_name: {name!r} is not a file name inside videos/" in line
+        mapping.write_text(original)
+    _rewrite(mapping, lambda f: f.loc.__setitem__((4, "video_name"), f.loc[1, "video_name"]))
+    assert f"{mapping}: rows 2 and 5 both name video" in _data_refused(capsys, data, tmp_path)
+
+
+def test_a_row_cut_short_and_bytes_that_are_not_utf8_name_the_file_and_row(data, tmp_path, capsys):
+    triplets = data / "all_triplets.csv"
+    lines = triplets.read_text().splitlines()
+    triplets.write_text("\n".join(lines[:6] + [lines[6][: len(lines[6]) // 2]]) + "\n")
+    assert f"{triplets}: row 6 has" in _data_refused(capsys, data, tmp_path)
+    triplets.write_text("\n".join(lines) + "\n")
+    captions = data / "captions.csv"
+    text = captions.read_text().splitlines()
+    text[3] = text[3] + " caf\u00e9"
+    captions.write_bytes("\n".join(text).encode("latin-1") + b"\n")
+    assert f"{captions}: row 3: byte 0xe9 is not UTF-8 text" in _data_refused(capsys, data, tmp_path)
+
+
+def test_a_rating_that_is_not_a_number_names_the_file_row_and_column(data, tmp_path, capsys):
+    annotations = data / "annotations.csv"
+    column = next(c for c in pd.read_csv(annotations).columns if c.startswith("rating-"))
+    _rewrite(annotations, lambda f: f.loc.__setitem__((3, column), "high"))
+    assert f"{annotations}: row 4, column {column}: 'high' is not a number" in _data_refused(capsys, data, tmp_path)
+
+
+def test_all_catch_trials_and_an_empty_validation_or_test_set_are_refused(data, tmp_path, capsys):
+    triplets = data / "all_triplets.csv"
+    original = triplets.read_text()
+    def every_row_a_catch_trial(frame):  # answered right: (a, a, b) with b chosen
+        frame["stim2_name"], frame["choice"] = frame["stim1_name"], frame["stim3_name"]
+
+    _rewrite(triplets, every_row_a_catch_trial)
+    assert f"{triplets}: no valid triplet: all" in _data_refused(capsys, data, tmp_path)
+    triplets.write_text(original)
+    split = paper_split(load_judgments(data), seed=0)
+    for part, ids in (("val", split.val), ("test", split.test)):
+        frame = pd.read_csv(triplets)
+        inside = np.isin(frame[["stim1_name", "stim2_name", "stim3_name"]].to_numpy(), ids).all(axis=1)
+        frame[~inside].to_csv(triplets, index=False)
+        assert f"{triplets}: no {part} triplet in the paper split (seed 0)" in _data_refused(capsys, data, tmp_path)
+        triplets.write_text(original)
+
+
+def test_study_judgments_refuses_a_negative_seed(data, capsys):
+    from data.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([str(data), "--seed", "-1"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: seed must be a whole number in 0..4294967295; got -1"
+
+
+def test_analysis_human_refuses_duplicate_names_and_all_catch_data_in_one_line(data, tmp_path, capsys):
+    from analysis.human import main
+
+    mapping = data / "video_mapping.csv"
+    _rewrite(mapping, lambda f: f.loc.__setitem__((4, "video_name"), f.loc[1, "video_name"]))
+    with pytest.raises(SystemExit) as stop:
+        main([str(data), "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{mapping}: rows 2 and 5 both name video" in err[0]
+    assert not (tmp_path / "out").exists() or json.dumps(sorted(os.listdir(tmp_path / "out"))) == "[]"
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_exit_1(synthetic_dir, tmp_path, capsys, monkeypatch):
+    import errno
+
+    target = tmp_path / "store" / "x" / "sweep.json"
+
+    def full(settings, plan):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr("study.sweep.tune.run_sweep", full)
+    argv = ["--data", str(synthetic_dir), "--storage-path", str(tmp_path / "store"), "--name", "x", "--no-dashboard"]
+    assert sweep.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: disk full writing {target}; free space there and --resume the experiment folder "
+                   "(the files the sweep writes itself are whole or absent)"]
