@@ -36,17 +36,22 @@ class PreflightReport:
 
 
 def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, analysis: bool = True,
-              backbone: str = "tiny", storage: str | None = None, storage_setting: str = "--storage-path",
-              buildable: Collection[str] = ()) -> PreflightReport:
+              backbone: str | tuple[str, ...] = "tiny", storage: str | None = None,
+              storage_setting: str = "--storage-path", buildable: Collection[str] = (),
+              clip_shape: tuple[int, int] | None = None) -> PreflightReport:
     """Every check above, cheapest first; DataError or ConfigError on the first failure.
 
     analysis: also the test videos (in a paper split they are trained on by nobody), captions.csv and
-    annotations.csv. buildable: backbone folders the command builds itself before the sweep (allowed absent).
+    annotations.csv. backbone: one, or every backbone a sweep trains. buildable: backbone folders the command
+    builds itself before the sweep (allowed absent). clip_shape: (num_frames, image_size) of the clips, checked
+    against each backbone's configuration.
     """
     start = time.perf_counter()
     if storage is not None:
         check_writable(storage, setting=storage_setting)
-    check_backbone(backbone, buildable=buildable)
+    frames, size = clip_shape or (None, None)
+    for name in ((backbone,) if isinstance(backbone, str) else backbone):
+        check_backbone(name, buildable=buildable, num_frames=frames, image_size=size)
     data_dir = Path(data_dir)
     j = load_judgments(data_dir)
     chosen = (paper_split if split == "paper" else random_split)(j, seed=seed)
@@ -117,19 +122,23 @@ def check_writable(storage: str, *, setting: str = "--storage-path") -> None:
         raise ConfigError(f"{setting} {storage}: not writable ({err.strerror})") from None
 
 
-def check_backbone(backbone: str, *, buildable: Collection[str] = ()) -> None:
+def check_backbone(backbone: str, *, buildable: Collection[str] = (), num_frames: int | None = None,
+                   image_size: int | None = None) -> None:
     """A preset, a local folder with config.json (or one in `buildable`), or a hub id found in the cache or
-    on a reachable hub. "Local folder" is the trainer's own rule (trainables.model.is_local_backbone)."""
-    from trainables.model import PRESETS, is_local_backbone
+    on a reachable hub; with num_frames and image_size, also that its configuration can take such clips
+    (trainables.backbones.check_fits). "Local folder" is the trainer's own rule (is_local_backbone)."""
+    from trainables.backbones import check_fits, is_local_backbone, presets
+    from trainables.config import ModelConfig
 
-    if backbone in PRESETS or backbone in buildable:
+    if backbone in buildable:
         return
-    if is_local_backbone(backbone):
-        if not (Path(backbone).expanduser() / "config.json").is_file():
-            raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
-                              f"{', '.join(PRESETS)}")
-        return
-    _check_hub_backbone(backbone, PRESETS)
+    if backbone not in presets() and not is_local_backbone(backbone):
+        _check_hub_backbone(backbone, presets())
+    if is_local_backbone(backbone) and not (Path(backbone).expanduser() / "config.json").is_file():
+        raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
+                          f"{', '.join(presets())}")
+    if num_frames is not None and image_size is not None:
+        check_fits(ModelConfig(backbone=backbone, num_frames=num_frames, image_size=image_size))
 
 
 def _check_hub_backbone(backbone: str, presets) -> None:

@@ -20,6 +20,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 FRAME_SAMPLINGS = ("centres", "linspace")
 RESIZES = ("crop", "squash")
 LR_SCHEDULES = ("warmup-cosine", "plateau")
+POOLINGS = ("cls", "mean")
+ATTENTIONS = ("sdpa", "eager")
 SELECT_METRICS = ("val_ooo_acc", "val_rsa")
 
 
@@ -29,8 +31,10 @@ def _help(text: str, **kwargs) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = _help("Tiny preset name ('tiny', 'small', 'base-random'), a hub id such as "
-                          "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder.",
+    backbone: str = _help("A preset with fixed random weights (TimeSformer 'tiny', 'small', 'base-random'; "
+                          "'videomae-tiny', 'vjepa2-tiny', 'clip-tiny'), a hub id such as "
+                          "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder; its "
+                          "family (trainables/backbones/) is the preset's or config.json's model_type.",
                           default="tiny")
     num_frames: int = _help("Frames per clip; must match the prepared clips.", default=8)
     image_size: int = _help("Frame side in pixels; must match the prepared clips.", default=64)
@@ -51,6 +55,13 @@ class ModelConfig:
                                          default=False)
     precision: str = _help("'auto' (bf16 autocast on a CUDA GPU that supports it, else fp32), 'fp32' or 'bf16'.",
                            default="auto")
+    pooling: str = _help("How the backbone's last layer becomes one vector: 'cls' (the CLS token; a family without "
+                         "one uses its natural pooling, the mean of its tokens) or 'mean' (mean of the last "
+                         "layer's tokens, CLS excluded). An image family pools each frame, then averages frames.",
+                         default="cls")
+    attention: str = _help("'sdpa' (fused torch scaled_dot_product_attention: transformers' own path where the "
+                           "family has one, ours for TimeSformer) or 'eager' (transformers' matmul-softmax).",
+                           default="sdpa")
 
     def __post_init__(self):
         _check_positive(self, "num_frames", "image_size", "lora_r", "embed_dim")
@@ -64,6 +75,8 @@ class ModelConfig:
         _check_choice(self, "precision", PRECISIONS)
         _check_choice(self, "frame_sampling", FRAME_SAMPLINGS)
         _check_choice(self, "resize", RESIZES)
+        _check_choice(self, "pooling", POOLINGS)
+        _check_choice(self, "attention", ATTENTIONS)
         if not self.backbone:
             raise ConfigError("backbone must name a preset, a hub id or a folder, got ''")
 

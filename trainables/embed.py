@@ -8,7 +8,8 @@ import torch
 
 from trainables.checkpoint import load_weights, read_config, read_preprocessing
 from trainables.config import ModelConfig, TrainConfig
-from trainables.model import VideoEmbedder, build_model, load_backbone, normalise_clips
+from trainables.backbones import family_of
+from trainables.model import VideoEmbedder, build_model, load_backbone
 
 
 def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig]:
@@ -34,9 +35,9 @@ def embed_clips(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8) 
 
 @torch.no_grad()
 def backbone_features(config: TrainConfig | ModelConfig, clips: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """The base backbone's CLS features (no adapters, no head): float32 (n, hidden_size)."""
+    """The base backbone's pooled features (no adapters, no head; ModelConfig.pooling): float32 (n, hidden_size)."""
     model_config = config.model if isinstance(config, TrainConfig) else config
-    backbone = load_backbone(model_config).eval()
-    out = [backbone(pixel_values=normalise_clips(torch.from_numpy(np.array(clips[k:k + batch_size]))))
-           .last_hidden_state[:, 0] for k in range(0, len(clips), batch_size)]
+    family, backbone = family_of(model_config.backbone), load_backbone(model_config).eval()
+    out = [family.features(backbone, torch.from_numpy(np.array(clips[k:k + batch_size])), model_config.pooling)
+           for k in range(0, len(clips), batch_size)]
     return torch.cat(out).numpy()
