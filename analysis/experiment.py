@@ -25,10 +25,12 @@ class Embedded:
     models: dict[str, np.ndarray]
     data_dir: Path
     test_videos: np.ndarray
+    base_of: dict[str, str] | None = None  # trial model -> the base it is compared with (default: BASE)
 
 
-def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
-    """The top_k finished trials with a checkpoint, best first. DataError when there is none."""
+def finished_trials(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool = False) -> pd.DataFrame:
+    """The top_k finished trials with a checkpoint, best first (per_family: the top_k of each backbone family,
+    by results.parquet's backbone_family). DataError when there is none."""
     from common.errors import DataError
 
     path = Path(experiment_dir) / "results.parquet"
@@ -44,7 +46,13 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1) -> pd.DataFrame:
     if not done.any():
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
     # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
-    return frame[done].sort_values(column, ascending=False, kind="stable").head(top_k)
+    ranked = frame[done].sort_values(column, ascending=False, kind="stable")
+    if not per_family:
+        return ranked.head(top_k)
+    if "backbone_family" not in ranked.columns:
+        raise DataError(f"{path}: no backbone_family column (written before the backbone families); "
+                        "score it without --per-family")
+    return ranked.groupby("backbone_family", sort=False, dropna=False).head(top_k)
 
 
 def _rank_column(frame: pd.DataFrame) -> str | None:
@@ -59,20 +67,28 @@ def _rank_column(frame: pd.DataFrame) -> str | None:
 def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str = "mean",
                      cache_dir: Path | None = None) -> Embedded:
     """Embed train/val clips (from the prepared folder) and test clips (decoded from the data folder) with the
-    base backbone and each trial's checkpoint; caption embeddings for the same videos."""
+    base backbone of each family and each trial's checkpoint, each through its own family's preprocessing;
+    caption embeddings for the same videos. With trials of several families, models are named
+    'trial ID (family)' and 'base (family)'."""
     from analysis.human import cached_caption_embeddings
+    from trainables.backbones import family_of
 
-    models, first_config = {}, None
-    for trial in trials.itertuples():
-        model, config = _load_checkpoint(trial.checkpoint_path)
+    models, base_of, first_config = {}, {}, None
+    loaded = [(trial, *_load_checkpoint(trial.checkpoint_path)) for trial in trials.itertuples()]
+    family = {trial.trial_id: family_of(config.model.backbone).name for trial, _, config in loaded}
+    several = len(set(family.values())) > 1
+    for trial, model, config in loaded:
         if first_config is None:
             first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
-            models[BASE] = _backbone(config, clips)
         _check_clips_match(trial.checkpoint_path, first_config.prepared_dir)
-        models[f"trial {trial.trial_id}"] = _embed(model, clips)
+        suffix = f" ({family[trial.trial_id]})" if several else ""
+        if BASE + suffix not in models:  # the family's base: its first (best) trial's backbone, no fine-tuning
+            models[BASE + suffix] = _backbone(config, clips)
+        models[f"trial {trial.trial_id}{suffix}"] = _embed(model, clips)
+        base_of[f"trial {trial.trial_id}{suffix}"] = BASE + suffix
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
-    return Embedded(ids, models, data_dir, test)
+    return Embedded(ids, models, data_dir, test, base_of)
 
 
 def _load_checkpoint(path: str):
@@ -165,8 +181,10 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
                                                     n_boot=settings.n_boot, ci=settings.ci, seed=settings.seed)
             extras["partitions"][name] = parts
             rows += [row(name, f"vp_{k}", *e, "videos") for k, e in parts.items()]
-        if name not in (BASE, LANGUAGE):
-            rows += paired_rows(name, BASE, x[test_rows], emb.models[BASE][test_rows], ev, settings, samples)
+        base = (emb.base_of or {}).get(name, BASE if name.startswith("trial ") else None)
+        if base is not None:
+            rows += paired_rows(name, base, x[test_rows], emb.models[base][test_rows], ev, settings, samples,
+                                label=BASE)  # each trial against its own family's base
     return pd.DataFrame(rows), extras
 
 
@@ -175,14 +193,15 @@ def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.array([where[int(v)] for v in wanted])
 
 
-def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, out_dir: str | Path | None = None,
+def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool = False,
+                 out_dir: str | Path | None = None,
                  settings: SuiteSettings = SuiteSettings(), language_model=None, combine: str = "mean",
                  cache_dir: Path | None = None, plots: bool = True) -> pd.DataFrame:
     """Everything `python -m analysis EXPERIMENT_DIR` does; returns the tidy metrics table. Writes
     metrics.parquet, report.md and PNG plots into out_dir (default EXPERIMENT_DIR/analysis)."""
     from analysis.report import experiment_report, write_tables
 
-    trials = finished_trials(experiment_dir, top_k)
+    trials = finished_trials(experiment_dir, top_k, per_family=per_family)
     emb = embed_everything(trials, language_model=language_model, combine=combine, cache_dir=cache_dir)
     metrics, extras = score_embedded(emb, settings=settings)
     out = Path(out_dir) if out_dir else Path(experiment_dir) / "analysis"

@@ -144,9 +144,11 @@ def model_rows(name: str, embeddings: np.ndarray, ev: EvalSet, s: SuiteSettings,
 
 
 def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndarray, ev: EvalSet,
-                s: SuiteSettings, samples: dict | None = None) -> list[dict]:
+                s: SuiteSettings, samples: dict | None = None, label: str | None = None) -> list[dict]:
     """name minus base on the same triplets and the same video resamples: accuracy and Spearman RSA.
-    samples: what `model_rows` kept for both models (else everything is resampled here)."""
+    samples: what `model_rows` kept for both models (else everything is resampled here). label: what the
+    metric names call the base (`diff_vs_{label}_...`; default base_name)."""
+    label = label or base_name
     samples = samples if samples is not None else {}
     for model, x in ((name, embeddings), (base_name, base)):
         if model not in samples:
@@ -156,16 +158,16 @@ def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndar
     for k, rule in enumerate(RULES):
         d = paired_difference(a["credit"][:, k].mean(), b["credit"][:, k].mean(), a["ooo/videos"][:, k],
                               b["ooo/videos"][:, k], s.ci)
-        rows.append(row(name, f"diff_vs_{base_name}_ooo_acc_{rule}", d.difference, d.ci_low, d.ci_high,
+        rows.append(row(name, f"diff_vs_{label}_ooo_acc_{rule}", d.difference, d.ci_low, d.ci_high,
                         len(a["credit"]), f"videos (p={d.p_value:.3g})"))
     d = paired_difference(a["rsa_spearman"], b["rsa_spearman"], a["rsa_spearman/videos"],
                           b["rsa_spearman/videos"], s.ci)
-    rows.append(row(name, f"diff_vs_{base_name}_rsa_spearman", d.difference, d.ci_low, d.ci_high,
+    rows.append(row(name, f"diff_vs_{label}_rsa_spearman", d.difference, d.ci_low, d.ci_high,
                     len(ev.pairs.i), f"videos (p={d.p_value:.3g})"))
     # Explained variance is r^2 of the Pearson RSA: the same video resamples, squared.
     d = paired_difference(a["rsa_pearson"] ** 2, b["rsa_pearson"] ** 2, a["rsa_pearson/videos"] ** 2,
                           b["rsa_pearson/videos"] ** 2, s.ci)
-    rows.append(row(name, f"diff_vs_{base_name}_explained_variance", d.difference, d.ci_low, d.ci_high,
+    rows.append(row(name, f"diff_vs_{label}_explained_variance", d.difference, d.ci_low, d.ci_high,
                     len(ev.pairs.i), f"videos (p={d.p_value:.3g})"))
     return rows
 

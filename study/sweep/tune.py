@@ -28,7 +28,7 @@ from common.errors import ConfigError
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.preflight import preflight
 from study.pretrain import BACKBONE_NAME
-from study.sweep.overrides import build_space, epoch_budget, space_backbone, with_backbone_folder
+from study.sweep.overrides import build_space, clip_shape, epoch_budget, space_backbones, with_backbone_folder
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray, this_machine
 from study.sweep.results import best_trial, read_file, results_frame, write_file, write_outputs
 from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings
@@ -107,8 +107,8 @@ def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
 def _preflight(settings: SweepSettings, space: SearchSpace, storage: str, setting: str) -> None:
     """study.preflight on the folder the trials and the analysis will read; one line on success."""
     report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
-                       analysis=settings.analysis, backbone=space_backbone(space), storage=storage,
-                       storage_setting=setting, buildable=(BACKBONE_NAME,))
+                       analysis=settings.analysis, backbone=space_backbones(space), storage=storage,
+                       storage_setting=setting, buildable=(BACKBONE_NAME,), clip_shape=clip_shape(space))
     print(report.line(), flush=True)
 
 
