@@ -1,5 +1,5 @@
-"""What runs inside a trial: the LoRA TimeSformer embedder, the hybrid triplet + RSA loss, triplet
-sampling and the Ray Train loop. Never imports `study`: a trial reads only its prepared folder."""
+"""What runs inside a trial: the LoRA backbone embedder (one module per family in `backbones/`), the hybrid
+triplet + RSA loss, triplet sampling and the Ray Train loop. Never imports `study`: a trial reads only its prepared folder."""
 from __future__ import annotations
 
 import importlib
