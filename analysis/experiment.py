@@ -15,6 +15,7 @@ from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_row
 BASE = "base"
 LANGUAGE = "language"
 RANK_COLUMNS = ("best_val_ooo_acc", "val_ooo_acc")
+VARIANT = "config/variant"
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,9 +29,11 @@ class Embedded:
     base_of: dict[str, str] | None = None  # trial model -> the base it is compared with (default: BASE)
 
 
-def finished_trials(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool = False) -> pd.DataFrame:
-    """The top_k finished trials with a checkpoint, best first (per_family: the top_k of each backbone family,
-    by results.parquet's backbone_family). DataError when there is none."""
+def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,), *,
+                    per_family: bool = False) -> pd.DataFrame:
+    """The top_k finished trials with a checkpoint, best first (per_family: the top_k of each backbone family, by
+    results.parquet's backbone_family), then the best of each value of the `per` columns not among them (the best
+    linear probe beside the best fine-tuned trial). DataError when there is none."""
     from common.errors import DataError
 
     path = Path(experiment_dir) / "results.parquet"
@@ -47,12 +50,15 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1, *, per_family: b
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
     # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
     ranked = frame[done].sort_values(column, ascending=False, kind="stable")
-    if not per_family:
-        return ranked.head(top_k)
-    if "backbone_family" not in ranked.columns:
+    if per_family and "backbone_family" not in ranked.columns:
         raise DataError(f"{path}: no backbone_family column (written before the backbone families); "
                         "score it without --per-family")
-    return ranked.groupby("backbone_family", sort=False, dropna=False).head(top_k)
+    chosen = ranked.groupby("backbone_family", sort=False, dropna=False).head(top_k) if per_family \
+        else ranked.head(top_k)
+    for key in (k for k in per if k in ranked.columns):
+        best = ranked.drop_duplicates(key)
+        chosen = pd.concat([chosen, best[~best["trial_id"].isin(chosen["trial_id"])]])
+    return chosen
 
 
 def _rank_column(frame: pd.DataFrame) -> str | None:
@@ -84,11 +90,19 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
         suffix = f" ({family[trial.trial_id]})" if several else ""
         if BASE + suffix not in models:  # the family's base: its first (best) trial's backbone, no fine-tuning
             models[BASE + suffix] = _backbone(config, clips)
-        models[f"trial {trial.trial_id}{suffix}"] = _embed(model, clips)
-        base_of[f"trial {trial.trial_id}{suffix}"] = BASE + suffix
+        label = trial_label(trials, trial.Index) + suffix
+        models[label], base_of[label] = _embed(model, clips), BASE + suffix
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
     return Embedded(ids, models, data_dir, test, base_of)
+
+
+def trial_label(trials: pd.DataFrame, index) -> str:
+    """'<variant> <trial_id>' where the table names variants (the linear probe told from the fine-tuned),
+    else 'trial <trial_id>'."""
+    trial = trials.loc[index]
+    kind = trial[VARIANT] if VARIANT in trials.columns and isinstance(trial[VARIANT], str) else "trial"
+    return f"{kind} {trial['trial_id']}"
 
 
 def _load_checkpoint(path: str):
@@ -181,7 +195,7 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
                                                     n_boot=settings.n_boot, ci=settings.ci, seed=settings.seed)
             extras["partitions"][name] = parts
             rows += [row(name, f"vp_{k}", *e, "videos") for k, e in parts.items()]
-        base = (emb.base_of or {}).get(name, BASE if name.startswith("trial ") else None)
+        base = (emb.base_of or {}).get(name, None if name in (BASE, LANGUAGE) else BASE)
         if base is not None:
             rows += paired_rows(name, base, x[test_rows], emb.models[base][test_rows], ev, settings, samples,
                                 label=BASE)  # each trial against its own family's base

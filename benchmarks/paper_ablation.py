@@ -23,7 +23,7 @@ def variant_table(experiment_dir: str | Path) -> pd.DataFrame:
     trials = pd.read_parquet(folder / "results.parquet")[["trial_id", "config/variant", "config/seed"]]
     metrics = pd.read_parquet(folder / "analysis" / "metrics.parquet")
     metrics = metrics[metrics["ci_over"].str.startswith("videos") & metrics["metric"].isin(METRICS)]
-    metrics = metrics.assign(trial_id=metrics["model"].str.removeprefix("trial "))
+    metrics = metrics.assign(trial_id=metrics["model"].str.split(" ").str[-1])  # "<variant> <trial_id>"
     rows = []
     for trial in trials.itertuples(index=False):
         mine = metrics[metrics["trial_id"] == trial.trial_id].set_index("metric")

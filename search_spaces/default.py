@@ -1,5 +1,6 @@
 """The study's main space: loss weights, LoRA rank and shape, learning rate, margin, sampling, RSA subset."""
 from search_spaces.paper import PAPER_CONFIG
+from search_spaces.smoke import AUGMENT
 from search_spaces.space import Choice, Float, Int, SearchSpace
 
 _SEARCHED = {
@@ -14,12 +15,14 @@ _SEARCHED = {
     "sampling": Choice(("uniform", "coverage", "hard-negative", "consensus")),
     "rsa_subset": Int(8, 64, log=True),
     "batch_size": Choice((4, 8, 16)),
+    "variant": Choice(("hybrid", "linear-probe")),  # the linear probe: the floor fine-tuning must beat
+    "augment": Choice(("none", AUGMENT)),
 }
 
 # The paper's own point is evaluated first, so every sweep has the reference to beat.
 _PAPER_POINT = {key: PAPER_CONFIG[key] for key in _SEARCHED if key in PAPER_CONFIG}
 _PAPER_POINT.update(lora_alpha_ratio=PAPER_CONFIG["lora_alpha"] / PAPER_CONFIG["lora_r"],
-                    sampling="uniform", rsa_subset=16)
+                    sampling="uniform", rsa_subset=16, variant="hybrid", augment="none")
 
 # Our protocol around the searched keys: 8 centre frames at 224 px (crop), warm-up + cosine over 10 epochs,
 # selection by 3-way accuracy (the paper space switches each of these to the authors' choice; docs/paper.md).
@@ -27,8 +30,9 @@ _FIXED = {"backbone": PAPER_CONFIG["backbone"], "num_frames": 8, "image_size": 2
 
 SPACE = SearchSpace(
     name="default",
-    description="Optuna TPE over loss weights, LoRA rank/alpha ratio/dropout, lr, margin, sampling, RSA "
-                "subset, batch size; the paper's point first; ASHA",
+    description="Optuna TPE over the variant (LoRA hybrid or the linear probe), augmentation, loss weights, LoRA "
+                "rank/alpha ratio/dropout, lr, margin, sampling, RSA subset, batch size; the paper's point "
+                "first; ASHA",
     fixed=_FIXED,
     params=_SEARCHED,
     points_to_evaluate=(_PAPER_POINT,),

@@ -17,6 +17,8 @@ PAPER_CONFIG = {
     "lora_alpha": 16.0,
     "lora_dropout": 0.1,
     "head_dropout": 0.3,
+    "augment": "none",              # no augmentation and single-view evaluation: the authors used neither
+    "eval_views": "none",
     # losses: margin 0.2; hybrid 0.7 * triplet + beta * RSA, beta 0.3 -> 0.7 by 0.1 a epoch; rsa-only 0.5 -> 1.0
     "margin": 0.2,
     "alpha": 0.7,

@@ -15,19 +15,25 @@ SMOKE_SIZES = {
     "rsa_subset": 8,
 }
 
+# Every content-preserving view trainables.augment knows (flips, quarter turns, colour-channel orders, shifts).
+AUGMENT = "flip,rot90,channels,shift"
+
 SPACE = SearchSpace(
     name="smoke",
-    description="tiny backbone pretrained on the synthetic world, 4 epochs of 30 steps; Optuna over lr, alpha, "
-                "LoRA rank, sampling; ASHA",
+    description="tiny backbone pretrained on the synthetic world, 4 epochs of 30 steps; Optuna over the variant "
+                "(LoRA hybrid or the linear probe), augmentation, lr, alpha, LoRA rank; ASHA",
     # 4 epochs of 30 steps x 16 triplets: the budget docs/trainer.md measures held-out learning with.
     fixed={**SMOKE_SIZES, "backbone": "synthetic-pretrained", "epochs": 4, "steps_per_epoch": 30, "batch_size": 16,
            "rsa_subset": 16},
     params={
-        "lr": Float(1e-4, 3e-3, log=True),  # trainer note: 1e-3 and above collapse the tiny model
+        "variant": Choice(("hybrid", "linear-probe")),
+        "augment": Choice(("none", AUGMENT)),
+        "lr": Float(1e-4, 3e-3, log=True),
         "alpha": Float(0.3, 1.0),
         "lora_r": Choice((2, 4, 8)),
-        "sampling": Choice(("uniform", "coverage")),
     },
-    points_to_evaluate=({"lr": 3e-4, "alpha": 0.7, "lora_r": 4, "sampling": "uniform"},),
+    # The learning tests' point (docs/trainer.md) first, and the frozen-feature floor it must beat beside it.
+    points_to_evaluate=({"variant": "hybrid", "augment": AUGMENT, "lr": 1e-3, "alpha": 0.7, "lora_r": 4},
+                        {"variant": "linear-probe", "augment": AUGMENT, "lr": 1e-3, "alpha": 0.7, "lora_r": 4}),
     num_samples=8,
 )

@@ -1,14 +1,22 @@
-"""A pretrained backbone for the synthetic world: its stand-in for TimeSformer's Kinetics-400 pretraining.
+"""A pretrained backbone for the synthetic world: its stand-in for a video model's pretraining (Kinetics-400 for
+TimeSformer).
 
 The corpus is rendered by the benchmark's own generator from a seed stream of its own (no benchmark video and no
-benchmark latent draw is reused). The pretext is what Kinetics pretraining is: action recognition, here the kind
-of interaction a clip shows (conversation, playing together, conflict, ignoring, leading, avoiding: the archetype
-its latents were drawn around), plus the scene (striped room or not, distractor box, background colour). The
-simulated humans' similarity, weights and judgments are never used.
-The tiny TimeSformer trained on it is saved with `save_pretrained`, and the sweep loads it through
-`TimesformerModel.from_pretrained(folder)`, the path a user with the real weights takes. `ensure_pretrained()`
-builds it once under `$SOCIAL_ALIGN_CACHE/pretrained/`, in a folder named by a hash of its settings.
-See docs/synthetic.md.
+benchmark latent draw is reused). The pretext is what video models are pretrained on, with the augmentations
+they are pretrained with:
+- a Kinetics-like classification (cross-entropy on the CLS token) over 72 classes that combine the kind of
+  interaction (conversation, playing together, conflict, ignoring, leading, avoiding: the archetype its latents
+  were drawn around) with the scene (striped room or not, distractor box, the dominant background channel):
+  it shapes the embedding's geometry, as activity and context classes shape a real model's;
+- a smaller auxiliary head on the mean of the last layer's patch tokens regressing what a tracker reads off the
+  two agents (gap, its trend, nose turn, size ratio, halo, bob amplitude, bob phase sync; symmetric in the
+  agents): it makes the social cues readable from the features without making them the geometry;
+- every clip under a random content-preserving view (flips, quarter turns, colour-channel order, small shifts:
+  trainables.augment; never time reversal), the channel label moving with the channels.
+The simulated humans' similarity, weights and judgments are never used. The backbone is saved with
+`save_pretrained` and the sweep loads it through `TimesformerModel.from_pretrained(folder)`, the path a user with
+the real weights takes. `ensure_pretrained()` builds it once under `$SOCIAL_ALIGN_CACHE/pretrained/`, in a folder
+named by a hash of its settings. See docs/synthetic.md.
 """
 from __future__ import annotations
 
@@ -29,14 +37,18 @@ from transformers import TimesformerConfig, TimesformerModel
 
 from common.atomic import atomic_folder
 from common.errors import ConfigError, cli_entry
-from study.synthetic import GENERATOR_VERSION, INTERACTIONS, render_clip, sample_interactions, sample_nuisance
+from study.synthetic import GENERATOR_VERSION, INTERACTIONS, agent_state, render_clip, sample_interactions, \
+    sample_nuisance
+from trainables.augment import parse_augment, random_view, apply_view
 from trainables.clips import DecodeSettings, decode_clip, default_cache_root, write_clip
 from trainables.model import normalise_clips
 
-PRETRAIN_VERSION = 1  # bump whenever the same config would give other weights
+PRETRAIN_VERSION = 2  # bump whenever the same config would give other weights
 BACKBONE_NAME = "synthetic-pretrained"  # what a search space names; the sweep swaps in ensure_pretrained()
 CORPUS_TAG = 0x5052E  # second word of the corpus's SeedSequence: benchmark streams are seeded by one word
-SCENE = ("indoor", "object", "bg_r", "bg_g", "bg_b")  # the scene read-out
+SCENE_CLASSES = 2 * 2 * 3  # striped room x distractor box x dominant background channel
+N_CLASSES = len(INTERACTIONS) * SCENE_CLASSES
+TRACKED = ("gap", "gap_trend", "nose_turn", "size_ratio", "halo", "bob_amplitude", "bob_sync")
 
 
 def _help(text: str, default):
@@ -46,7 +58,7 @@ def _help(text: str, default):
 @dataclass(frozen=True)
 class PretrainConfig:
     """Corpus, backbone shape and optimisation of the synthetic pretraining. Same config -> same weights
-    (on the same machine and torch thread count)."""
+    (on the same machine and torch thread count, from the same rendering)."""
 
     seed: int = _help("seed of the corpus (its own stream, disjoint from every benchmark) and of the training", 0)
     n_videos: int = _help("videos in the pretraining corpus (a tenth held out to report the pretext fit)", 2000)
@@ -61,7 +73,11 @@ class PretrainConfig:
     num_attention_heads: int = _help("attention heads", 4)
     intermediate_size: int = _help("MLP width", 256)
     patch_size: int = _help("patch side in pixels (8 at 32 px: 16 patches per frame)", 8)
-    epochs: int = _help("passes over the corpus", 12)
+    augment: str = _help("views each pretraining clip is drawn under (trainables.augment names, 'none' = off)",
+                         "flip,rot90,channels,shift")
+    tracker_weight: float = _help("weight of the tracker read-outs' MSE against the classification's "
+                                  "cross-entropy", 10.0)
+    epochs: int = _help("passes over the corpus", 24)
     batch_size: int = _help("clips per step", 32)
     lr: float = _help("AdamW peak learning rate (cosine decay)", 1e-3)
     weight_decay: float = _help("AdamW weight decay", 0.01)
@@ -77,9 +93,10 @@ class PretrainConfig:
             raise ConfigError(f"PretrainConfig: image_size ({self.image_size}) must be a multiple of patch_size "
                               f"({self.patch_size}) and hidden_size ({self.hidden_size}) of num_attention_heads "
                               f"({self.num_attention_heads})")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError(f"PretrainConfig: lr must be > 0 and weight_decay >= 0, got {self.lr!r}, "
-                              f"{self.weight_decay!r}")
+        if not self.lr > 0 or self.weight_decay < 0 or not self.tracker_weight >= 0:
+            raise ConfigError(f"PretrainConfig: lr must be > 0, weight_decay and tracker_weight >= 0, got "
+                              f"{self.lr!r}, {self.weight_decay!r}, {self.tracker_weight!r}")
+        parse_augment(self.augment, "PretrainConfig.augment")
 
     def key(self) -> str:
         doc = {"pretrain_version": PRETRAIN_VERSION, "generator_version": GENERATOR_VERSION, **asdict(self)}
@@ -103,9 +120,39 @@ def corpus_world(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray, pd.Dat
     return kind, latents, sample_nuisance(rng_render, config.n_videos, config.nuisance_strength)
 
 
-def render_corpus(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(clips uint8 (n, T, 3, H, W), interaction kind int64 (n,), scene float32 (n, 5) in SCENE's order).
-    Each clip goes the benchmark's way: rendered, written as H.264, decoded and resized by study.clips."""
+def scene_labels(kind: np.ndarray, nuisance: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(class without the channel (n,) in [0, N_CLASSES / 3), dominant background channel (n,) in {0, 1, 2}).
+    The class is class_without_channel * 3 + channel, the channel as the backbone sees it (after any reorder)."""
+    scene = nuisance["indoor"].to_numpy(int) * 2 + nuisance["object"].to_numpy(int)
+    dominant = nuisance[["bg_r", "bg_g", "bg_b"]].to_numpy().argmax(1)
+    return (kind * 4 + scene).astype(np.int64), dominant.astype(np.int64)
+
+
+def tracker_readouts(latents: np.ndarray, nuisance: pd.Series, config: PretrainConfig) -> np.ndarray:
+    """What a tracker reads off the two agents over the rendered clip (float32, TRACKED's order), in units of the
+    frame side and symmetric in the agents (nothing tells them apart): the mean gap between their centres, its
+    change from the first to the last frame, how far the noses turn from the partner (mean 1 - cos), the larger
+    body radius over the smaller, the mean brightness of the turn halos, the amplitude of each agent's sideways
+    bob across the pair's axis (mean of the two) and the correlation of the two bobs. Close to renderer
+    functions of the social latents, but measured on the pixels' objects, as a tracker would: never the simulated
+    humans' similarity, weights or choices."""
+    state = agent_state(latents, nuisance, config.source_frames, config.frame_size)
+    pos = state["pos"] / config.frame_size  # (2 agents, T, 2)
+    between = pos[1] - pos[0]
+    gap = np.linalg.norm(between, axis=-1)
+    axis = between.mean(0) / max(float(np.linalg.norm(between.mean(0))), 1e-9)
+    bob = pos @ np.array([-axis[1], axis[0]])  # (2, T): each agent across the pair's mean axis
+    bob = bob - bob.mean(1, keepdims=True)
+    toward = np.stack([np.arctan2(between[:, 1], between[:, 0]), np.arctan2(-between[:, 1], -between[:, 0])])
+    sync = (bob[0] * bob[1]).mean() / max(float(bob[0].std() * bob[1].std()), 1e-9)
+    return np.array([gap.mean(), gap[-1] - gap[0], (1 - np.cos(state["heading"] - toward)).mean(),
+                     state["radius"].max() / state["radius"].min(), state["halo"].mean(),
+                     bob.std(1).mean(), sync], dtype=np.float32)
+
+
+def render_corpus(config: PretrainConfig) -> dict[str, np.ndarray]:
+    """clips uint8 (n, T, 3, H, W), kind (n,), scene_class and dominant (n,) (scene_labels), tracks float32
+    (n, len(TRACKED)). Each clip goes the benchmark's way: rendered, written as H.264, decoded and resized."""
     kind, latents, nuisance = corpus_world(config)
     decode = DecodeSettings(num_frames=config.num_frames, image_size=config.image_size)
     clips = np.empty((config.n_videos, config.num_frames, 3, config.image_size, config.image_size), np.uint8)
@@ -115,32 +162,49 @@ def render_corpus(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray, np.nd
             frames = render_clip(latents[i], nuisance.iloc[i], config.source_frames, config.frame_size)
             write_clip(path, frames, fps=config.source_frames / 3.0)
             clips[i] = decode_clip(path, decode)
-    return clips, kind.astype(np.int64), nuisance[list(SCENE)].to_numpy(np.float32)
+    scene_class, dominant = scene_labels(kind, nuisance)
+    tracks = np.stack([tracker_readouts(latents[i], nuisance.iloc[i], config) for i in range(config.n_videos)])
+    return {"clips": clips, "kind": kind.astype(np.int64), "scene_class": scene_class, "dominant": dominant,
+            "tracks": tracks}
 
 
 # ---------------------------------------------------------------- training
 
-def pretrain(config: PretrainConfig, log=None) -> tuple[TimesformerModel, dict]:
-    """Train the backbone: CLS -> linear read-outs, cross-entropy on the interaction kind plus MSE on the
-    standardised scene. Returns it and a summary with the held-out pretext scores (a tenth of the corpus).
-    log: called with a line after each epoch."""
-    clips, kind, scene = render_corpus(config)
+class Pretext(nn.Module):
+    """The backbone with its two pretext heads: classes from CLS, tracker read-outs from the mean patch token."""
+
+    def __init__(self, config: PretrainConfig):
+        super().__init__()
+        self.backbone = TimesformerModel(config.backbone_config())
+        self.classes = nn.Linear(config.hidden_size, N_CLASSES)
+        self.tracker = nn.Linear(config.hidden_size, len(TRACKED))
+
+    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = self.backbone(pixel_values=normalise_clips(clips)).last_hidden_state
+        return self.classes(tokens[:, 0]), self.tracker(tokens[:, 1:].mean(1))
+
+
+def pretrain(config: PretrainConfig, log=None, corpus: dict | None = None) -> tuple[TimesformerModel, dict]:
+    """Train the backbone on the pretext. Returns it and a summary with the held-out pretext scores (a tenth of
+    the corpus, unaugmented). log: called with a line after each epoch; corpus: render_corpus(config) if given."""
+    corpus = corpus if corpus is not None else render_corpus(config)
     n_held = max(1, config.n_videos // 10)
-    scene = (scene - scene[n_held:].mean(0)) / (scene[n_held:].std(0) + 1e-6)
-    x, y_kind, y_scene = torch.from_numpy(clips), torch.from_numpy(kind), torch.from_numpy(scene)
+    tracks = corpus["tracks"]
+    tracks = (tracks - tracks[n_held:].mean(0)) / (tracks[n_held:].std(0) + 1e-6)
+    data = {"clips": torch.from_numpy(corpus["clips"]), "tracks": torch.from_numpy(tracks),
+            **{k: torch.from_numpy(corpus[k]) for k in ("scene_class", "dominant")}}
     torch.manual_seed(config.seed)
-    backbone = TimesformerModel(config.backbone_config())
-    readout = nn.Linear(config.hidden_size, len(INTERACTIONS) + len(SCENE))
-    opt = torch.optim.AdamW([*backbone.parameters(), *readout.parameters()], lr=config.lr,
-                            weight_decay=config.weight_decay)
+    model, names = Pretext(config), parse_augment(config.augment)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * -(-(config.n_videos - n_held) // config.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.05)
-    history = []
+    rng, history = np.random.default_rng([config.seed, CORPUS_TAG]), []
     for epoch in range(config.epochs):
-        backbone.train()
+        model.train()
         losses = []
         for idx in (n_held + torch.randperm(config.n_videos - n_held)).split(config.batch_size):
-            loss = _pretext_loss(readout(_cls(backbone, x[idx])), y_kind[idx], y_scene[idx])
+            clips, labels = augmented_batch(data, idx, names, rng)
+            loss = _pretext_loss(model(clips), labels, data["tracks"][idx], config.tracker_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -149,29 +213,40 @@ def pretrain(config: PretrainConfig, log=None) -> tuple[TimesformerModel, dict]:
         history.append(float(np.mean(losses)))
         if log is not None:
             log(f"pretrain epoch {epoch + 1}/{config.epochs}: loss {history[-1]:.4f}")
-    backbone.eval()
-    return backbone, {"train_loss": history, **_held_out(backbone, readout, x[:n_held], y_kind[:n_held],
-                                                         y_scene[:n_held])}
+    model.eval()
+    return model.backbone, {"train_loss": history, **_held_out(model, data, n_held)}
 
 
-def _pretext_loss(out: torch.Tensor, kind: torch.Tensor, scene: torch.Tensor) -> torch.Tensor:
-    k = len(INTERACTIONS)
-    return nn.functional.cross_entropy(out[:, :k], kind) + nn.functional.mse_loss(out[:, k:], scene)
+def augmented_batch(data: dict, idx: torch.Tensor, names, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's clips (data: render_corpus's arrays as tensors) each under a random view of `names`, and their
+    class labels with the dominant background channel as the view shows it."""
+    clips, labels = [], []
+    for i in idx.tolist():
+        view = random_view(names, rng)
+        order = dict(view).get("channels", (0, 1, 2))
+        clips.append(apply_view(data["clips"][i], view))
+        labels.append(int(data["scene_class"][i]) * 3 + list(order).index(int(data["dominant"][i])))
+    return torch.stack(clips), torch.tensor(labels)
 
 
-def _cls(backbone: TimesformerModel, clips: torch.Tensor) -> torch.Tensor:
-    return backbone(pixel_values=normalise_clips(clips)).last_hidden_state[:, 0]
+def _pretext_loss(out, labels: torch.Tensor, tracks: torch.Tensor, tracker_weight: float) -> torch.Tensor:
+    classes, tracked = out
+    return nn.functional.cross_entropy(classes, labels) + tracker_weight * nn.functional.mse_loss(tracked, tracks)
 
 
 @torch.no_grad()
-def _held_out(backbone, readout, x: torch.Tensor, kind: torch.Tensor, scene: torch.Tensor) -> dict:
-    out = torch.cat([readout(_cls(backbone, part)) for part in x.split(64)])
-    k = len(INTERACTIONS)
-    truth = scene.numpy()
-    r2 = 1 - ((out[:, k:].numpy() - truth) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0).clip(1e-9)
-    return {"held_out_interaction_accuracy": round(float((out[:, :k].argmax(1) == kind).float().mean()), 4),
-            "held_out_interaction_chance": round(1 / k, 4),
-            "held_out_scene_r2": {name: round(float(v), 4) for name, v in zip(SCENE, r2)}}
+def _held_out(model: Pretext, data: dict, n_held: int) -> dict:
+    outs = [model(part) for part in data["clips"][:n_held].split(64)]
+    classes, tracked = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs]).numpy()
+    labels = data["scene_class"][:n_held] * 3 + data["dominant"][:n_held]
+    truth = data["tracks"][:n_held].numpy()
+    r2 = 1 - ((tracked - truth) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0).clip(1e-9)
+    kind = classes.reshape(len(classes), len(INTERACTIONS), -1).logsumexp(2).argmax(1)
+    return {"held_out_class_accuracy": round(float((classes.argmax(1) == labels).float().mean()), 4),
+            "held_out_class_chance": round(1 / N_CLASSES, 4),
+            "held_out_interaction_accuracy": round(float((kind == labels // SCENE_CLASSES).float().mean()), 4),
+            "held_out_interaction_chance": round(1 / len(INTERACTIONS), 4),
+            "held_out_tracker_r2": {name: round(float(v), 4) for name, v in zip(TRACKED, r2)}}
 
 
 # ---------------------------------------------------------------- the cached folder
@@ -238,9 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     folder = build_pretrained(config, args.root or pretrained_root(), log) if args.rebuild else \
         ensure_pretrained(config, args.root, log)
     summary = json.loads((folder / "pretrain.json").read_text())
-    print(f"{folder}\n  held-out interaction accuracy {summary['held_out_interaction_accuracy']:.3f} (chance "
-          f"{summary['held_out_interaction_chance']:.3f}); scene R^2 " +
-          ", ".join(f"{k} {v:.2f}" for k, v in summary["held_out_scene_r2"].items()))
+    print(f"{folder}\n  held-out class accuracy {summary['held_out_class_accuracy']:.3f} (chance "
+          f"{summary['held_out_class_chance']:.3f}), interaction {summary['held_out_interaction_accuracy']:.3f} "
+          f"(chance {summary['held_out_interaction_chance']:.3f}); tracker R^2 " +
+          ", ".join(f"{k} {v:.2f}" for k, v in summary["held_out_tracker_r2"].items()))
     return 0
 
 

@@ -76,7 +76,7 @@ def test_backbones_smoke_runs_the_four_families_and_the_analysis_scores_each(syn
         np.testing.assert_array_equal(first, second)
     metrics = run_analysis(tmp_path / "bb", per_family=True, plots=False,
                            settings=SuiteSettings(n_boot=20, n_perm=20, n_splits=4))
-    trials = {f"trial {t.trial_id} ({t.backbone_family})" for t in frame.itertuples()}
+    trials = {f"hybrid {t.trial_id} ({t.backbone_family})" for t in frame.itertuples()}  # variant id (family)
     assert trials | {f"base ({f})" for f in families()} <= set(metrics.model)
     paired = metrics[metrics.metric == "diff_vs_base_explained_variance"]
     assert set(paired.model) == trials

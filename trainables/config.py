@@ -1,6 +1,6 @@
 """The trial's settings, typed once: Ray hands the worker a flat dict, `TrainConfig.from_dict` turns it into these.
 
-Every flat key belongs to exactly one section (model, loss, sampling, optim) or to the top level; keys are unique
+Every flat key belongs to exactly one section (model, loss, sampling, augment, optim) or to the top level; keys are unique
 across sections so a search space can name them without prefixes. Bad keys and values raise `ValueError` naming
 the key and the value (`study.sweep` re-raises them as `ConfigError`).
 """
@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import ConfigError
+from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
+from trainables.variants import VARIANTS as _VARIANT_REGISTRY
 
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
-VARIANTS = ("hybrid", "triplet-only", "rsa-only", "budget-matched")
+VARIANTS = tuple(_VARIANT_REGISTRY)
 SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
 PRECISIONS = ("auto", "fp32", "bf16")
 FRAME_SAMPLINGS = ("centres", "linspace")
@@ -86,9 +88,12 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    variant: str = _help("'hybrid' (alpha*triplet + beta(epoch)*RSA), 'triplet-only', 'rsa-only', or "
+    variant: str = _help("'hybrid' (alpha*triplet + beta(epoch)*RSA), 'triplet-only', 'rsa-only', "
                          "'budget-matched' (triplet-only plus mined hard negatives from as many extra clips as "
-                         "the hybrid's RSA subset).", default="hybrid")
+                         "the hybrid's RSA subset), or 'linear-probe' (the hybrid's objective on an "
+                         "identity-initialised linear map of the frozen base features, no LoRA: the floor a "
+                         "fine-tuned trial must beat). What each computes: trainables.variants.",
+                         default="hybrid")
     margin: float = _help("Triplet margin on cosine distance (paper 0.2).", default=0.2)
     alpha: float = _help("Weight of the triplet term in the hybrid (paper 0.7).", default=0.7)
     beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)
@@ -109,6 +114,8 @@ class LossConfig:
                                  "(authors' 6); the other K - M are embedded without gradient in eval mode, and "
                                  "the RSA runs over the observed grad x grad and grad x constant pairs.",
                                  default=6)
+    probe_identity_weight: float = _help("'linear-probe': weight of ||W - I||^2, the pull of the linear map "
+                                         "toward the identity (the base features).", default=0.1)
     budget_constraints: int = _help("'budget-matched': 0 = one mined negative per triplet per step, from the "
                                     "RSA subset, rated below the positive by humans (ours). N > 0 = the "
                                     "authors' rule: up to N extra triplets per epoch, one every "
@@ -119,7 +126,7 @@ class LossConfig:
     def __post_init__(self):
         _check_choice(self, "variant", VARIANTS)
         for name in ("margin", "alpha", "beta_start", "beta_end", "beta_step", "rsa_only_beta_start",
-                     "rsa_only_beta_end", "rsa_steps_per_epoch", "budget_constraints"):
+                     "rsa_only_beta_end", "rsa_steps_per_epoch", "budget_constraints", "probe_identity_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         _check_positive(self, "rsa_videos", "rsa_grad_videos")
@@ -144,6 +151,22 @@ class SamplingConfig:
             raise ConfigError(f"hard_negative_boost must be >= 1, got {self.hard_negative_boost!r}")
         if self.rsa_subset < 0:
             raise ConfigError(f"rsa_subset must be >= 0, got {self.rsa_subset!r}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    augment: str = _help("Content-preserving views each training clip is drawn under, per video per step, on "
+                         "every training embedding path (the triplets' videos, the RSA subset, the mined "
+                         "negatives, the authors' RSA anchors): 'none' or names out of " +
+                         ", ".join(AUGMENTATIONS) + " separated by commas (trainables.augment; the authors used "
+                         "none).", default="none")
+    eval_views: str = _help("The fixed views each clip's embedding is averaged over wherever it is evaluated "
+                            "(validation, the analysis, the base): " + ", ".join(
+                                f"'{k}' ({len(v)})" for k, v in EVAL_VIEWS.items()) + ".", default="none")
+
+    def __post_init__(self):
+        parse_augment(self.augment)
+        eval_view_set(self.eval_views)
 
 
 @dataclass(frozen=True)
@@ -190,7 +213,8 @@ class OptimConfig:
             raise ConfigError(f"early_stop_patience must be >= 0, got {self.early_stop_patience!r}")
 
 
-_SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "optim": OptimConfig}
+_SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "augment": AugmentConfig,
+             "optim": OptimConfig}
 
 
 @dataclass(frozen=True)
@@ -202,6 +226,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     @classmethod

@@ -8,36 +8,56 @@ import torch
 
 from trainables.checkpoint import load_weights, read_config, read_preprocessing
 from trainables.config import ModelConfig, TrainConfig
+from trainables.augment import View, apply_view, eval_view_set
 from trainables.backbones import family_of
-from trainables.model import VideoEmbedder, build_model, load_backbone
+from trainables.model import VideoEmbedder, load_backbone
+from trainables.probe import build_variant_model
 
 
 def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig]:
     """The model a checkpoint folder describes, in eval mode on the CPU, and its resolved config."""
     config = read_config(checkpoint_dir)
     read_preprocessing(checkpoint_dir)  # refuses a checkpoint trained under another normalisation
-    model = build_model(config.model)
+    model = build_variant_model(config)
     load_weights(checkpoint_dir, model)
     return model.eval(), config
 
 
 @torch.no_grad()
-def embed_clips(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """clips: uint8 (n, T, 3, H, W). Returns float32 (n, embed_dim) unit rows, in eval mode."""
+def embed_clips(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8,
+                views: list[View] | None = None) -> np.ndarray:
+    """clips: uint8 (n, T, 3, H, W). Returns float32 (n, embed_dim) unit rows, in eval mode: each the mean of the
+    clip's unit embeddings over `views` (default: the model's eval_views, see trainables.probe), renormalised."""
     was_training = model.training
     model.eval()
+    views = views if views is not None else getattr(getattr(model, "module", model), "eval_views", [()])
     device = next(model.parameters()).device
-    out = [model(torch.from_numpy(np.array(clips[k:k + batch_size])).to(device)).cpu()
-           for k in range(0, len(clips), batch_size)]
+    total = None
+    for view in views:
+        out = torch.cat([model(_viewed(clips[k:k + batch_size], view).to(device)).cpu()
+                         for k in range(0, len(clips), batch_size)]) if len(clips) else None
+        total = out if total is None else total + out
     model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros((0, model.head[0].out_features), np.float32)
+    if total is None:
+        return np.zeros((0, model(torch.zeros((1, *model.clip_shape), dtype=torch.uint8, device=device)).shape[1]),
+                        np.float32)
+    return torch.nn.functional.normalize(total, dim=1).numpy()
+
+
+def _viewed(clips: np.ndarray, view: View) -> torch.Tensor:
+    batch = torch.from_numpy(np.array(clips))
+    return torch.stack([apply_view(clip, view) for clip in batch]) if view else batch
 
 
 @torch.no_grad()
 def backbone_features(config: TrainConfig | ModelConfig, clips: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """The base backbone's pooled features (no adapters, no head; ModelConfig.pooling): float32 (n, hidden_size)."""
+    """The base backbone's pooled features (no adapters, no head; ModelConfig.pooling, through its family):
+    float32 (n, hidden_size); for a TrainConfig, the mean over its eval_views, as the trained model is evaluated."""
     model_config = config.model if isinstance(config, TrainConfig) else config
+    views = eval_view_set(config.augment.eval_views) if isinstance(config, TrainConfig) else [()]
     family, backbone = family_of(model_config.backbone), load_backbone(model_config).eval()
-    out = [family.features(backbone, torch.from_numpy(np.array(clips[k:k + batch_size])), model_config.pooling)
-           for k in range(0, len(clips), batch_size)]
-    return torch.cat(out).numpy()
+    total = 0
+    for view in views:
+        total = total + torch.cat([family.features(backbone, _viewed(clips[k:k + batch_size], view),
+                                                   model_config.pooling) for k in range(0, len(clips), batch_size)])
+    return (total / len(views)).numpy()

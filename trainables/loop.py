@@ -30,8 +30,11 @@ from trainables.data import PreparedData, load_prepared
 from trainables.embed import embed_clips
 from trainables.losses import (anchored_rsa_loss, hybrid_loss, mine_hard_negatives, rsa_loss, triplet_loss,
                                 violation_extra_triplet)
-from trainables.model import build_model, trainable_parameters, use_device
+from trainables.augment import augment_batch, parse_augment
+from trainables.model import trainable_parameters, use_device
+from trainables.probe import build_variant_model, regulariser
 from trainables.sampling import TripletPool, sample_triplets
+from trainables.variants import variant_of
 
 METRICS = ("epoch", "train_loss", "train_triplet_loss", "train_rsa_loss", "val_ooo_acc", "val_rsa", "time_epoch_s")
 
@@ -97,7 +100,7 @@ def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str |
     data = load_prepared(cfg.prepared_dir)
     _check_clip_shape(data, cfg)
     torch.manual_seed(_seed(cfg.seed, -1, 0))  # same head and adapter init on every worker
-    module = use_device(build_model(cfg.model), cfg.model, worker.device)
+    module = use_device(build_variant_model(cfg), cfg.model, worker.device)
     steps = _steps_per_epoch(len(data.triplets_train), cfg, worker.world)
     optimizer = torch.optim.AdamW(trainable_parameters(module), lr=cfg.optim.lr,
                                   weight_decay=cfg.optim.weight_decay)
@@ -134,11 +137,13 @@ def _scheduler(optimizer, cfg: TrainConfig, steps: int):
 
 
 class StepData:
-    """What a step needs besides the model: the clips, and the human train matrix on the device. With
-    `train_step`, the loop's public step API (benchmarks time it)."""
+    """What a step needs besides the model: the clips (each drawn under a random view of `augment` when a
+    generator is given), the variant, and the human train matrix on the device. With `train_step`, the loop's
+    public step API (benchmarks time it)."""
 
     def __init__(self, data: PreparedData, cfg: TrainConfig, device: torch.device):
         self.clips, self.device, self.cfg = data.clips, device, cfg
+        self.variant, self.augment = variant_of(cfg), parse_augment(cfg.augment.augment)
         self.triplets, self.rows_train = data.triplets_train, data.rows_train
         self.position = positions(data.rows_train, len(data.clips))  # clip row -> index in rows_train
         similarity = torch.from_numpy(np.asarray(data.human_train_similarity, dtype=np.float32)).to(device)
@@ -148,13 +153,14 @@ class StepData:
 
     def extra_rows(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The RSA subset (or budget-matched negative pool): training videos outside the batch."""
-        if self.cfg.loss.variant == "triplet-only" or self.cfg.sampling.rsa_subset == 0:
+        if not self.variant.extra_videos or self.cfg.sampling.rsa_subset == 0:
             return np.zeros(0, dtype=np.int64)
         outside = np.setdiff1d(self.rows_train, batch)
         return np.sort(rng.choice(outside, size=min(self.cfg.sampling.rsa_subset, len(outside)), replace=False))
 
-    def clip_tensor(self, rows: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.clips[rows])).to(self.device)
+    def clip_tensor(self, rows: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
+        clips = torch.from_numpy(np.ascontiguousarray(self.clips[rows]))
+        return (clips if rng is None else augment_batch(clips, self.augment, rng)).to(self.device)
 
 
 def _train_epoch(model, module, optimizer, scheduler, step_data: StepData, cfg: TrainConfig, worker: Worker,
@@ -168,7 +174,7 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: StepData, cfg: 
     rsa_every, extra_every = _every(steps, cfg.loss.rsa_steps_per_epoch), _every(steps, cfg.loss.budget_constraints)
     for step, batch_index in enumerate(order):
         triplets = step_data.triplets[batch_index]
-        if _paper_cadence(cfg):
+        if step_data.variant.paper_cadence(cfg.loss):
             extra = step % extra_every == 0 and step // extra_every < cfg.loss.budget_constraints
             parts = paper_step(model, module, step_data, triplets, rng, cfg, epoch,
                                 rsa_step=step % rsa_every == 0, extra=extra)
@@ -176,8 +182,9 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: StepData, cfg: 
             parts = train_step(model, step_data, triplets, rng, cfg, epoch)
         if parts is None:  # rsa-only between RSA steps: the authors' code updates on RSA steps only
             continue
+        pull = regulariser(model, cfg)
         optimizer.zero_grad(set_to_none=True)
-        parts.total.backward()
+        (parts.total if pull is None else parts.total + pull).backward()
         optimizer.step()
         if cfg.optim.lr_schedule != "plateau":
             scheduler.step()
@@ -195,23 +202,16 @@ def train_step(model, step_data: StepData, triplets: np.ndarray, rng: np.random.
     """Embed each distinct video of the batch and the extra subset once; every loss term reuses them."""
     extra = step_data.extra_rows(np.unique(triplets), rng)
     rows = np.unique(np.concatenate([triplets.ravel(), extra]))
-    embeddings = model(step_data.clip_tensor(rows))
+    embeddings = model(step_data.clip_tensor(rows, rng))
     local = torch.from_numpy(np.searchsorted(rows, triplets)).to(embeddings.device)
     position = torch.from_numpy(step_data.position[rows]).to(embeddings.device)
     similarity = step_data.similarity[position][:, position]
-    if cfg.loss.variant == "budget-matched":
+    if step_data.variant.mined_negatives:
         pool = torch.from_numpy(np.searchsorted(rows, extra)).to(embeddings.device)
         local = torch.cat([local, mine_hard_negatives(embeddings, local, pool, similarity)])
     triplet = triplet_loss(embeddings, local, margin=cfg.loss.margin)
     rsa = rsa_loss(embeddings, step_data.distance[position][:, position], step_data.observed[position][:, position])
     return hybrid_loss(triplet, rsa, epoch=epoch, config=cfg.loss)
-
-
-def _paper_cadence(cfg: TrainConfig) -> bool:
-    """The authors' step rules: periodic RSA steps (hybrid, rsa-only) or periodic extra constraints."""
-    if cfg.loss.variant in ("hybrid", "rsa-only"):
-        return cfg.loss.rsa_steps_per_epoch > 0
-    return cfg.loss.variant == "budget-matched" and cfg.loss.budget_constraints > 0
 
 
 def _every(steps: int, per_epoch: int) -> int:
@@ -227,17 +227,17 @@ def paper_step(model, module, step_data: StepData, triplets: np.ndarray, rng: np
     gradient), the other K - M are embedded without gradient in eval mode, after which train mode is restored
     (the authors' code left the model in eval mode: their defect 3).
     """
-    loss = cfg.loss
-    rsa_only = loss.variant == "rsa-only"
+    loss, variant = cfg.loss, step_data.variant
+    rsa_only = not variant.triplet
     if rsa_only and not rsa_step:
         return None
     drawn = np.zeros(0, dtype=np.int64)
-    if rsa_step and loss.variant in ("hybrid", "rsa-only"):
+    if rsa_step and variant.rsa:
         k = min(loss.rsa_videos, len(step_data.rows_train))
         drawn = rng.choice(step_data.rows_train, size=k, replace=False)
     grad_rows, const_rows = drawn[:loss.rsa_grad_videos], drawn[loss.rsa_grad_videos:]
     rows = np.unique(np.concatenate([np.zeros(0, np.int64) if rsa_only else triplets.ravel(), grad_rows]))
-    embeddings = model(step_data.clip_tensor(rows))
+    embeddings = model(step_data.clip_tensor(rows, rng))
     zero = embeddings.sum() * 0.0
     triplet = zero
     if not rsa_only:
@@ -248,7 +248,8 @@ def paper_step(model, module, step_data: StepData, triplets: np.ndarray, rng: np
                                              margin=loss.margin)
     rsa = zero
     if len(drawn):
-        const = torch.from_numpy(embed_clips(module, step_data.clips[np.sort(const_rows)])).to(embeddings.device)
+        anchors = step_data.clip_tensor(np.sort(const_rows), rng).cpu().numpy()
+        const = torch.from_numpy(embed_clips(module, anchors, views=[()])).to(embeddings.device)
         order = np.concatenate([grad_rows, np.sort(const_rows)])
         position = torch.from_numpy(step_data.position[order]).to(embeddings.device)
         grad = embeddings[torch.from_numpy(np.searchsorted(rows, grad_rows)).to(embeddings.device)]

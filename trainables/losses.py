@@ -6,6 +6,7 @@ from typing import NamedTuple
 import torch
 
 from trainables.config import LossConfig
+from trainables.variants import VARIANTS
 
 
 class HybridLoss(NamedTuple):
@@ -76,7 +77,7 @@ def _negative_pearson(model: torch.Tensor, human: torch.Tensor) -> torch.Tensor:
 def beta_at(epoch: int, config: LossConfig) -> float:
     """The RSA weight in an epoch: beta_start, rising by beta_step per epoch, capped at beta_end; 'rsa-only'
     uses its own start and ceiling (1.0 and 1.0 by default: a constant 1)."""
-    if config.variant == "rsa-only":
+    if VARIANTS[config.variant].rsa_weight == "rsa-only":
         return min(config.rsa_only_beta_end, config.rsa_only_beta_start + config.beta_step * epoch)
     return min(config.beta_end, config.beta_start + config.beta_step * epoch)
 
@@ -84,12 +85,14 @@ def beta_at(epoch: int, config: LossConfig) -> float:
 def hybrid_loss(triplet: torch.Tensor, rsa: torch.Tensor, *, epoch: int, config: LossConfig) -> HybridLoss:
     """Combine the terms the variant uses; the parts are returned either way so both are always logged.
 
-    'hybrid' = alpha * triplet + beta(epoch) * rsa; 'rsa-only' = rsa; 'triplet-only' and 'budget-matched' =
-    triplet (the budget-matched triplet term already includes the mined negatives).
+    Both terms (hybrid, linear-probe) = alpha * triplet + beta(epoch) * rsa; RSA alone (rsa-only) = rsa; the
+    triplet alone (triplet-only, budget-matched) = triplet (the budget-matched triplet term already includes the
+    mined negatives). Which terms a variant uses: trainables.variants.
     """
-    if config.variant == "hybrid":
+    variant = VARIANTS[config.variant]
+    if variant.triplet and variant.rsa:
         total = config.alpha * triplet + beta_at(epoch, config) * rsa
-    elif config.variant == "rsa-only":
+    elif variant.rsa:
         total = beta_at(epoch, config) * rsa
     else:
         total = triplet

@@ -16,10 +16,10 @@ from study.synthetic.config import GENERATOR_VERSION, RATING_COLUMNS, SOCIAL_LAT
 from study.synthetic.folder import ensure_benchmark, generate_benchmark
 from study.synthetic.ground_truth import expected_ooo_accuracy, pixel_similarity_spearman
 from study.synthetic.participants import true_similarity, validation_videos
-from study.synthetic.world import INTERACTIONS, render_clip, sample_interactions, sample_latents, sample_nuisance
+from study.synthetic.world import INTERACTIONS, agent_state, render_clip, sample_interactions, sample_latents, sample_nuisance
 
 __all__ = [
-    "GENERATOR_VERSION", "INTERACTIONS", "RATING_COLUMNS", "SOCIAL_LATENTS", "TRIPLET_COLUMNS", "SyntheticConfig",
+    "GENERATOR_VERSION", "INTERACTIONS", "agent_state", "RATING_COLUMNS", "SOCIAL_LATENTS", "TRIPLET_COLUMNS", "SyntheticConfig",
     "ensure_benchmark", "expected_ooo_accuracy", "generate_benchmark", "main", "pixel_similarity_spearman",
     "render_clip", "sample_interactions", "sample_latents", "sample_nuisance", "true_similarity",
     "validation_videos",
