@@ -57,16 +57,23 @@ def test_a_frame_count_the_backbone_cannot_take_is_one_error_line_before_ray(syn
     assert not ray.is_initialized() and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.slow  # four one-epoch trials on a local Ray, then the per-family analysis
-def test_backbones_smoke_runs_the_four_families_and_the_analysis_scores_each(synthetic_dir, cache, tmp_path):
-    from analysis.experiment import run_analysis
-    from analysis.suite import SuiteSettings
+@pytest.fixture(scope="module")
+def backbones_sweep(synthetic_dir, cache, tmp_path_factory):
+    """`--space backbones --smoke`: the four families' tiny presets, one epoch of one step each, on a local Ray."""
+    root = tmp_path_factory.mktemp("backbones")
+    assert sweep.main(["--space", "backbones", "--smoke", "--data", str(synthetic_dir), "--storage-path", str(root),
+                       "--name", "bb", "--set", "steps_per_epoch=1", "--set", "epochs=1", "--no-dashboard",
+                       "--no-analysis"]) == 0
+    ray.shutdown()
+    return root / "bb"
+
+
+@pytest.mark.slow  # four one-epoch trials on a local Ray
+def test_backbones_smoke_runs_the_four_families_and_each_checkpoint_reloads(backbones_sweep):
     from trainables.checkpoint import read_preprocessing
     from trainables.embed import embed_clips, load_trained
 
-    assert sweep.main(["--space", "backbones", "--smoke", "--data", str(synthetic_dir), "--storage-path",
-                       str(tmp_path), "--name", "bb", *SHORT, "--no-analysis"]) == 0
-    frame = pd.read_parquet(tmp_path / "bb" / "results.parquet")
+    frame = pd.read_parquet(backbones_sweep / "results.parquet")
     assert sorted(frame["backbone_family"]) == sorted(families())
     assert (frame["status"] == "TERMINATED").all() and frame["checkpoint_path"].notna().all()
     clips = np.random.default_rng(0).integers(0, 256, (3, 4, 3, 32, 32), dtype=np.uint8)
@@ -74,11 +81,19 @@ def test_backbones_smoke_runs_the_four_families_and_the_analysis_scores_each(syn
         assert read_preprocessing(row.checkpoint_path)["family"] == row.backbone_family
         first, second = (embed_clips(load_trained(row.checkpoint_path)[0], clips) for _ in range(2))
         np.testing.assert_array_equal(first, second)
-    metrics = run_analysis(tmp_path / "bb", per_family=True, plots=False,
+
+
+@pytest.mark.slow  # embeds every video with eight models and loads the sentence model
+def test_the_analysis_scores_the_best_trial_of_each_family_against_its_own_base(backbones_sweep):
+    from analysis.experiment import run_analysis
+    from analysis.suite import SuiteSettings
+
+    frame = pd.read_parquet(backbones_sweep / "results.parquet")
+    metrics = run_analysis(backbones_sweep, per_family=True, plots=False,
                            settings=SuiteSettings(n_boot=20, n_perm=20, n_splits=4))
     trials = {f"hybrid {t.trial_id} ({t.backbone_family})" for t in frame.itertuples()}  # variant id (family)
     assert trials | {f"base ({f})" for f in families()} <= set(metrics.model)
     paired = metrics[metrics.metric == "diff_vs_base_explained_variance"]
     assert set(paired.model) == trials
-    report = (tmp_path / "bb" / "analysis" / "report.md").read_text()
+    report = (backbones_sweep / "analysis" / "report.md").read_text()
     assert all(f"{t.trial_id} (" in report and t.backbone_family in report for t in frame.itertuples())
