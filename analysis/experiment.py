@@ -183,6 +183,7 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
     language_rdm = model_rdm(emb.models[LANGUAGE][test_rows], method=settings.rdm_method)
     extras = {"partitions": {}, "probes": {}, "rdms": {}, "human": ev}
     samples: dict = {}  # every model's resamples, reused by the paired differences
+    bases = {BASE, LANGUAGE, *(emb.base_of or {}).values()}  # models compared with no base
     for name, x in emb.models.items():
         rows += model_rows(name, x[test_rows], ev, settings, reliability, samples=samples)
         extras["rdms"][name] = model_rdm(x[test_rows], method=settings.rdm_method)
@@ -195,7 +196,7 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
                                                     n_boot=settings.n_boot, ci=settings.ci, seed=settings.seed)
             extras["partitions"][name] = parts
             rows += [row(name, f"vp_{k}", *e, "videos") for k, e in parts.items()]
-        base = (emb.base_of or {}).get(name, None if name in (BASE, LANGUAGE) else BASE)
+        base = (emb.base_of or {}).get(name, None if name in bases else BASE)
         if base is not None:
             rows += paired_rows(name, base, x[test_rows], emb.models[base][test_rows], ev, settings, samples,
                                 label=BASE)  # each trial against its own family's base
