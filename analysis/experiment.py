@@ -16,6 +16,7 @@ BASE = "base"
 LANGUAGE = "language"
 RANK_COLUMNS = ("best_val_ooo_acc", "val_ooo_acc")
 VARIANT = "config/variant"
+PROBE = "linear-probe "  # the column label of the best linear-probe trial (trial_label)
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,6 +201,11 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
         if base is not None:
             rows += paired_rows(name, base, x[test_rows], emb.models[base][test_rows], ev, settings, samples,
                                 label=BASE)  # each trial against its own family's base
+        probe = next((m for m in emb.models if m.startswith(PROBE)), None)
+        if probe is not None and name not in bases and not name.startswith(PROBE):
+            # fine-tuning against the frozen-feature floor, paired on the same resamples
+            rows += paired_rows(name, probe, x[test_rows], emb.models[probe][test_rows], ev, settings, samples,
+                                label="linear_probe")
     return pd.DataFrame(rows), extras
 
 

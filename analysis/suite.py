@@ -145,9 +145,9 @@ def model_rows(name: str, embeddings: np.ndarray, ev: EvalSet, s: SuiteSettings,
 
 def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndarray, ev: EvalSet,
                 s: SuiteSettings, samples: dict | None = None, label: str | None = None) -> list[dict]:
-    """name minus base on the same triplets and the same video resamples: accuracy and Spearman RSA.
-    samples: what `model_rows` kept for both models (else everything is resampled here). label: what the
-    metric names call the base (`diff_vs_{label}_...`; default base_name)."""
+    """name minus base on the same triplets and the same video resamples: accuracy, Spearman RSA, explained
+    variance, as metrics `diff_vs_<label>_...` (label: base_name unless given).
+    samples: what `model_rows` kept for both models (else everything is resampled here)."""
     label = label or base_name
     samples = samples if samples is not None else {}
     for model, x in ((name, embeddings), (base_name, base)):

@@ -119,9 +119,9 @@ def timed_training_step(trainee: Trainee, triplets: np.ndarray, seed: int) -> tu
     waited = []
     fetch = trainee.step_data.clip_tensor
 
-    def clip_tensor(rows):
+    def clip_tensor(rows, rng=None):
         start = time.perf_counter()
-        out = fetch(rows)
+        out = fetch(rows, rng)
         waited.append(time.perf_counter() - start)
         return out
 

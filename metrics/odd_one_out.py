@@ -51,3 +51,15 @@ def _three_way(s_ab: np.ndarray, s_ao: np.ndarray, s_bo: np.ndarray) -> np.ndarr
 
 def _beats(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x > y).astype(np.float64) + 0.5 * (x == y)
+
+
+def model_choices(similarity: np.ndarray, triplets: np.ndarray) -> np.ndarray:
+    """The same triads as a model would answer them: (n, 3) ordered [kept_a, kept_b, odd], the kept pair being the
+    model's most similar of the three (ties keep the first pair in the triad's own order). The language-distill
+    control trains on these with the caption-language similarity in place of the humans' choices."""
+    t = np.asarray(triplets, dtype=np.int64)
+    s = np.asarray(similarity, dtype=np.float64)
+    a, b, c = t[:, 0], t[:, 1], t[:, 2]
+    kept = np.argmax(np.stack([s[a, b], s[a, c], s[b, c]], axis=1), axis=1)  # 0: ab kept, 1: ac, 2: bc
+    orders = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])
+    return np.take_along_axis(t, orders[kept], axis=1)

@@ -102,3 +102,41 @@ def test_checkpoint_that_does_not_match_its_config_exits_2(experiment, tmp_path,
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(checkpoint) in err and "\n" not in err
+
+
+@pytest.mark.slow  # embeds clips with a tiny TimeSformer and loads the sentence model
+def test_the_best_trial_of_each_variant_is_scored_and_fine_tuning_is_paired_against_the_linear_probe(
+        experiment, tmp_path):
+    import torch
+
+    from analysis.__main__ import main
+    from trainables.checkpoint import read_config, save_checkpoint
+    from trainables.config import TrainConfig
+    from trainables.probe import build_variant_model
+
+    frame = pd.read_parquet(experiment / "results.parquet")
+    hybrid = frame.iloc[1]
+    config = read_config(hybrid.checkpoint_path).to_dict()
+    probe_config = TrainConfig.from_dict({**config, "variant": "linear-probe"})
+    torch.manual_seed(0)
+    probe = save_checkpoint(tmp_path / "probe" / "checkpoint_000000", build_variant_model(probe_config), probe_config)
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    rows = [{**hybrid.to_dict(), "config/variant": "hybrid"},
+            {**hybrid.to_dict(), "trial_id": "p0", "checkpoint_path": str(probe), "best_val_ooo_acc": 0.45,
+             "config/variant": "linear-probe"},
+            {**hybrid.to_dict(), "trial_id": "h9", "best_val_ooo_acc": 0.3, "config/variant": "hybrid"}]
+    pd.DataFrame(rows).to_parquet(exp / "results.parquet", index=False)
+    assert main([str(exp), "--out", str(tmp_path / "out"), "--n-boot", "50", "--n-splits", "5",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    metrics = pd.read_parquet(tmp_path / "out" / "metrics.parquet")
+    # top-1 overall plus the best of the other variant; the worse hybrid is not scored
+    assert {"base", "hybrid t1", "linear-probe p0", "language"} <= set(metrics.model)
+    assert "hybrid h9" not in set(metrics.model)
+    paired = metrics[metrics.metric.str.startswith("diff_vs_linear_probe_")]
+    assert set(paired.model) == {"hybrid t1"} and len(paired) == 4
+    # an untrained probe is the base's geometry: its paired difference from the base is 0
+    acc = metrics[(metrics.metric == "ooo_acc_three_way") & (metrics.ci_over == "videos")].set_index("model")["value"]
+    assert acc["linear-probe p0"] == pytest.approx(acc["base"], abs=1e-9)
+    diff = paired[paired.metric == "diff_vs_linear_probe_ooo_acc_three_way"].value.iloc[0]
+    assert diff == pytest.approx(acc["hybrid t1"] - acc["linear-probe p0"])

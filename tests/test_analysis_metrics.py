@@ -207,3 +207,19 @@ def test_positions_maps_each_id_to_its_row_and_others_to_minus_one():
     ids = np.array([4, 0, 2])
     naive = np.array([list(ids).index(i) if i in ids else -1 for i in range(6)])
     assert positions(ids, 6).tolist() == naive.tolist() == [1, -1, 2, -1, 0, -1]
+
+
+def test_model_choices_keep_each_triads_most_similar_pair_and_score_perfectly():
+    from metrics.odd_one_out import model_choices, odd_one_out_accuracy
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(12, 4))
+    similarity = x @ x.T
+    triplets = np.array([rng.choice(12, 3, replace=False) for _ in range(200)])
+    chosen = model_choices(similarity, triplets)
+    assert (np.sort(chosen, axis=1) == np.sort(triplets, axis=1)).all()  # the same triads, reordered
+    assert odd_one_out_accuracy(similarity, chosen) == 1.0
+    # a naive loop agrees
+    for (a, b, c), got in zip(triplets, chosen):
+        pairs = {(a, b, c): similarity[a, b], (a, c, b): similarity[a, c], (b, c, a): similarity[b, c]}
+        assert tuple(got) == max(pairs, key=pairs.get)

@@ -32,10 +32,13 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def asha_data(tmp_path_factory):
-    """More judgments than the shared tiny benchmark, so validation accuracy separates trials (fewer ties)."""
+    """More videos and judgments than the shared tiny benchmark, and an evaluation collection within the validation
+    videos, so validation accuracy separates trials (with the tiny benchmark's few validation triads every trial
+    of the smoke space scored the same 0.6, and ASHA, rightly, stopped none)."""
     from study.synthetic import SyntheticConfig, generate_benchmark
 
-    return generate_benchmark(tmp_path_factory.mktemp("asha-data"), SyntheticConfig.tiny(n_sets=30))
+    return generate_benchmark(tmp_path_factory.mktemp("asha-data"),
+                              SyntheticConfig.tiny(n_sets=30, n_videos=80, n_eval_participants=4))
 
 
 @pytest.fixture(autouse=True)
@@ -78,15 +81,16 @@ def test_optuna_asha_sweep_stops_some_trials_early_runs_two_at_once_and_records_
     assert (frame.loc[~frame["stopped_early"], "epochs_run"] == 2).all()
     spans = frame[["started_at", "ended_at"]].to_numpy()
     assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])
-    # The smoke space's point to evaluate ran (a sampled lr would never be exactly 3e-4).
-    point = frame[(frame["config/lr"] == 3e-4) & (frame["config/lora_r"] == 4) & (frame["config/alpha"] == 0.7)]
-    assert len(point) == 1 and point.iloc[0]["config/sampling"] == "uniform"
+    # The smoke space's first point to evaluate ran (a sampled lr would never be exactly 1e-3).
+    point = frame[(frame["config/lr"] == 1e-3) & (frame["config/lora_r"] == 4) & (frame["config/alpha"] == 0.7)
+                  & (frame["config/variant"] == "hybrid")]
+    assert len(point) == 1 and point.iloc[0]["config/augment"] == "flip,rot90,channels,shift"
     first = point.iloc[0]
     best = json.loads((experiment / "best.json").read_text())
     assert best["value"] == frame["best_val_ooo_acc"].max()
     assert Path(best["checkpoint"], "adapter").is_dir()
     record = json.loads(Path(first["trial_dir"], "trial.json").read_text())
-    assert record["config"]["lr"] == 3e-4 and record["data_fingerprint"] == first["data_fingerprint"]
+    assert record["config"]["lr"] == 1e-3 and record["data_fingerprint"] == first["data_fingerprint"]
     assert record["versions"]["ray"] == ray.__version__ and record["seed"] == 0
     assert ray.tune.ExperimentAnalysis(str(experiment)).trials  # Tune's own folder stays readable
 

@@ -28,19 +28,19 @@ def embed_clips(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8,
                 views: list[View] | None = None) -> np.ndarray:
     """clips: uint8 (n, T, 3, H, W). Returns float32 (n, embed_dim) unit rows, in eval mode: each the mean of the
     clip's unit embeddings over `views` (default: the model's eval_views, see trainables.probe), renormalised."""
+    inner = getattr(model, "module", model)
+    if len(clips) == 0:
+        head = inner.head[0] if isinstance(inner.head, torch.nn.Sequential) else inner.head
+        return np.zeros((0, head.out_features), np.float32)
+    views = views if views is not None else getattr(inner, "eval_views", [()])
     was_training = model.training
     model.eval()
-    views = views if views is not None else getattr(getattr(model, "module", model), "eval_views", [()])
     device = next(model.parameters()).device
-    total = None
+    total = 0
     for view in views:
-        out = torch.cat([model(_viewed(clips[k:k + batch_size], view).to(device)).cpu()
-                         for k in range(0, len(clips), batch_size)]) if len(clips) else None
-        total = out if total is None else total + out
+        total = total + torch.cat([model(_viewed(clips[k:k + batch_size], view).to(device)).cpu()
+                                   for k in range(0, len(clips), batch_size)])
     model.train(was_training)
-    if total is None:
-        return np.zeros((0, model(torch.zeros((1, *model.clip_shape), dtype=torch.uint8, device=device)).shape[1]),
-                        np.float32)
     return torch.nn.functional.normalize(total, dim=1).numpy()
 
 
