@@ -1,7 +1,7 @@
 """Score a finished sweep: the base model, the best K trials and the caption-language baseline on the
 held-out test videos; write metrics.parquet, report.md and PNG plots.
 
-    python -m analysis EXPERIMENT_DIR [--top-k K] [--out DIR]
+    python -m analysis EXPERIMENT_DIR [--top-k K] [--per-family] [--out DIR]
 
 EXPERIMENT_DIR is a sweep's folder (runs/NAME); the data folder, its test videos, captions.csv and
 annotations.csv are found through the trials' prepared folders."""
@@ -17,6 +17,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("experiment_dir", help="a sweep's folder, local or a URI (file://, s3://, gs://): "
                                            "results.parquet, best.json, Tune files")
     p.add_argument("--top-k", type=int, default=1, help="best trials to score, by validation odd-one-out acc.")
+    p.add_argument("--per-family", action="store_true",
+                   help="the best --top-k trials of each backbone family, side by side, each against its "
+                        "family's base")
     p.add_argument("--out", default=None, help="output folder or URI (default EXPERIMENT_DIR/analysis)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations")
     p.add_argument("--n-splits", type=int, default=100, help="split-halves for the noise ceilings")
@@ -47,8 +50,9 @@ def _main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     out = args.out or f"{args.experiment_dir}/analysis"
-    metrics = run_analysis(args.experiment_dir, args.top_k, out_dir=out, settings=settings,
-                           language_model=args.language_model, combine=args.combine, cache_dir=args.cache_dir)
+    metrics = run_analysis(args.experiment_dir, args.top_k, per_family=args.per_family, out_dir=out,
+                           settings=settings, language_model=args.language_model, combine=args.combine,
+                           cache_dir=args.cache_dir)
     print(main_table(metrics))
     print(f"\nreport: {out}/report.md")
     return 0

@@ -28,12 +28,15 @@ class Embedded:
     models: dict[str, np.ndarray]
     data_dir: Path
     test_videos: np.ndarray
+    base_of: dict[str, str] | None = None  # trial model -> the base it is compared with (default: BASE)
 
 
-def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,)) -> pd.DataFrame:
-    """The top_k finished trials with a checkpoint, best first, then the best of each value of the `per` columns
-    not among them (the best linear probe beside the best fine-tuned trial); their checkpoint_path is a location
-    of its own (a URI where the experiment is one). DataError when there is none."""
+def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,), *,
+                    per_family: bool = False) -> pd.DataFrame:
+    """The top_k finished trials with a checkpoint, best first (per_family: the top_k of each backbone family, by
+    results.parquet's backbone_family), then the best of each value of the `per` columns not among them (the best
+    linear probe beside the best fine-tuned trial); their checkpoint_path is a location of its own (a URI where
+    the experiment is one). DataError when there is none."""
     from common.errors import DataError
 
     frame, path = read_results(experiment_dir), f"{experiment_dir}/results.parquet"
@@ -47,7 +50,11 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, 
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
     # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
     ranked = frame[done].sort_values(column, ascending=False, kind="stable")
-    chosen = ranked.head(top_k)
+    if per_family and "backbone_family" not in ranked.columns:
+        raise DataError(f"{path}: no backbone_family column (written before the backbone families); "
+                        "score it without --per-family")
+    chosen = ranked.groupby("backbone_family", sort=False, dropna=False).head(top_k) if per_family \
+        else ranked.head(top_k)
     for key in (k for k in per if k in ranked.columns):
         best = ranked.drop_duplicates(key)
         chosen = pd.concat([chosen, best[~best["trial_id"].isin(chosen["trial_id"])]])
@@ -80,21 +87,31 @@ def _rank_column(frame: pd.DataFrame) -> str | None:
 def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str = "mean",
                      cache_dir: Path | None = None) -> Embedded:
     """Embed train/val clips (from the prepared folder) and test clips (decoded from the data folder) with the
-    base backbone and each trial's checkpoint; caption embeddings for the same videos."""
+    base backbone of each family and each trial's checkpoint, each through its own family's preprocessing;
+    caption embeddings for the same videos. With trials of several families, models are named
+    'trial ID (family)' and 'base (family)'."""
     from analysis.human import cached_caption_embeddings
+    from trainables.backbones import family_of
 
-    models, first_config = {}, None
+    models, base_of, first_config, loaded = {}, {}, None, []
     for trial in trials.itertuples():
-        with local_folder(trial.checkpoint_path) as checkpoint:
+        with local_folder(trial.checkpoint_path) as checkpoint:  # a bucket's checkpoint is copied down
             model, config = _load_checkpoint(checkpoint)
             if first_config is None:
                 first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
-                models[BASE] = _backbone(config, clips)
             _check_clips_match(checkpoint, first_config.prepared_dir)
-        models[trial_label(trials, trial.Index)] = _embed(model, clips)
+        loaded.append((trial, model, config))
+    family = {trial.trial_id: family_of(config.model.backbone).name for trial, _, config in loaded}
+    several = len(set(family.values())) > 1
+    for trial, model, config in loaded:
+        suffix = f" ({family[trial.trial_id]})" if several else ""
+        if BASE + suffix not in models:  # the family's base: its first (best) trial's backbone, no fine-tuning
+            models[BASE + suffix] = _backbone(config, clips)
+        label = trial_label(trials, trial.Index) + suffix
+        models[label], base_of[label] = _embed(model, clips), BASE + suffix
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
-    return Embedded(ids, models, data_dir, test)
+    return Embedded(ids, models, data_dir, test, base_of)
 
 
 def trial_label(trials: pd.DataFrame, index) -> str:
@@ -179,6 +196,7 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
     language_rdm = model_rdm(emb.models[LANGUAGE][test_rows], method=settings.rdm_method)
     extras = {"partitions": {}, "probes": {}, "rdms": {}, "human": ev}
     samples: dict = {}  # every model's resamples, reused by the paired differences
+    bases = {BASE, LANGUAGE, *(emb.base_of or {}).values()}  # models compared with no base
     for name, x in emb.models.items():
         rows += model_rows(name, x[test_rows], ev, settings, reliability, samples=samples)
         extras["rdms"][name] = model_rdm(x[test_rows], method=settings.rdm_method)
@@ -191,17 +209,20 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
                                                     n_boot=settings.n_boot, ci=settings.ci, seed=settings.seed)
             extras["partitions"][name] = parts
             rows += [row(name, f"vp_{k}", *e, "videos") for k, e in parts.items()]
-        if name not in (BASE, LANGUAGE):
-            rows += paired_rows(name, BASE, x[test_rows], emb.models[BASE][test_rows], ev, settings, samples)
+        base = (emb.base_of or {}).get(name, None if name in bases else BASE)
+        if base is not None:
+            rows += paired_rows(name, base, x[test_rows], emb.models[base][test_rows], ev, settings, samples,
+                                label=BASE)  # each trial against its own family's base
         probe = next((m for m in emb.models if m.startswith(PROBE)), None)
-        if probe is not None and name not in (BASE, LANGUAGE) and not name.startswith(PROBE):
+        if probe is not None and name not in bases and not name.startswith(PROBE):
             # fine-tuning against the frozen-feature floor, paired on the same resamples
             rows += paired_rows(name, probe, x[test_rows], emb.models[probe][test_rows], ev, settings, samples,
                                 label="linear_probe")
     return pd.DataFrame(rows), extras
 
 
-def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, out_dir: str | Path | None = None,
+def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool = False,
+                 out_dir: str | Path | None = None,
                  settings: SuiteSettings = SuiteSettings(), language_model=None, combine: str = "mean",
                  cache_dir: Path | None = None, plots: bool = True) -> pd.DataFrame:
     """Everything `python -m analysis EXPERIMENT_DIR` does; returns the tidy metrics table. Writes
@@ -210,7 +231,7 @@ def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, out_dir: str | P
     from analysis.plots import experiment_plots
     from analysis.report import experiment_report, write_tables
 
-    trials = finished_trials(experiment_dir, top_k)
+    trials = finished_trials(experiment_dir, top_k, per_family=per_family)
     emb = embed_everything(trials, language_model=language_model, combine=combine, cache_dir=cache_dir)
     metrics, extras = score_embedded(emb, settings=settings)
     with output_folder(str(out_dir or f"{experiment_dir}/analysis")) as out:

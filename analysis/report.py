@@ -76,9 +76,12 @@ def _atomic(target: Path, write) -> None:
 def experiment_report(metrics: pd.DataFrame, trials: pd.DataFrame, figures: list[Path]) -> str:
     """report.md of `python -m analysis`: what was scored, the main table, the trials, the plots."""
     column = _rank_column(trials)
-    chosen = ", ".join(f"{t} ({float(v):.3f})" for t, v in zip(trials["trial_id"], trials[column]))
+    families = trials["backbone_family"] if "backbone_family" in trials.columns else [None] * len(trials)
+    chosen = ", ".join(f"{t} ({float(v):.3f}{f', {f}' if f else ''})"
+                       for t, v, f in zip(trials["trial_id"], trials[column], families))
     lines = ["# Alignment of the best trials with human social judgments", "",
-             f"Models: base backbone (no fine-tuning), best trial(s) by {column}: {chosen}; "
+             f"Models: base backbone of each family (no fine-tuning), best trial(s) by {column} (backbone "
+             f"family after the score): {chosen}; "
              "caption-language baseline. Scored on the held-out test videos.",
              "Intervals: 95% bootstrap over videos. `noise_ceiling` cells are lower..upper; "
              "`diff_vs_base_*` rows are paired bootstrap differences (p in the ci_over column of "

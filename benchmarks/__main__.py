@@ -22,12 +22,13 @@ from benchmarks.common import BenchSettings, machine, write_json
 from common.errors import ConfigError, cli_entry
 
 HERE = Path(__file__).resolve().parent
-# The issue's numbering: 1 data path, 2 step, 5 analysis, 7 GPU, 3 Ray overhead, 4 search, 6 memory.
+# The issue's numbering: 1 data path, 2 step, 5 analysis, 7 GPU, 3 Ray overhead, 4 search, 6 memory;
+# 8 fused attention (issue 18).
 # Benchmark -> its module in benchmarks/, imported when it runs (after main() has chosen Ray Train V1).
 BENCHMARKS = {
     "data_path": "data_path", "step_efficiency": "step_efficiency", "analysis": "analysis_timing",
     "gpu": "gpu", "ray_overhead": "ray_overhead", "search_efficiency": "search_efficiency",
-    "memory": "memory",
+    "memory": "memory", "attention": "attention",
 }
 
 

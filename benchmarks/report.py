@@ -241,6 +241,19 @@ def _gpu(r: dict) -> list[str]:
             f"| model FLOPs utilisation (vs {r['bf16_peak_flops']:.3g} FLOP/s bf16) | {fmt(r['mfu'], 3)} |"]
 
 
+def _attention(r: dict) -> list[str]:
+    shape = r["shape"]
+    memory, ratio = r["step_peak_memory_mib"], r["memory_ratio_eager_over_sdpa"]
+    return [f"Device: {r['device']}; {shape['backbone']} at {shape['num_frames']} x {shape['image_size']} x "
+            f"{shape['image_size']}, batch {shape['batch']}, LoRA on, fp32; one step = forward, backward, AdamW. "
+            f"Embeddings of the two sides agree to {r['max_embedding_difference']:.1e}.", "",
+            "| figure | eager | sdpa | eager / sdpa |", "|---|---|---|---|",
+            f"| step time, s | {fmt(r['eager_step_s'], 2)} | {fmt(r['sdpa_step_s'], 2)} | "
+            f"{fmt(r['time_ratio_eager_over_sdpa'], 2, unit='x')} |",
+            f"| step's peak memory, MiB | {memory['eager']:.0f} | {memory['sdpa']:.0f} | "
+            f"{'n/a' if ratio is None else f'{ratio:.2f}x'} |"]
+
+
 class _Section:
     def __init__(self, title, body):
         self.title, self.body = title, body
@@ -254,4 +267,5 @@ SECTIONS = [
     ("analysis", _Section("5. Analysis on the real judgments", _analysis)),
     ("memory", _Section("6. Memory of the default sweep", _memory)),
     ("gpu", _Section("7. GPU", _gpu)),
+    ("attention", _Section("8. Fused attention: TimeSformer eager vs SDPA", _attention)),
 ]

@@ -35,7 +35,8 @@ from common.atomic import atomic_path
 from data.clips import DecodeSettings
 from data.prepared import prepare_dataset
 from study.pretrain import resolve_backbone
-from study.sweep import resolve_trial_config, tune_domain
+from study.sweep import resolve_trial_config
+from study.sweep.tune import tune_domain
 
 METRIC = "val_ooo_acc"
 METHODS = ("optuna_asha", "random_full")

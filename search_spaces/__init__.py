@@ -1,12 +1,12 @@
 """Named search spaces: `get(name)`, `names()`. Spaces only declare; `study.sweep` runs them."""
 from __future__ import annotations
 
-from search_spaces import default, paper, smoke
+from search_spaces import backbones, default, paper, smoke
 from search_spaces.paper import PAPER_CONFIG
 from search_spaces.smoke import SMOKE_SIZES
 from search_spaces.space import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, Param, SearchSpace
 
-_SPACES = {space.name: space for space in (smoke.SPACE, paper.SPACE, default.SPACE)}
+_SPACES = {space.name: space for space in (smoke.SPACE, paper.SPACE, default.SPACE, backbones.SPACE)}
 
 
 def names() -> list[str]:

@@ -80,6 +80,9 @@ class SearchSpace:
     asha: bool = field(default=True, metadata={"help": "Stop weak trials early with ASHA."})
     asha_grace_period: int = field(default=1, metadata={"help": "Epochs every trial runs before ASHA judges."})
     asha_reduction_factor: int = field(default=2, metadata={"help": "ASHA keeps 1/this of trials per rung."})
+    smoke: Mapping[str, Any] = field(default_factory=dict, metadata={
+        "help": "What --smoke lays over this space after the smoke sizes (written as --set values), e.g. the "
+                "tiny presets in place of hub backbones."})
 
     def __post_init__(self):
         both = sorted(set(self.fixed) & set(self.params))

@@ -37,13 +37,15 @@ class PreflightReport:
 
 
 def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, analysis: bool = True,
-              backbone: str | None = "tiny", storage: str | None = None, storage_setting: str = "--storage-path",
-              buildable: Collection[str] = ()) -> PreflightReport:
+              backbone: str | tuple[str, ...] | None = "tiny", storage: str | None = None,
+              storage_setting: str = "--storage-path", buildable: Collection[str] = (),
+              clip_shape: tuple[int, int] | None = None) -> PreflightReport:
     """Every check above, cheapest first; DataError or ConfigError on the first failure.
 
     analysis: also the test videos (in a paper split they are trained on by nobody), captions.csv and
-    annotations.csv. backbone: None leaves it to the caller (its check imports torch). buildable: backbone
-    folders the command builds itself before the sweep (allowed absent).
+    annotations.csv. backbone: one, or every backbone a sweep trains; None leaves it to the caller (its check
+    imports torch). buildable: backbone folders the command builds itself before the sweep (allowed absent).
+    clip_shape: (num_frames, image_size) of the clips, checked against each backbone's configuration.
     """
     start = time.perf_counter()
     if storage is not None:
@@ -58,8 +60,9 @@ def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, anal
         check_video(data_dir / "videos" / j.video_names[i], where=f"{MAPPING_FILE} row {rows[j.video_names[i]]}")
     if analysis:
         _check_analysis_files(data_dir, j.video_names)
-    if backbone is not None:
-        check_backbone(backbone, buildable=buildable)  # last: it imports torch and transformers
+    frames, size = clip_shape or (None, None)
+    for name in () if backbone is None else (backbone,) if isinstance(backbone, str) else backbone:
+        check_backbone(name, buildable=buildable, num_frames=frames, image_size=size)  # last: imports torch
     return PreflightReport(len(ids), analysis, time.perf_counter() - start)
 
 
@@ -132,19 +135,23 @@ def check_writable(storage: str, *, setting: str = "--storage-path") -> None:
         raise ConfigError(f"{setting} {storage}: not writable ({err.strerror})") from None
 
 
-def check_backbone(backbone: str, *, buildable: Collection[str] = ()) -> None:
+def check_backbone(backbone: str, *, buildable: Collection[str] = (), num_frames: int | None = None,
+                   image_size: int | None = None) -> None:
     """A preset, a local folder with config.json (or one in `buildable`), or a hub id found in the cache or
-    on a reachable hub. "Local folder" is the trainer's own rule (trainables.model.is_local_backbone)."""
-    from trainables.model import PRESETS, is_local_backbone
+    on a reachable hub; with num_frames and image_size, also that its configuration can take such clips
+    (trainables.backbones.check_fits). "Local folder" is the trainer's own rule (is_local_backbone)."""
+    from trainables.backbones import check_fits, is_local_backbone, presets
+    from trainables.config import ModelConfig
 
-    if backbone in PRESETS or backbone in buildable:
+    if backbone in buildable:
         return
-    if is_local_backbone(backbone):
-        if not (Path(backbone).expanduser() / "config.json").is_file():
-            raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
-                              f"{', '.join(PRESETS)}")
-        return
-    _check_hub_backbone(backbone, PRESETS)
+    if backbone not in presets() and not is_local_backbone(backbone):
+        _check_hub_backbone(backbone, presets())
+    if is_local_backbone(backbone) and not (Path(backbone).expanduser() / "config.json").is_file():
+        raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
+                          f"{', '.join(presets())}")
+    if num_frames is not None and image_size is not None:
+        check_fits(ModelConfig(backbone=backbone, num_frames=num_frames, image_size=image_size))
 
 
 def _check_hub_backbone(backbone: str, presets) -> None:

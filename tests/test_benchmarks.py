@@ -21,7 +21,7 @@ def _spread_ok(s: dict, low: float = 0.0, high: float = np.inf) -> bool:
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, real_data_dir):
     out = tmp_path_factory.mktemp("bench-quick")
-    code = main(["--quick", "--out", str(out), "--only", "data_path,step_efficiency,analysis,gpu"])
+    code = main(["--quick", "--out", str(out), "--only", "data_path,step_efficiency,analysis,gpu,attention"])
     return code, out
 
 
@@ -68,11 +68,20 @@ def test_analysis_timing_covers_every_valid_real_triplet(quick_run):
 
 
 @pytest.mark.slow  # quick_run runs the benchmark suite (about a minute on 2 cores)
+def test_attention_sides_agree_and_both_are_timed_and_measured(quick_run):
+    r = json.loads((quick_run[1] / "results" / "attention.json").read_text())
+    assert r["max_embedding_difference"] < 1e-4 and r["shape"]["backbone"] == "tiny"
+    assert _spread_ok(r["eager_step_s"], low=1e-9) and _spread_ok(r["sdpa_step_s"], low=1e-9)
+    assert set(r["step_peak_memory_mib"]) == {"eager", "sdpa"}
+    assert all(v >= 0 for v in r["step_peak_memory_mib"].values())
+
+
+@pytest.mark.slow  # quick_run runs the benchmark suite (about a minute on 2 cores)
 def test_gpu_row_and_results_md(quick_run):
     gpu = json.loads((quick_run[1] / "results" / "gpu.json").read_text())
     assert gpu["measured"] == torch.cuda.is_available()
     text = (quick_run[1] / "RESULTS.md").read_text()
-    for title in ("1. Data path", "2. Step efficiency", "5. Analysis", "7. GPU"):
+    for title in ("1. Data path", "2. Step efficiency", "5. Analysis", "7. GPU", "8. Fused attention"):
         assert f"## {title}" in text
     assert "Load average" in text and "--quick" in text
     if not torch.cuda.is_available():

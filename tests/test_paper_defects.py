@@ -57,7 +57,8 @@ def test_defect_2_one_preprocessing_path_recorded_in_the_checkpoint_and_enforced
     folder = save_checkpoint(tmp_path / "ckpt", model, config)
     record = read_preprocessing(folder)
     assert record == {"num_frames": 4, "image_size": 32, "frame_sampling": "linspace", "resize": "squash",
-                      "pixels": "uint8 0-255", "pixel_mean": 0.45, "pixel_std": 0.225}
+                      "pixels": "uint8 0-255", "pooling": "cls", "family": "timesformer", "channels": "RGB",
+                      "pixel_mean": [0.45] * 3, "pixel_std": [0.225] * 3}
     check_clip_settings(record, DecodeSettings(num_frames=4, image_size=32, frame_sampling="linspace",
                                                resize="squash"), "meta.json")
     with pytest.raises(ValueError, match="meta.json: clips have resize = 'crop', the checkpoint was trained "

@@ -10,14 +10,14 @@ import study.sweep as sweep
 from trainables.config import VARIANTS, TrainConfig
 
 
-def test_registry_lists_the_three_spaces_and_rejects_unknown_names():
-    assert search_spaces.names() == ["smoke", "paper", "default"]
+def test_registry_lists_the_spaces_and_rejects_unknown_names():
+    assert search_spaces.names() == ["smoke", "paper", "default", "backbones"]
     assert search_spaces.get("paper").name == "paper"
-    with pytest.raises(ValueError, match="unknown search space 'nope'.*smoke, paper, default"):
+    with pytest.raises(ValueError, match="unknown search space 'nope'.*smoke, paper, default, backbones"):
         search_spaces.get("nope")
 
 
-@pytest.mark.parametrize("name", ["smoke", "paper", "default"])
+@pytest.mark.parametrize("name", ["smoke", "paper", "default", "backbones"])
 def test_every_declared_key_is_a_known_setting(name):
     space = search_spaces.get(name)
     known = sweep.known_keys()

@@ -21,7 +21,8 @@ from common.atomic import atomic_folder
 from common.errors import DataError
 from data.clips import DecodeSettings
 from trainables.config import TrainConfig
-from trainables.model import PIXEL_MEAN, PIXEL_STD, VideoEmbedder, peft_backbone
+from trainables.backbones import family_of
+from trainables.model import VideoEmbedder, peft_backbone
 
 ADAPTER, HEAD, CONFIG, STATE = "adapter", "head.safetensors", "config.json", "train_state.pt"
 PREPROCESSING = "preprocessing.json"
@@ -56,21 +57,29 @@ def write_checkpoint_files(directory: Path, model: VideoEmbedder, config: TrainC
 
 
 def preprocessing(config: TrainConfig) -> dict:
-    """What a clip must be for this model: frames, size, how they were picked and sized, and the
-    normalisation the model applies itself to uint8 pixels."""
-    return {**asdict(config.model.decode()), "pixels": "uint8 0-255", "pixel_mean": PIXEL_MEAN,
-            "pixel_std": PIXEL_STD}
+    """What a clip must be for this model: frames, size, how they were picked and sized, and the backbone
+    family's layout (channel order, per-channel mean and std) the model applies itself to uint8 pixels."""
+    m = config.model
+    return {**asdict(m.decode()), "pixels": "uint8 0-255", "pooling": m.pooling,
+            **family_of(m.backbone).describe_layout(m)}
 
 
 def read_preprocessing(directory: str | Path) -> dict:
     """The checkpoint's preprocessing record (rebuilt from config.json for checkpoints older than the record);
-    a record that disagrees with this code's normalisation raises ValueError naming the file."""
+    a record whose normalisation differs from what the checkpoint's family applies in this code raises
+    DataError naming the file."""
     path = Path(directory) / PREPROCESSING
-    record = json.loads(path.read_text()) if path.is_file() else preprocessing(read_config(directory))
-    if (record.get("pixel_mean"), record.get("pixel_std")) != (PIXEL_MEAN, PIXEL_STD):
-        raise DataError(f"{path}: trained with normalisation mean {record.get('pixel_mean')} std "
-                         f"{record.get('pixel_std')}, this code applies {PIXEL_MEAN} / {PIXEL_STD}")
+    expected = preprocessing(read_config(directory))
+    record = json.loads(path.read_text()) if path.is_file() else expected
+    for key in ("pixel_mean", "pixel_std"):  # records before the families held one number for all channels
+        if _per_channel(record.get(key)) != expected[key]:
+            raise DataError(f"{path}: trained with normalisation {key} {record.get(key)}, this code's "
+                             f"{expected['family']} backbone applies {expected[key]}")
     return record
+
+
+def _per_channel(value) -> list | None:
+    return [value] * 3 if isinstance(value, (int, float)) else value
 
 
 def check_clip_settings(record: dict, decode: DecodeSettings, source: str) -> None:

@@ -21,6 +21,8 @@ VARIANTS = tuple(_VARIANT_REGISTRY)
 SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCHEDULES = ("warmup-cosine", "plateau")
+POOLINGS = ("cls", "mean")
+ATTENTIONS = ("sdpa", "eager")
 SELECT_METRICS = ("val_ooo_acc", "val_rsa")
 
 
@@ -36,8 +38,10 @@ def _decode_field(name: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = _help("Tiny preset name ('tiny', 'small', 'base-random'), a hub id such as "
-                          "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder.",
+    backbone: str = _help("A preset with fixed random weights (TimeSformer 'tiny', 'small', 'base-random'; "
+                          "'videomae-tiny', 'vjepa2-tiny', 'clip-tiny'), a hub id such as "
+                          "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder; its "
+                          "family (trainables/backbones/) is the preset's or config.json's model_type.",
                           default="tiny")
     num_frames: int = _decode_field("num_frames")
     image_size: int = _decode_field("image_size")
@@ -54,6 +58,13 @@ class ModelConfig:
                                          default=False)
     precision: str = _help("'auto' (bf16 autocast on a CUDA GPU that supports it, else fp32), 'fp32' or 'bf16'.",
                            default="auto")
+    pooling: str = _help("How the backbone's last layer becomes one vector: 'cls' (the CLS token; a family without "
+                         "one uses its natural pooling, the mean of its tokens) or 'mean' (mean of the last "
+                         "layer's tokens, CLS excluded). An image family pools each frame, then averages frames.",
+                         default="cls")
+    attention: str = _help("'sdpa' (fused torch scaled_dot_product_attention: transformers' own path where the "
+                           "family has one, ours for TimeSformer) or 'eager' (transformers' matmul-softmax).",
+                           default="sdpa")
 
     def __post_init__(self):
         self.decode()  # DecodeSettings validates the four clip settings
@@ -66,6 +77,8 @@ class ModelConfig:
         if bad or not groups:
             raise ConfigError(f"lora_targets must name some of {LORA_TARGET_NAMES}, got {self.lora_targets!r}")
         _check_choice(self, "precision", PRECISIONS)
+        _check_choice(self, "pooling", POOLINGS)
+        _check_choice(self, "attention", ATTENTIONS)
         if not self.backbone:
             raise ConfigError("backbone must name a preset, a hub id or a folder, got ''")
 

@@ -9,7 +9,8 @@ import torch
 from trainables.checkpoint import load_weights, read_config, read_preprocessing
 from trainables.config import ModelConfig, TrainConfig
 from trainables.augment import View, apply_view, eval_view_set
-from trainables.model import VideoEmbedder, load_backbone, normalise_clips
+from trainables.backbones import family_of
+from trainables.model import VideoEmbedder, load_backbone
 from trainables.probe import build_variant_model
 
 
@@ -50,13 +51,13 @@ def _viewed(clips: np.ndarray, view: View) -> torch.Tensor:
 
 @torch.no_grad()
 def backbone_features(config: TrainConfig | ModelConfig, clips: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """The base backbone's CLS features (no adapters, no head): float32 (n, hidden_size); for a TrainConfig, the
-    mean over its eval_views, as the trained model is evaluated."""
+    """The base backbone's pooled features (no adapters, no head; ModelConfig.pooling, through its family):
+    float32 (n, hidden_size); for a TrainConfig, the mean over its eval_views, as the trained model is evaluated."""
     model_config = config.model if isinstance(config, TrainConfig) else config
     views = eval_view_set(config.augment.eval_views) if isinstance(config, TrainConfig) else [()]
-    backbone = load_backbone(model_config).eval()
+    family, backbone = family_of(model_config.backbone), load_backbone(model_config).eval()
     total = 0
     for view in views:
-        total = total + torch.cat([backbone(pixel_values=normalise_clips(_viewed(clips[k:k + batch_size], view)))
-                                   .last_hidden_state[:, 0] for k in range(0, len(clips), batch_size)])
+        total = total + torch.cat([family.features(backbone, _viewed(clips[k:k + batch_size], view),
+                                                   model_config.pooling) for k in range(0, len(clips), batch_size)])
     return (total / len(views)).numpy()

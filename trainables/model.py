@@ -1,99 +1,57 @@
-"""TimeSformer backbone with LoRA adapters and the paper's projection head.
+"""A backbone with LoRA adapters and the paper's projection head.
 
-Backbones come from `TimesformerModel.from_pretrained` (hub id or local folder) or, where no weights can be
-downloaded, from a named preset: a `TimesformerConfig` with random weights drawn from a fixed seed, so the same
-preset name always rebuilds the same base weights (a checkpoint stores only the adapter and the head).
+The backbone comes from its family (trainables/backbones/: a preset with fixed random weights, a hub id or a local
+save_pretrained folder); this module names no family. A checkpoint stores only the adapter and the head.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
-from transformers import TimesformerConfig, TimesformerModel
 
 from common.errors import ConfigError, DataError
+from trainables.backbones import HOW_TO_POINT, Family, family_of, presets
 from trainables.config import ModelConfig
 
-# TimeSformer-K400's input normalisation; every path into the backbone goes through normalise_clips.
-PIXEL_MEAN, PIXEL_STD = 0.45, 0.225
-PRESET_SEED = 0
-PRESETS: dict[str, dict] = {
-    # At 32 px it learns the synthetic benchmark with nuisance_strength 0.3 in ~20 s on one CPU thread
-    # (docs/trainer.md); patch 16 there means 2x2 patches, and smaller patches did not help the frozen base.
-    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256, patch_size=16),
-    "small": dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=3, intermediate_size=768,
-                  patch_size=16),
-    # TimeSformer-base's shape with random weights: for GPU throughput and memory measurements.
-    "base-random": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                        patch_size=16),
-}
-# Module names inside one TimesformerLayer (transformers' modeling_timesformer); both the spatial and the
-# temporal attention blocks are matched for qkv and the attention output.
-_TARGET_PATTERNS = {
-    "qkv": r"(?:temporal_)?attention\.attention\.qkv",
-    "attn_out": r"(?:temporal_)?attention\.output\.dense",
-    "mlp_in": r"intermediate\.dense",
-    "mlp_out": r"output\.dense",
-    "temporal_dense": r"temporal_dense",
-}
+PRESETS = presets()  # preset name -> family name
+_DEFAULT = family_of(ModelConfig().backbone)
+# The default family's normalisation, for code that normalises without a model (study/pretrain.py).
+PIXEL_MEAN, PIXEL_STD = _DEFAULT.layout.mean[0], _DEFAULT.layout.std[0]
 
 
 def normalise_clips(clips: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, T, 3, H, W) -> float32 pixel_values, scaled to [0, 1] then standardised."""
-    return (clips.float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
+    """uint8 (B, T, 3, H, W) -> float32 pixel_values in the default family's normalisation."""
+    return _DEFAULT.layout.normalise(clips)
 
 
-def load_backbone(config: ModelConfig) -> TimesformerModel:
-    """A preset with fixed random weights, or from_pretrained on a local folder or hub id."""
-    if config.backbone in PRESETS:
-        return _preset_backbone(config)
-    path = Path(config.backbone).expanduser()
-    looks_local = is_local_backbone(config.backbone)
-    if looks_local and not (path / "config.json").is_file():
-        raise ConfigError(f"backbone {config.backbone!r}: no folder with config.json there. " + _HOW_TO_POINT)
+def load_backbone(config: ModelConfig) -> nn.Module:
+    """The trial's backbone from its family: preset, hub id or local folder, fitted to the trial's clips."""
+    family = family_of(config.backbone)
     try:
-        return TimesformerModel.from_pretrained(str(path) if looks_local else config.backbone)
+        return family.build(config)
     except (OSError, ValueError) as err:
-        tried = "the local folder" if looks_local else "the Hugging Face hub"
-        raise ConfigError(f"backbone {config.backbone!r}: loading from {tried} failed ({err}). "
-                         + _HOW_TO_POINT) from None
-
-
-def is_local_backbone(backbone: str) -> bool:
-    """The one rule for "this backbone names a local folder" (else a hub id): it exists, starts like a path,
-    or has more slashes than `org/name`."""
-    return (Path(backbone).expanduser().exists() or backbone.startswith((".", "/", "~"))
-            or backbone.count("/") > 1)
-
-
-_HOW_TO_POINT = ("Set backbone to a local copy saved with TimesformerModel.from_pretrained(hub_id)"
-                 ".save_pretrained(DIR) on a machine with internet, or to a preset: " + ", ".join(PRESETS) + ".")
-
-
-def _preset_backbone(config: ModelConfig) -> TimesformerModel:
-    shape = TimesformerConfig(num_frames=config.num_frames, image_size=config.image_size,
-                              **PRESETS[config.backbone])
-    with torch.random.fork_rng(devices=[]):  # fixed base weights without disturbing the caller's RNG
-        torch.manual_seed(PRESET_SEED)
-        return TimesformerModel(shape)
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"backbone {config.backbone!r}: loading it as a {family.name} failed ({err}). "
+                          + HOW_TO_POINT) from None
 
 
 def lora_config(config: ModelConfig) -> LoraConfig:
-    """PEFT LoRA over the chosen groups of each encoder layer's linear layers."""
-    groups = "|".join(_TARGET_PATTERNS[g] for g in config.target_groups())
+    """PEFT LoRA over the chosen groups of each encoder layer's linear layers (the family names them)."""
+    target = family_of(config.backbone).lora_target_regex(config.target_groups())
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=rf".*encoder\.layer\.\d+\.(?:{groups})", bias="none")
+                      target_modules=target, bias="none")
 
 
 class VideoEmbedder(nn.Module):
-    """Clips -> L2-normalised embeddings: backbone CLS -> Linear -> LayerNorm -> ReLU -> Dropout -> unit norm."""
+    """Clips -> L2-normalised embeddings: the family's pooled vector (ModelConfig.pooling) -> Linear -> LayerNorm
+    -> ReLU -> Dropout -> unit norm."""
 
-    def __init__(self, backbone: nn.Module, config: ModelConfig, hidden_size: int):
+    def __init__(self, backbone: nn.Module, config: ModelConfig, hidden_size: int, family: Family):
         super().__init__()
         self.backbone = backbone
+        self.family, self.pooling = family, config.pooling
         self.head = nn.Sequential(nn.Linear(hidden_size, config.embed_dim), nn.LayerNorm(config.embed_dim),
                                   nn.ReLU(), nn.Dropout(config.head_dropout))
         self.bf16 = False  # set by use_device once the device is known
@@ -109,8 +67,7 @@ class VideoEmbedder(nn.Module):
             raise DataError(f"clips must be uint8 (B, {', '.join(map(str, self.clip_shape))}) as the model was "
                              f"trained on; got {clips.dtype} {tuple(clips.shape)}")
         with torch.autocast(clips.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            cls = self.backbone(pixel_values=normalise_clips(clips)).last_hidden_state[:, 0]
-            out = self.head(cls)
+            out = self.head(self.family.features(self.backbone, clips, self.pooling))
         return F.normalize(out.float(), dim=1)
 
 
@@ -120,10 +77,11 @@ def build_model(config: ModelConfig) -> VideoEmbedder:
     adapted = get_peft_model(backbone, lora_config(config))
     if config.gradient_checkpointing:
         _enable_checkpointing(backbone)
-    return VideoEmbedder(adapted, config, backbone.config.hidden_size)
+    family = family_of(config.backbone)
+    return VideoEmbedder(adapted, config, family.hidden_size(backbone), family)
 
 
-def _enable_checkpointing(backbone: TimesformerModel) -> None:
+def _enable_checkpointing(backbone: nn.Module) -> None:
     # Enabled after PEFT wraps the model: PEFT would otherwise hook the patch embedding to make inputs require
     # grad, which TimeSformer's tuple-returning patch embedding breaks. Non-reentrant checkpointing needs no
     # such hook to reach the adapters. transformers 5 renamed the method; keep working on 4.x.

@@ -28,13 +28,14 @@ from study.sweep.command import build_parser, main, quiet_warnings, settings_fro
 from study.sweep.interrupt import EXIT_INTERRUPTED, SweepInterrupted
 from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment
 from study.sweep.overrides import (
-    build_space, epoch_budget, known_keys, resolve_trial_config, space_backbone, validate_space, with_backbone_folder,
+    build_space, clip_shape, epoch_budget, known_keys, resolve_trial_config, space_backbones, validate_space,
+    with_backbone_folder,
 )
 from study.sweep.plan import (
     SweepPlan, check_fit, check_ray_address, check_trusted, data_dir, load_settings, plan_resume, plan_sweep,
     this_machine, worker_bundle,
 )
-from study.sweep.results import best_trial, pareto_mask, results_frame, write_outputs
+from study.sweep.results import backbone_family, best_trial, pareto_mask, results_frame, write_outputs
 from study.sweep.settings import (
     BEST_FILE, METRICS, OBJECTIVES, RESULTS_FILE, SEED_MAX, SETTINGS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD,
     SweepOutcome, SweepSettings, check_plain_name, default_storage, load_config_file, parse_value,
@@ -43,9 +44,10 @@ from study.sweep.settings import (
 __all__ = [
     "BEST_FILE", "EXIT_INTERRUPTED", "LOCK_FILE", "METRICS", "OBJECTIVES", "RESULTS_FILE", "SEED_MAX",
     "SETTINGS_FILE", "TRIAL_CONFIG_KEY", "TRIAL_RECORD", "ConfigError", "ExperimentLock", "SweepInterrupted",
-    "SweepOutcome", "SweepPlan", "SweepSettings", "best_trial", "build_parser", "build_space", "check_fit",
-    "check_plain_name", "check_ray_address", "check_trusted", "claim_experiment", "data_dir", "default_storage",
-    "epoch_budget", "known_keys", "load_config_file", "load_settings", "main", "pareto_mask", "parse_value",
-    "plan_resume", "plan_sweep", "quiet_warnings", "resolve_trial_config", "results_frame", "settings_from_args",
-    "space_backbone", "this_machine", "validate_space", "with_backbone_folder", "worker_bundle", "write_outputs",
+    "SweepOutcome", "SweepPlan", "SweepSettings", "backbone_family", "best_trial", "build_parser", "build_space",
+    "check_fit", "check_plain_name", "check_ray_address", "check_trusted", "claim_experiment", "clip_shape",
+    "data_dir", "default_storage", "epoch_budget", "known_keys", "load_config_file", "load_settings", "main",
+    "pareto_mask", "parse_value", "plan_resume", "plan_sweep", "quiet_warnings", "resolve_trial_config",
+    "results_frame", "settings_from_args", "space_backbones", "this_machine", "validate_space",
+    "with_backbone_folder", "worker_bundle", "write_outputs",
 ]

@@ -29,7 +29,7 @@ def build_space(settings: SweepSettings, *, backbone: bool = True) -> SearchSpac
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if settings.smoke:
-        space = _override(space, search_spaces.SMOKE_SIZES)
+        space = _override(space, {**search_spaces.SMOKE_SIZES, **space.smoke})
     space = _override(space, settings.overrides)
     if settings.num_samples is not None:
         space = dataclasses.replace(space, num_samples=settings.num_samples)
@@ -80,7 +80,7 @@ def validate_space(space: SearchSpace, *, backbone: bool = True) -> None:
     resolve; checked before any trial starts."""
     from trainables.config import TrainConfig
 
-    for key in (*DECODE_KEYS, "backbone"):
+    for key in DECODE_KEYS:
         if key in space.params:
             raise ConfigError(f"parameter {key!r} must be fixed: the data are prepared once per sweep")
     if space.asha and "epochs" in space.params:
@@ -96,25 +96,43 @@ def validate_space(space: SearchSpace, *, backbone: bool = True) -> None:
     if backbone:
         from study.pretrain import BACKBONE_NAME  # imports torch: only where the backbone is checked
 
-        check_backbone(space_backbone(space), buildable=(BACKBONE_NAME,))
+        frames, size = clip_shape(space)
+        for name in space_backbones(space):
+            check_backbone(name, buildable=(BACKBONE_NAME,), num_frames=frames, image_size=size)
 
 
-def space_backbone(space: SearchSpace) -> str:
-    """The backbone every trial of the space trains (it is fixed)."""
+def space_backbones(space: SearchSpace) -> tuple[str, ...]:
+    """Every backbone the space's trials train: the fixed one, or each value of a backbone axis."""
     from trainables.config import ModelConfig
 
-    return str(space.fixed.get("backbone", ModelConfig().backbone))
+    if "backbone" in space.params:
+        return tuple(str(b) for b in space.params["backbone"].values)
+    return (str(space.fixed.get("backbone", ModelConfig().backbone)),)
+
+
+def clip_shape(space: SearchSpace) -> tuple[int, int]:
+    """(num_frames, image_size) of the clips the sweep prepares once for all its trials."""
+    from trainables.config import ModelConfig
+
+    return (int(space.fixed.get("num_frames", ModelConfig().num_frames)),
+            int(space.fixed.get("image_size", ModelConfig().image_size)))
 
 
 def with_backbone_folder(space: SearchSpace) -> SearchSpace:
     """The space with the synthetic pretrained backbone's name replaced by its save_pretrained folder (built
-    once, then cached: study.pretrain); any other backbone unchanged."""
+    once, then cached: study.pretrain), fixed or on a backbone axis; any other backbone unchanged."""
     from study.pretrain import resolve_backbone
 
-    backbone = space.fixed.get("backbone")
-    folder = resolve_backbone(backbone, space.fixed.get("num_frames"), space.fixed.get("image_size")) \
-        if backbone else backbone
-    return space if folder == backbone else dataclasses.replace(space, fixed={**space.fixed, "backbone": folder})
+    def resolve(backbone):
+        return resolve_backbone(backbone, space.fixed.get("num_frames"), space.fixed.get("image_size"))
+
+    if "backbone" in space.fixed:
+        return dataclasses.replace(space, fixed={**space.fixed, "backbone": resolve(space.fixed["backbone"])})
+    if "backbone" in space.params:
+        axis = space.params["backbone"]
+        values = tuple(resolve(b) for b in axis.values)
+        return dataclasses.replace(space, params={**space.params, "backbone": type(axis)(values)})
+    return space
 
 
 def _corners(space: SearchSpace) -> list[dict]:

@@ -21,7 +21,7 @@ from search_spaces import SearchSpace
 from study.optuna_study import STUDY_FILE, check_study_file
 from study.preflight import check_backbone, preflight
 from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment
-from study.sweep.overrides import build_space, space_backbone
+from study.sweep.overrides import build_space, clip_shape, space_backbones
 from common.storage import read_bytes
 from study.sweep.settings import SETTINGS_FILE, SweepSettings
 
@@ -127,7 +127,9 @@ def _run_preflight(settings: SweepSettings, space: SearchSpace, storage: str, se
                        analysis=settings.analysis, backbone=None, storage=storage, storage_setting=setting)
     from study.pretrain import BACKBONE_NAME  # the backbone the command builds itself
 
-    check_backbone(space_backbone(space), buildable=(BACKBONE_NAME,))
+    frames, size = clip_shape(space)
+    for backbone in space_backbones(space):
+        check_backbone(backbone, buildable=(BACKBONE_NAME,), num_frames=frames, image_size=size)
     print(report.line(), flush=True)
 
 

@@ -42,7 +42,8 @@ def _result_row(result, space: SearchSpace) -> dict:
            "checkpoint_path": _best_checkpoint(result, space),
            "trial_dir": result.path, "selection_metric": space.metric,
            "data_fingerprint": record.get("data_fingerprint"),
-           "node_id": record.get("node_id"), "hostname": record.get("hostname")}
+           "node_id": record.get("node_id"), "hostname": record.get("hostname"),
+           "backbone_family": backbone_family(config.get("backbone"))}
     row |= {f"config/{k}": v for k, v in sorted(resolve_trial_config(config).items()) if k != "prepared_dir"}
     row |= {f"config/{k}": config[k] for k in SWEEP_ONLY_KEYS if k in config}
     for name in METRICS:
@@ -51,6 +52,18 @@ def _result_row(result, space: SearchSpace) -> dict:
         row[f"best_{name}"] = float(column.max() if name != "train_loss" else column.min()) if len(column) \
             else np.nan
     return row
+
+
+def backbone_family(backbone: str | None) -> str | None:
+    """The family (trainables/backbones/) a trial's backbone belongs to; None where it cannot be told (a hub id
+    the analysis machine cannot reach, a folder that is gone)."""
+    from trainables.backbones import family_of
+    from trainables.config import ModelConfig
+
+    try:
+        return family_of(backbone or ModelConfig().backbone).name
+    except ValueError:
+        return None
 
 
 def _span(history: pd.DataFrame) -> dict:
