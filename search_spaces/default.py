@@ -17,12 +17,14 @@ _SEARCHED = {
     "batch_size": Choice((4, 8, 16)),
     "variant": Choice(("hybrid", "linear-probe")),  # the linear probe: the floor fine-tuning must beat
     "augment": Choice(("none", AUGMENT)),
+    "pooling": Choice(("cls", "mean")),  # the CLS token or the mean of the last layer's tokens
 }
 
 # The paper's own point is evaluated first, so every sweep has the reference to beat.
 _PAPER_POINT = {key: PAPER_CONFIG[key] for key in _SEARCHED if key in PAPER_CONFIG}
 _PAPER_POINT.update(lora_alpha_ratio=PAPER_CONFIG["lora_alpha"] / PAPER_CONFIG["lora_r"],
-                    sampling="uniform", rsa_subset=16, variant="hybrid", augment="none")
+                    sampling="uniform", rsa_subset=16, variant="hybrid", augment="none",
+                    pooling="cls")
 
 # Our protocol around the searched keys: 8 centre frames at 224 px (crop), warm-up + cosine over 10 epochs,
 # selection by 3-way accuracy (the paper space switches each of these to the authors' choice; docs/paper.md).
@@ -30,9 +32,9 @@ _FIXED = {"backbone": PAPER_CONFIG["backbone"], "num_frames": 8, "image_size": 2
 
 SPACE = SearchSpace(
     name="default",
-    description="Optuna TPE over the variant (LoRA hybrid or the linear probe), augmentation, loss weights, LoRA "
-                "rank/alpha ratio/dropout, lr, margin, sampling, RSA subset, batch size; the paper's point "
-                "first; ASHA",
+    description="Optuna TPE over the variant (LoRA hybrid or the linear probe), augmentation, pooling, loss "
+                "weights, LoRA rank/alpha ratio/dropout, lr, margin, sampling, RSA subset, batch size; the "
+                "paper's point first; ASHA",
     fixed=_FIXED,
     params=_SEARCHED,
     points_to_evaluate=(_PAPER_POINT,),
