@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import atomic_folder
+from common.atomic import atomic_folder, atomic_path
 from common.errors import ConfigError, DataError
 from metrics.triplet_pairs import positions
 from data.judgments import DEFAULT_MIN_CATCH_ACCURACY, Judgments, data_fingerprint, load_judgments
@@ -208,6 +208,29 @@ class PreparedData:
     human_val_similarity: np.ndarray
     human_val_counts: np.ndarray
     meta: PreparedMeta
+    language_train_similarity: np.ndarray | None = None  # (m, m) in the order of rows_train, when written
+
+
+LANGUAGE_FILE = "language_train_similarity.npy"
+
+
+def write_language_similarity(directory: str | Path, similarity: np.ndarray) -> Path:
+    """Add the caption-language similarity of the training rows (m, m, in the order of rows_train) to a prepared
+    folder, whole or not at all; the language-distill variant trains on it in place of the human one."""
+    directory = Path(directory)
+    m = len(load_rows_train(directory))
+    similarity = np.asarray(similarity, dtype=np.float64)
+    if similarity.shape != (m, m) or not np.isfinite(similarity).all():
+        raise DataError(f"{directory / LANGUAGE_FILE}: expected a finite ({m}, {m}) similarity for the {m} training "
+                        f"rows, got {similarity.shape}")
+    with atomic_path(directory / LANGUAGE_FILE) as tmp:
+        np.save(tmp, similarity)
+    return directory / LANGUAGE_FILE
+
+
+def load_rows_train(directory: str | Path) -> np.ndarray:
+    """rows_train.npy: the clip rows of the training videos."""
+    return _load(Path(directory) / "rows_train.npy")
 
 
 def load_prepared(directory: str | Path) -> PreparedData:
@@ -216,7 +239,9 @@ def load_prepared(directory: str | Path) -> PreparedData:
     if not directory.is_dir():
         raise DataError(f"prepared_dir {str(directory)!r} is not a folder (write one with data.prepared)")
     arrays = {name: _load(directory / f"{name}.npy") for name in _ARRAYS}
-    data = PreparedData(clips=load_clip_rows(directory), meta=read_meta(directory), **arrays)
+    language = _load(directory / LANGUAGE_FILE) if (directory / LANGUAGE_FILE).is_file() else None
+    data = PreparedData(clips=load_clip_rows(directory), meta=read_meta(directory),
+                        language_train_similarity=language, **arrays)
     _check(data, directory)
     return data
 

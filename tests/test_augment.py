@@ -123,7 +123,8 @@ def test_the_registry_decides_each_variants_terms_and_the_config_takes_its_names
     triplet, rsa = torch.tensor(2.0), torch.tensor(-0.5)
     totals = {name: float(hybrid_loss(triplet, rsa, epoch=0, config=_config(variant=name).loss).total)
               for name in VARIANTS}
-    assert totals["hybrid"] == totals["linear-probe"] == pytest.approx(0.7 * 2.0 + 0.3 * -0.5)
+    assert totals["hybrid"] == totals["linear-probe"] == totals["language-distill"] == pytest.approx(0.7 * 2.0 + 0.3 * -0.5)
     assert totals["triplet-only"] == totals["budget-matched"] == 2.0 and totals["rsa-only"] == -0.5
     assert [n for n in VARIANTS if variant_of(_config(variant=n)).extra_videos] == [
-        "hybrid", "rsa-only", "budget-matched", "linear-probe"]
+        "hybrid", "rsa-only", "budget-matched", "linear-probe", "language-distill"]
+    assert [n for n in VARIANTS if variant_of(_config(variant=n)).target == "language"] == ["language-distill"]

@@ -28,8 +28,9 @@ def test_every_declared_key_is_a_known_setting(name):
 def test_paper_space_is_the_papers_configuration_times_the_four_variants():
     space = search_spaces.get("paper")
     assert space.is_grid and not space.asha
-    # the paper's four variants; the linear probe is ours (the floor fine-tuning must beat), not the paper's
-    assert space.params == {"variant": Grid(tuple(v for v in VARIANTS if v != "linear-probe"))}
+    # the paper's four variants; the linear probe (ours) and the language-distillation control (v2) are not v1's
+    assert space.params == {"variant": Grid(("hybrid", "triplet-only", "rsa-only", "budget-matched"))}
+    assert set(space.params["variant"].values) <= set(VARIANTS)
     fixed = space.fixed
     assert (fixed["augment"], fixed["eval_views"]) == ("none", "none")  # the authors used neither
     assert (fixed["lora_r"], fixed["lora_alpha"], fixed["lora_dropout"]) == (8, 16.0, 0.1)

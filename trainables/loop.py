@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from common.errors import ConfigError
 from metrics.compare import compare_rdms
-from metrics.odd_one_out import odd_one_out_accuracy, per_triplet_correct
+from metrics.odd_one_out import model_choices, odd_one_out_accuracy, per_triplet_correct
 from metrics.rdm import model_rdm
 from metrics.triplet_pairs import positions
 from trainables.checkpoint import load_train_state, load_weights, write_atomically, write_checkpoint_files
@@ -138,18 +138,23 @@ def _scheduler(optimizer, cfg: TrainConfig, steps: int):
 
 class StepData:
     """What a step needs besides the model: the clips (each drawn under a random view of `augment` when a
-    generator is given), the variant, and the human train matrix on the device. With `train_step`, the loop's
-    public step API (benchmarks time it)."""
+    generator is given), the variant, and the target train matrix on the device: the humans', or for a variant
+    whose target is language the caption-language similarity, which then also answers every training triad.
+    With `train_step`, the loop's public step API (benchmarks time it)."""
 
     def __init__(self, data: PreparedData, cfg: TrainConfig, device: torch.device):
         self.clips, self.device, self.cfg = data.clips, device, cfg
         self.variant, self.augment = variant_of(cfg), parse_augment(cfg.augment.augment)
         self.triplets, self.rows_train = data.triplets_train, data.rows_train
         self.position = positions(data.rows_train, len(data.clips))  # clip row -> index in rows_train
-        similarity = torch.from_numpy(np.asarray(data.human_train_similarity, dtype=np.float32)).to(device)
+        target, seen = np.asarray(data.human_train_similarity), np.asarray(data.human_train_counts) > 0
+        if self.variant.target == "language":
+            target, seen = _language_target(data, cfg)
+            self.triplets = self.rows_train[model_choices(target, self.position[self.triplets])]
+        similarity = torch.from_numpy(np.asarray(target, dtype=np.float32)).to(device)
         self.similarity = similarity                                  # NaN where never seen
         self.distance = torch.nan_to_num(1.0 - similarity, nan=0.0)
-        self.observed = torch.from_numpy(np.asarray(data.human_train_counts) > 0).to(device)
+        self.observed = torch.from_numpy(seen).to(device)
 
     def extra_rows(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The RSA subset (or budget-matched negative pool): training videos outside the batch."""
@@ -195,6 +200,16 @@ def _train_epoch(model, module, optimizer, scheduler, step_data: StepData, cfg: 
         dist.all_reduce(sums)
         sums /= worker.world
     return dict(zip(("train_loss", "train_triplet_loss", "train_rsa_loss"), sums.tolist()))
+
+
+def _language_target(data: PreparedData, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(the caption-language similarity of the training rows, every pair off the diagonal observed)."""
+    if data.language_train_similarity is None:
+        raise ConfigError(f"variant {cfg.loss.variant!r} needs the caption-language similarity of the training "
+                          f"videos in {cfg.prepared_dir} (python -m study.sweep writes it for a space with that "
+                          "variant: study.language_targets)")
+    target = np.asarray(data.language_train_similarity, dtype=np.float64)
+    return target, ~np.eye(len(target), dtype=bool)
 
 
 def train_step(model, step_data: StepData, triplets: np.ndarray, rng: np.random.Generator, cfg: TrainConfig,

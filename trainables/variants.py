@@ -13,13 +13,16 @@ class Variant:
     """triplet / rsa: which terms enter the total (weights: trainables.losses.hybrid_loss); rsa_weight: 'hybrid'
     (beta rising per epoch) or 'rsa-only' (its own start and ceiling); extra_videos: whether a step embeds
     training videos outside its batch (the RSA subset, or the negative pool); mined_negatives: triplets mined
-    from that pool; probe: a linear map on the frozen base features instead of LoRA and the head (trainables.probe)."""
+    from that pool; probe: a linear map on the frozen base features instead of LoRA and the head (trainables.probe);
+    target: whose similarity the objective follows, the humans' ('human') or the caption-language model's
+    ('language': the triplets answered and the RSA target taken from it, the v2 paper's control)."""
     name: str
     triplet: bool = True
     rsa: bool = False
     rsa_weight: str = "hybrid"
     mined_negatives: bool = False
     probe: bool = False
+    target: str = "human"
 
     @property
     def extra_videos(self) -> bool:
@@ -40,6 +43,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     # gLocal (Muttenthaler et al. 2023): a linear map of the frozen base features, initialised at identity and
     # pulled toward it, trained on the same triplets (plus the RSA term, as the hybrid) and selected the same way.
     Variant("linear-probe", rsa=True, probe=True),
+    # Garcia & Isik v2's language-distillation control: the hybrid's objective with the caption-language
+    # similarity in place of the human one (every training triad answered by it, RSA toward it), selected on the
+    # same human validation triplets: what fine-tuning gains from the captions alone.
+    Variant("language-distill", rsa=True, target="language"),
 )}
 
 

@@ -17,6 +17,7 @@ from study.sweep.overrides import resolve_trial_config
 from common.storage import write_bytes
 from data.clips import DECODE_KEYS, DecodeSettings
 from data.prepared import is_prepared, prepare_dataset, read_meta
+from study.language_targets import ensure_language_targets, needs_language
 from study.sweep.console import redirect_worker_output
 from study.sweep.plan import data_dir
 from study.sweep.settings import TRIAL_RECORD, SweepSettings
@@ -25,24 +26,31 @@ from study.sweep.settings import TRIAL_RECORD, SweepSettings
 @dataclass(frozen=True)
 class TrialData:
     """What every trial of a sweep trains on: the data folder (None: the synthetic benchmark, built where it is
-    needed), the split and the clip settings. The driver prepares it once; a worker on a node without the
+    needed), the split, the clip settings and whether a variant needs the caption-language similarity of the
+    training videos (study.language_targets). The driver prepares it once; a worker on a node without the
     prepared folder (a multi-node cluster: it is on the head's disk) rebuilds the same folder from it."""
 
     data: str | None
     split: str
     seed: int
     decode: DecodeSettings
+    language: bool = False
 
     @classmethod
     def for_sweep(cls, settings: SweepSettings, space: SearchSpace) -> "TrialData":
         # The clip settings the space fixes; the rest are DecodeSettings' defaults, which ModelConfig's are too,
         # so the trials check the clips against exactly these.
         decode = DecodeSettings(**{k: space.fixed[k] for k in DECODE_KEYS if k in space.fixed})
-        return cls(settings.data, settings.split, settings.seed, decode)
+        axis = space.params.get("variant")
+        variants = axis.values if axis is not None else (space.fixed.get("variant", "hybrid"),)
+        return cls(settings.data, settings.split, settings.seed, decode, needs_language(variants))
 
     def prepare(self) -> Path:
         """Prepare (or reuse) the folder; the same settings give the same folder on every node."""
-        return prepare_dataset(data_dir(self.data), split=self.split, seed=self.seed, decode=self.decode)
+        folder = prepare_dataset(data_dir(self.data), split=self.split, seed=self.seed, decode=self.decode)
+        if self.language:
+            ensure_language_targets(folder, data_dir(self.data))
+        return folder
 
 
 def trial_worker(config: dict, data: TrialData | None = None) -> None:
