@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import ray
 
 import study.sweep as sweep
+from sweep_helpers import refused
 from data.judgments import load_judgments
 from data.splits import paper_split
 
@@ -29,16 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 def data(synthetic_dir, tmp_path) -> Path:
     """A private copy of the small synthetic benchmark, to break one file at a time."""
     return Path(shutil.copytree(synthetic_dir, tmp_path / "data"))
-
-
-def _refused(capsys, argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as stop:
-        sweep.main(argv)
-    assert stop.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert not ray.is_initialized()
-    return err[0]
 
 
 @pytest.mark.parametrize("flag, value, says", [
@@ -62,22 +52,22 @@ def _refused(capsys, argv: list[str]) -> str:
 ])
 def test_every_flag_is_checked_before_anything_starts(flag, value, says, tmp_path, capsys):
     store = tmp_path / "store"
-    assert says in _refused(capsys, ["--storage-path", str(store), flag, value, "--no-dashboard"])
+    assert says in refused(capsys, ["--storage-path", str(store), flag, value, "--no-dashboard"])
     assert not store.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_a_config_file_cannot_slip_a_bad_value_past_the_flags(tmp_path, capsys):
     config = tmp_path / "sweep.yaml"
     config.write_text("sweep:\n  seed: 1.5\n  cpus_per_worker: .nan\n")
-    assert "--seed 1.5: must be a whole number" in _refused(capsys, ["--config", str(config)])
+    assert "--seed 1.5: must be a whole number" in refused(capsys, ["--config", str(config)])
 
 
 def test_an_unreachable_ray_address_is_refused_within_15_seconds(tmp_path, capsys):
     start = time.monotonic()
-    line = _refused(capsys, ["--storage-path", str(tmp_path / "s"), "--ray-address", "127.0.0.1:1"])
+    line = refused(capsys, ["--storage-path", str(tmp_path / "s"), "--ray-address", "127.0.0.1:1"])
     assert time.monotonic() - start < 15
     assert "--ray-address 127.0.0.1:1: nothing answers at 127.0.0.1:1" in line
-    assert "--ray-address 'nonsense'" in _refused(capsys, ["--ray-address", "nonsense"])
+    assert "--ray-address 'nonsense'" in refused(capsys, ["--ray-address", "nonsense"])
 
 
 def test_a_refused_command_imports_neither_ray_nor_torch(tmp_path):
@@ -90,9 +80,9 @@ def test_a_refused_command_imports_neither_ray_nor_torch(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ data
-def _data_refused(capsys, data: Path, tmp_path: Path) -> str:
+def _datarefused(capsys, data: Path, tmp_path: Path) -> str:
     store = tmp_path / "store"
-    line = _refused(capsys, ["--data", str(data), "--storage-path", str(store), "--name", "x", "--no-dashboard"])
+    line = refused(capsys, ["--data", str(data), "--storage-path", str(store), "--name", "x", "--no-dashboard"])
     assert not store.exists()
     return line
 
@@ -108,31 +98,31 @@ def test_video_names_must_stay_inside_videos_and_be_unique(data, tmp_path, capsy
     original = mapping.read_text()
     for name in ("../outside.mp4", "/etc/passwd", "a/../../b.mp4"):
         _rewrite(mapping, lambda f: f.loc.__setitem__((2, "video_name"), name))
-        line = _data_refused(capsys, data, tmp_path)
+        line = _datarefused(capsys, data, tmp_path)
         assert f"{mapping}: row 3, column video_name: {name!r} is not a file name inside videos/" in line
         mapping.write_text(original)
     _rewrite(mapping, lambda f: f.loc.__setitem__((4, "video_name"), f.loc[1, "video_name"]))
-    assert f"{mapping}: rows 2 and 5 both name video" in _data_refused(capsys, data, tmp_path)
+    assert f"{mapping}: rows 2 and 5 both name video" in _datarefused(capsys, data, tmp_path)
 
 
 def test_a_row_cut_short_and_bytes_that_are_not_utf8_name_the_file_and_row(data, tmp_path, capsys):
     triplets = data / "all_triplets.csv"
     lines = triplets.read_text().splitlines()
     triplets.write_text("\n".join(lines[:6] + [lines[6][: len(lines[6]) // 2]]) + "\n")
-    assert f"{triplets}: row 6 has" in _data_refused(capsys, data, tmp_path)
+    assert f"{triplets}: row 6 has" in _datarefused(capsys, data, tmp_path)
     triplets.write_text("\n".join(lines) + "\n")
     captions = data / "captions.csv"
     text = captions.read_text().splitlines()
     text[3] = text[3] + " caf\u00e9"
     captions.write_bytes("\n".join(text).encode("latin-1") + b"\n")
-    assert f"{captions}: row 3: byte 0xe9 is not UTF-8 text" in _data_refused(capsys, data, tmp_path)
+    assert f"{captions}: row 3: byte 0xe9 is not UTF-8 text" in _datarefused(capsys, data, tmp_path)
 
 
 def test_a_rating_that_is_not_a_number_names_the_file_row_and_column(data, tmp_path, capsys):
     annotations = data / "annotations.csv"
     column = next(c for c in pd.read_csv(annotations).columns if c.startswith("rating-"))
     _rewrite(annotations, lambda f: f.loc.__setitem__((3, column), "high"))
-    assert f"{annotations}: row 4, column {column}: 'high' is not a number" in _data_refused(capsys, data, tmp_path)
+    assert f"{annotations}: row 4, column {column}: 'high' is not a number" in _datarefused(capsys, data, tmp_path)
 
 
 def test_all_catch_trials_and_an_empty_validation_or_test_set_are_refused(data, tmp_path, capsys):
@@ -142,14 +132,14 @@ def test_all_catch_trials_and_an_empty_validation_or_test_set_are_refused(data, 
         frame["stim2_name"], frame["choice"] = frame["stim1_name"], frame["stim3_name"]
 
     _rewrite(triplets, every_row_a_catch_trial)
-    assert f"{triplets}: no valid triplet: all" in _data_refused(capsys, data, tmp_path)
+    assert f"{triplets}: no valid triplet: all" in _datarefused(capsys, data, tmp_path)
     triplets.write_text(original)
     split = paper_split(load_judgments(data), seed=0)
     for part, ids in (("val", split.val), ("test", split.test)):
         frame = pd.read_csv(triplets)
         inside = np.isin(frame[["stim1_name", "stim2_name", "stim3_name"]].to_numpy(), ids).all(axis=1)
         frame[~inside].to_csv(triplets, index=False)
-        assert f"{triplets}: no {part} triplet in the paper split (seed 0)" in _data_refused(capsys, data, tmp_path)
+        assert f"{triplets}: no {part} triplet in the paper split (seed 0)" in _datarefused(capsys, data, tmp_path)
         triplets.write_text(original)
 
 

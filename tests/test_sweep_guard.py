@@ -14,22 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-import ray
 
 import study.sweep as sweep
+from sweep_helpers import refused
 from study.sweep.lock import LOCK_FILE
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _refused(capsys, argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as stop:
-        sweep.main(argv)
-    assert stop.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert not ray.is_initialized()
-    return err[0]
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -60,7 +50,7 @@ def test_two_sweeps_started_together_on_one_name_leave_one_writer(synthetic_dir,
         assert winner.poll() is None, "the winner should still be running"
         assert (store / "same" / LOCK_FILE).read_text().strip() == str(winner.pid)
         # Resuming the folder the winner is writing is refused too, naming the writer.
-        line = _refused(capsys, ["--resume", str(store / "same"), "--no-analysis", "--no-dashboard"])
+        line = refused(capsys, ["--resume", str(store / "same"), "--no-analysis", "--no-dashboard"])
         assert line == (f"error: experiment folder {store / 'same'} is in use by another sweep (pid {winner.pid}); "
                         "wait for it to finish, or stop it and then --resume")
     finally:
@@ -106,14 +96,14 @@ def test_resume_refuses_a_folder_someone_else_could_have_written(synthetic_dir, 
     folder = _experiment(tmp_path, synthetic_dir)
     capsys.readouterr()  # Optuna's line about the study it created
     (folder / "tuner.pkl").chmod(0o664)
-    line = _refused(capsys, ["--resume", str(folder)])
+    line = refused(capsys, ["--resume", str(folder)])
     assert f"{folder / 'tuner.pkl'} is not trusted" in line and "-rw-rw-r--" in line
     (folder / "tuner.pkl").chmod(0o600)
     folder.chmod(0o777)
-    assert f"{folder} is not trusted" in _refused(capsys, ["--resume", str(folder)])
+    assert f"{folder} is not trusted" in refused(capsys, ["--resume", str(folder)])
     folder.chmod(0o700)
     monkeypatch.setattr("study.sweep.plan.os.getuid", lambda: os.stat(folder).st_uid + 1)
-    assert f"(owner uid {os.stat(folder).st_uid}," in _refused(capsys, ["--resume", str(folder)])
+    assert f"(owner uid {os.stat(folder).st_uid}," in refused(capsys, ["--resume", str(folder)])
     assert "Resuming runs code stored in DIR" in " ".join(sweep.build_parser().format_help().split())
 
 
@@ -122,15 +112,15 @@ def test_resume_refuses_a_missing_or_corrupt_optuna_db_before_ray(synthetic_dir,
     capsys.readouterr()  # Optuna's line about the study it created
     study = folder / "optuna.db"
     study.write_bytes(b"garbage, not SQLite" * 100)
-    line = _refused(capsys, ["--resume", str(folder), "--no-dashboard"])
+    line = refused(capsys, ["--resume", str(folder), "--no-dashboard"])
     assert f"--resume {folder}: {study} is not a readable Optuna study" in line
     with sqlite3.connect(study.with_suffix(".other")) as db:
         db.execute("CREATE TABLE studies (study_name TEXT)")
     study.unlink()
     study.with_suffix(".other").rename(study)
-    assert f"{study} holds no study named 'exp'" in _refused(capsys, ["--resume", str(folder), "--no-dashboard"])
+    assert f"{study} holds no study named 'exp'" in refused(capsys, ["--resume", str(folder), "--no-dashboard"])
     study.unlink()
-    assert f"--resume {folder}: {study} is missing" in _refused(capsys, ["--resume", str(folder), "--no-dashboard"])
+    assert f"--resume {folder}: {study} is missing" in refused(capsys, ["--resume", str(folder), "--no-dashboard"])
     assert not study.exists()  # not recreated empty
 
 
@@ -139,5 +129,5 @@ def test_a_refused_resume_frees_the_folder_for_the_next_try_in_the_same_process(
     capsys.readouterr()  # Optuna's line about the study it created
     (folder / LOCK_FILE).write_text("")  # made by a sweep that has since died
     (folder / "optuna.db").unlink()
-    _refused(capsys, ["--resume", str(folder), "--no-dashboard"])
+    refused(capsys, ["--resume", str(folder), "--no-dashboard"])
     sweep.claim_experiment(folder, create=False).release()  # not still held by the refused resume
