@@ -30,7 +30,7 @@ def test_quick_suite_exits_0_and_writes_every_file(quick_run):
     code, out = quick_run
     assert code == 0
     names = {p.stem for p in (out / "results").glob("*.json")}
-    assert names == {"all", "data_path", "step_efficiency", "analysis", "gpu"}
+    assert names == {"all", "data_path", "step_efficiency", "analysis", "gpu", "attention"}
     doc = json.loads((out / "results" / "all.json").read_text())
     assert doc["machine_before"]["cores"] >= 1 and "error" not in json.dumps(doc["results"])
 

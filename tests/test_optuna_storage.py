@@ -59,8 +59,10 @@ def test_the_study_is_stored_with_every_trial_and_a_failed_analysis_exits_1_with
     # Optuna holds what Tune saw: each trial's last val_ooo_acc (one epoch: its final value).
     assert sorted(t.value for t in trials) == pytest.approx(sorted(frame["final_val_ooo_acc"]))
     assert {f"train_loop_config/{k}" for k in ("lr", "lora_r", "alpha")} <= set(trials[0].params)
-    assert sorted(p.name for p in (experiment / "optuna").iterdir()) == ["optimization_history.png",
-                                                                          "param_importances.png"]
+    # the importance plot only where the objective varies (on the tiny benchmark the trials may all tie)
+    varies = len({t.value for t in trials}) > 1
+    assert sorted(p.name for p in (experiment / "optuna").iterdir()) == (
+        ["optimization_history.png", "param_importances.png"] if varies else ["optimization_history.png"])
     lrs = sorted(t.params["train_loop_config/lr"] for t in trials)
     assert np.allclose(lrs, sorted(frame["config/lr"]))
     assert json.loads((experiment / "sweep.json").read_text())["settings"]["dashboard"] is False
