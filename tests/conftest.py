@@ -49,3 +49,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """Prepared folders and clip caches go to a temporary cache, one per test module (inherited by Ray's
+    workers); a module that wants one per test defines its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("cache")
+        patch.setenv("SOCIAL_ALIGN_CACHE", str(root))
+        yield root

@@ -23,14 +23,6 @@ def no_ray_left():
     ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("cache")
-        patch.setenv("SOCIAL_ALIGN_CACHE", str(root))
-        yield root
-
-
 def test_the_backbones_space_names_each_familys_hub_id_and_smoke_lays_their_tiny_presets():
     space = search_spaces.get("backbones")
     assert space.params["backbone"] == Grid(tuple(f.hub_ids[0] for f in families().values()))

@@ -26,15 +26,6 @@ SHORT = ["--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """Prepared folders and clip caches go to a temporary cache (inherited by Ray's workers)."""
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("cache")
-        patch.setenv("SOCIAL_ALIGN_CACHE", str(root))
-        yield root
-
-
-@pytest.fixture(scope="module")
 def asha_data(tmp_path_factory):
     """More videos and judgments than the shared tiny benchmark, and an evaluation collection within the validation
     videos, so validation accuracy separates trials (with the tiny benchmark's few validation triads every trial
