@@ -85,23 +85,39 @@ def test_no_finished_trial_exits_2_with_one_line(experiment, tmp_path, capsys):
     assert err.startswith("error: ") and "no finished trial" in err and "\n" not in err
 
 
-def test_checkpoint_that_does_not_match_its_config_exits_2(experiment, tmp_path, capsys):
+def _one_broken_trial(experiment, tmp_path, damage) -> tuple:
+    """(experiment folder, checkpoint): a copy of one finished trial's checkpoint, damaged by damage(checkpoint),
+    as the only trial of a new results table."""
     import shutil
-
-    from analysis.__main__ import main
 
     broken = tmp_path / "exp"
     checkpoint = broken / "checkpoint"
     shutil.copytree(pd.read_parquet(experiment / "results.parquet").checkpoint_path[1], checkpoint)
-    config = json.loads((checkpoint / "config.json").read_text())
-    (checkpoint / "config.json").write_text(json.dumps({**config, "embed_dim": config["embed_dim"] * 2}))
+    damage(checkpoint)
     pd.DataFrame([{"trial_id": "bad", "status": "TERMINATED", "checkpoint_path": str(checkpoint),
                    "best_val_ooo_acc": 0.5}]).to_parquet(broken / "results.parquet", index=False)
+    return broken, checkpoint
+
+
+def _refused_analysis(broken, capsys) -> str:
+    """python -m analysis on the folder must exit 2 with one error line; returns it."""
+    from analysis.__main__ import main
+
     with pytest.raises(SystemExit) as exit_info:
         main([str(broken), "--n-boot", "10", "--n-splits", "2"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and str(checkpoint) in err and "\n" not in err
+    assert err.startswith("error: ") and "\n" not in err
+    return err
+
+
+def test_checkpoint_that_does_not_match_its_config_exits_2(experiment, tmp_path, capsys):
+    def double_embed_dim(checkpoint):
+        config = json.loads((checkpoint / "config.json").read_text())
+        (checkpoint / "config.json").write_text(json.dumps({**config, "embed_dim": config["embed_dim"] * 2}))
+
+    broken, checkpoint = _one_broken_trial(experiment, tmp_path, double_embed_dim)
+    assert str(checkpoint) in _refused_analysis(broken, capsys)
 
 
 @pytest.mark.slow  # embeds clips with a tiny TimeSformer and loads the sentence model
@@ -144,20 +160,7 @@ def test_the_best_trial_of_each_variant_is_scored_and_fine_tuning_is_paired_agai
 
 @pytest.mark.parametrize("damaged", ["head.safetensors", "adapter/adapter_model.safetensors"])
 def test_a_garbage_safetensors_file_exits_2_naming_it_and_writes_no_report(experiment, tmp_path, capsys, damaged):
-    import shutil
-
-    from analysis.__main__ import main
-
-    broken = tmp_path / "exp"
-    checkpoint = broken / "checkpoint"
-    shutil.copytree(pd.read_parquet(experiment / "results.parquet").checkpoint_path[1], checkpoint)
-    (checkpoint / damaged).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!" * 3)
-    pd.DataFrame([{"trial_id": "bad", "status": "TERMINATED", "checkpoint_path": str(checkpoint),
-                   "best_val_ooo_acc": 0.5}]).to_parquet(broken / "results.parquet", index=False)
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(broken), "--n-boot", "10", "--n-splits", "2"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and f"{checkpoint / damaged}: not a readable checkpoint file" in err
-    assert "\n" not in err
+    broken, checkpoint = _one_broken_trial(
+        experiment, tmp_path, lambda c: (c / damaged).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!" * 3))
+    assert f"{checkpoint / damaged}: not a readable checkpoint file" in _refused_analysis(broken, capsys)
     assert not (broken / "analysis" / "report.md").exists() and not (broken / "analysis" / "metrics.parquet").exists()
