@@ -17,7 +17,6 @@ BASE = "base"
 LANGUAGE = "language"
 RANK_COLUMNS = ("best_val_ooo_acc", "val_ooo_acc")
 VARIANT = "config/variant"
-PROBE = "linear-probe "  # the column label of the best linear-probe trial (trial_label)
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,6 +28,7 @@ class Embedded:
     data_dir: Path
     test_videos: np.ndarray
     base_of: dict[str, str] | None = None  # trial model -> the base it is compared with (default: BASE)
+    probes: tuple[str, ...] = ()  # the trial models whose objective is a probe of frozen features, best first
 
 
 def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,), *,
@@ -92,6 +92,7 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
     'trial ID (family)' and 'base (family)'."""
     from analysis.human import cached_caption_embeddings
     from trainables.backbones import family_of
+    from trainables.objectives import objective_of
 
     models, base_of, first_config, loaded = {}, {}, None, []
     for trial in trials.itertuples():
@@ -111,7 +112,8 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
         models[label], base_of[label] = _embed(model, clips), BASE + suffix
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
-    return Embedded(ids, models, data_dir, test, base_of)
+    probes = tuple(label for label, (_, _, config) in zip(base_of, loaded) if objective_of(config).probe)
+    return Embedded(ids, models, data_dir, test, base_of, probes)  # base_of: one label per loaded trial, in order
 
 
 def trial_label(trials: pd.DataFrame, index) -> str:
@@ -213,8 +215,8 @@ def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) 
         if base is not None:
             rows += paired_rows(name, base, x[test_rows], emb.models[base][test_rows], ev, settings, samples,
                                 label=BASE)  # each trial against its own family's base
-        probe = next((m for m in emb.models if m.startswith(PROBE)), None)
-        if probe is not None and name not in bases and not name.startswith(PROBE):
+        probe = next(iter(emb.probes), None)
+        if probe is not None and name not in bases and name not in emb.probes:
             # fine-tuning against the frozen-feature floor, paired on the same resamples
             rows += paired_rows(name, probe, x[test_rows], emb.models[probe][test_rows], ev, settings, samples,
                                 label="linear_probe")
