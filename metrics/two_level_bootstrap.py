@@ -34,7 +34,21 @@ def two_level_samples(per_seed: np.ndarray, *, seed: int = 0) -> np.ndarray:
         return videos_only
     draws = multiplicities(k, n_boot, seed).astype(np.float64)          # (n_boot, K)
     drawn = np.einsum("bk,kb->b", draws, per_seed) / k
-    return videos_only + np.sqrt(k / (k - 1)) * (drawn - videos_only)
+    return videos_only + seed_scale(per_seed) * (drawn - videos_only)
+
+
+def seed_scale(per_seed: np.ndarray) -> float:
+    """The factor on the seed deviations: sqrt(K/(K-1)) (unbiased seed variance) times sqrt(1 - noise / spread),
+    where spread is the seeds' variance and noise the part of it the video resamples already hold (each seed's
+    own video noise), estimated from the same resamples; 0 when the seeds differ no more than that noise."""
+    k = per_seed.shape[0]
+    finite = per_seed[:, np.isfinite(per_seed).all(axis=0)]
+    within = np.var(finite, axis=1, ddof=1).mean()           # one seed's variance over video resamples
+    pooled = np.var(finite.mean(axis=0), ddof=1)             # the seed-mean's: shared part + within / K
+    noise = max(0.0, within - pooled) * k / (k - 1)          # the per-seed part of within (not shared)
+    spread = np.var(finite.mean(axis=1), ddof=1)             # the seeds' spread, noise included
+    share = max(0.0, 1.0 - noise / spread) if spread > 0 else 0.0
+    return float(np.sqrt(k / (k - 1) * share))
 
 
 def two_level_estimate(values: np.ndarray, per_seed: np.ndarray, *, ci: float = 0.95, seed: int = 0) -> Estimate:
