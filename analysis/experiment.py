@@ -84,7 +84,6 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
     caption embeddings for the same videos. With trials of several families, models are named
     'trial ID (family)' and 'base (family)'."""
     from analysis.human import cached_caption_embeddings
-    from trainables.backbones import family_of
     from trainables.objectives import objective_of
 
     models, base_of, first_config, loaded = {}, {}, None, []
@@ -95,7 +94,7 @@ def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str 
                 first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
             _check_clips_match(checkpoint, first_config.prepared_dir)
         loaded.append((trial, model, config))
-    family = {trial.trial_id: family_of(config.model.backbone).name for trial, _, config in loaded}
+    family = {trial.trial_id: model.family.name for trial, model, _ in loaded}  # each model carries its family
     several = len(set(family.values())) > 1
     for trial, model, config in loaded:
         suffix = f" ({family[trial.trial_id]})" if several else ""
@@ -175,7 +174,7 @@ def _embed(model, clips: np.ndarray) -> np.ndarray:
 
 def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) -> tuple[pd.DataFrame, dict]:
     """(metrics, extras): tidy rows for every model, and what the plots need (matrices, partitions, probes)."""
-    from analysis.annotations import read_ratings
+    from data.annotations import read_ratings
     from analysis.probes import linear_probes
     from metrics.variance_partitioning import bootstrap_variance_partitioning
     from metrics.rdm import model_rdm
