@@ -25,9 +25,9 @@ def _plt():
 def metric_bars(metrics: pd.DataFrame, path: Path) -> Path:
     """One panel per headline metric: a bar per model with its 95% interval, chance, and the noise ceiling."""
     plt = _plt()
-    from analysis.report import shown_rows
+    from analysis.report import model_order, shown_rows
 
-    models = [m for m in dict.fromkeys(metrics["model"]) if not m.startswith("noise_ceiling")]
+    models = [m for m in model_order(metrics) if not m.startswith("noise_ceiling")]
     fig, axes = plt.subplots(1, len(BAR_METRICS), figsize=(4.2 * len(BAR_METRICS), 4.2))
     for ax, (metric, title, chance) in zip(axes, BAR_METRICS):
         sel = shown_rows(metrics)

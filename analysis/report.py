@@ -21,10 +21,15 @@ def main_table(df: pd.DataFrame) -> str:
     cells = shown.assign(cell=[_cell(r) for r in shown.itertuples()])
     table = cells.pivot(index="metric", columns="model", values="cell").fillna("")
     order = [m for m in ORDER if m in table.index] + sorted(set(table.index) - set(ORDER))
-    seeds = df.groupby("model", sort=False)["seeds"].max() if "seeds" in df.columns else pd.Series(dtype=float)
-    models = sorted(dict.fromkeys(df["model"]), key=lambda m: 0 if seeds.get(m, 1) > 1 else 1)  # stable: replicated first
-    table = table.loc[order, [m for m in models if m in table.columns]]
+    table = table.loc[order, [m for m in model_order(df) if m in table.columns]]
     return _markdown(table.reset_index())
+
+
+def model_order(df: pd.DataFrame) -> list[str]:
+    """The models in the order tables and plots show them: replicated models first, then the others, each in
+    the order they were scored."""
+    seeds = df.groupby("model", sort=False)["seeds"].max() if "seeds" in df.columns else pd.Series(dtype=float)
+    return sorted(dict.fromkeys(df["model"]), key=lambda m: 0 if seeds.get(m, 1) > 1 else 1)  # sorted is stable
 
 
 def shown_rows(df: pd.DataFrame) -> pd.DataFrame:
