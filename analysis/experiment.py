@@ -106,7 +106,7 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
         models[single], base_of[single], variants[single] = _embed(model, clips), BASE + suffix, variant_name(config)
         seeds = replicates.get(trial.trial_id, pd.DataFrame())
         if len(seeds):
-            pooled = f"{label} ({len(seeds)} seeds)"
+            pooled = f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
             runs[pooled] = [_embed_replicate(row.checkpoint_path, config.prepared_dir, clips)
                             for row in seeds.itertuples()]
             base_of[pooled], variants[pooled] = BASE + suffix, variant_name(config)
@@ -201,9 +201,8 @@ def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool
     metrics.parquet, report.md and PNG plots into out_dir (default EXPERIMENT_DIR/analysis)."""
     from analysis.human import language_model_note
     from analysis.plots import experiment_plots
-    from analysis.report import experiment_report, write_tables
-
     from analysis.replicates import replicates_of
+    from analysis.report import experiment_report, write_tables
     from analysis.scoring import score_embedded
 
     trials = finished_trials(experiment_dir, top_k, per_family=per_family)

@@ -113,3 +113,44 @@ def test_replicated_models_are_reported_as_seed_means_with_per_seed_rows(replica
     table = report[report.index("| metric"):]
     assert table.splitlines()[0].startswith(f"| metric | {hybrid} | {probe} |")
     assert "Columns `(K seeds)` lead" in report and "K = 2, 3" in report
+
+
+def test_every_comparison_of_replicated_models_is_made_on_the_same_resamples(synthetic_dir):
+    """score_embedded on embeddings made here (no checkpoint): two families, two variants in the first, a
+    replicated probe; each pooled difference is the difference of the pooled means, labelled by variant within
+    a family and by family across them, and the same seeds give the same figures."""
+    from analysis.experiment import Embedded
+    from analysis.scoring import score_embedded
+    from analysis.suite import SuiteSettings
+    from data.judgments import load_judgments
+
+    j = load_judgments(synthetic_dir)
+    rng = np.random.default_rng(0)
+    x = {name: rng.normal(size=(j.n_videos, 6)) for name in ("f1", "f2", "language")}
+
+    def seeds(base, n, first):  # replicates: the family's features, nudged differently by each seed
+        return [(first + k, x[base] + 0.5 * rng.normal(size=x[base].shape)) for k in range(n)]
+
+    runs = {"hybrid a (f1) (3 seeds)": seeds("f1", 3, 0), "triplet-only b (f1) (2 seeds)": seeds("f1", 2, 10),
+            "linear-probe p (f1) (2 seeds)": seeds("f1", 2, 20), "hybrid c (f2) (2 seeds)": seeds("f2", 2, 30)}
+    base_of = {m: "base (f1)" if "(f1)" in m else "base (f2)" for m in runs}
+    emb = Embedded(np.arange(j.n_videos), {"base (f1)": x["f1"], "base (f2)": x["f2"], "language": x["language"]},
+                   synthetic_dir, j.test_videos, base_of, runs, {m: m.split()[0] for m in runs})
+    s = SuiteSettings(n_boot=40, n_perm=20, n_splits=4)
+    m, _ = score_embedded(emb, settings=s)
+    pooled = m[m.seed.isna()]
+    value = pooled[pooled.ci_over.isin(["videos", "seeds x videos"])].set_index(["model", "metric"]).value
+
+    def diff(name, label):
+        return pooled[(pooled.model == name) & (pooled.metric == f"diff_vs_{label}_rsa_spearman")]
+
+    hybrid = "hybrid a (f1) (3 seeds)"
+    for label, other in (("base", "base (f1)"), ("linear_probe", "linear-probe p (f1) (2 seeds)"),
+                         ("triplet-only", "triplet-only b (f1) (2 seeds)"), ("f2", "hybrid c (f2) (2 seeds)")):
+        (d,) = diff(hybrid, label).itertuples()
+        assert d.value == pytest.approx(value[(hybrid, "rsa_spearman")] - value[(other, "rsa_spearman")])
+        assert d.ci_low <= d.value <= d.ci_high and d.ci_over.startswith("seeds x videos (p=")
+    assert diff("linear-probe p (f1) (2 seeds)", "linear_probe").empty            # the probe is not its own floor
+    assert diff("triplet-only b (f1) (2 seeds)", "f2").empty                      # other variant, other family
+    again, _ = score_embedded(emb, settings=s)
+    pd.testing.assert_frame_equal(m, again)
