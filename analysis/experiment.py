@@ -31,6 +31,7 @@ class Embedded:
     base_of: dict[str, str] | None = None  # trial model -> the base it is compared with (default: BASE)
     runs: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
     variants: dict[str, str] = field(default_factory=dict)
+    probes: tuple[str, ...] = ()  # the trial models whose objective is a probe of frozen features, best first
 
 
 def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,), *,
@@ -87,6 +88,7 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
     trial has replicates, its seed mean is '<variant> ID (K seeds)' and every search run is '... (single run)'."""
     from analysis.human import cached_caption_embeddings
     from trainables.backbones import family_of
+    from trainables.objectives import objective_of
 
     replicates, loaded, prepared = replicates or {}, [], None
     for trial in trials.itertuples():  # every checkpoint must fit the first one's prepared clips
@@ -96,30 +98,25 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
     clips, ids, data_dir, test, names = _clips_for(prepared)
     family = {trial.trial_id: family_of(config.model.backbone).name for trial, _, config in loaded}
     several, replicated = len(set(family.values())) > 1, any(len(r) for r in replicates.values())
-    models, runs, base_of, variants = {}, {}, {}, {}
+    models, runs, base_of, configs = {}, {}, {}, {}
     for trial, model, config in loaded:
         suffix = f" ({family[trial.trial_id]})" if several else ""
         if BASE + suffix not in models:  # the family's base: its first (best) trial's backbone, no fine-tuning
             models[BASE + suffix] = _backbone(config, clips)
-        label = f"{variant_name(config)} {trial.trial_id}{suffix}"
+        label = f"{objective_of(config).name} {trial.trial_id}{suffix}"
         single = label + (" (single run)" if replicated else "")
-        models[single], base_of[single], variants[single] = _embed(model, clips), BASE + suffix, variant_name(config)
+        models[single], base_of[single], configs[single] = _embed(model, clips), BASE + suffix, config
         seeds = replicates.get(trial.trial_id, pd.DataFrame())
         if len(seeds):
             pooled = f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
             runs[pooled] = [_embed_replicate(row.checkpoint_path, config.prepared_dir, clips)
                             for row in seeds.itertuples()]
-            base_of[pooled], variants[pooled] = BASE + suffix, variant_name(config)
+            base_of[pooled], configs[pooled] = BASE + suffix, config
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language[ids]
-    return Embedded(ids, models, data_dir, test, base_of, runs, variants)
-
-
-def variant_name(config) -> str:
-    """The registered variant (objective) of a trial's config: its name (contract C2, never a label prefix)."""
-    from trainables.variants import variant_of
-
-    return variant_of(config).name
+    variants = {m: objective_of(c).name for m, c in configs.items()}  # contract C2: from the config, not a label
+    probes = tuple(m for m in base_of if objective_of(configs[m]).probe)
+    return Embedded(ids, models, data_dir, test, base_of, runs, variants, probes)
 
 
 def _loaded(checkpoint_path: str, prepared_dir: str | None):

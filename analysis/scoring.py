@@ -19,7 +19,6 @@ from metrics.two_level_bootstrap import two_level_difference, two_level_estimate
 
 BASE = "base"
 LANGUAGE = "language"
-LINEAR_PROBE = "linear-probe"  # the registered variant fine-tuning is compared with (by its config, contract C2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,12 +157,12 @@ def _as_runs(scored) -> list[Scored]:
 
 
 def _probe_for(name: str, emb, scored: dict) -> str | None:
-    """The linear probe a fine-tuned model is compared with: a replicated one for a replicated model where there
-    is one, else the single-run one; None for the probe itself and where no probe was scored."""
-    variants = emb.variants
-    if variants.get(name) in (None, LINEAR_PROBE):
+    """The linear probe a fine-tuned model is compared with (a trial whose objective probes frozen features, told
+    by its config): a replicated one for a replicated model where there is one, else the single-run one; None
+    for a probe itself and where no probe was scored."""
+    if name in emb.probes:
         return None
-    probes = [m for m in scored if variants.get(m) == LINEAR_PROBE]
+    probes = [m for m in emb.probes if m in scored]
     same_kind = [m for m in probes if (m in emb.runs) == (name in emb.runs)]
     return (same_kind or probes or [None])[0]
 
@@ -172,7 +171,7 @@ def _versus(name: str, other: str, emb) -> str | None:
     """How a replicated model names another in its difference rows: by variant within a family, by family
     across families (same variant); None when they are not compared (itself, the probe, the base comparisons
     already made, or two models alike in both)."""
-    if name == other or LINEAR_PROBE in (emb.variants[name], emb.variants[other]):
+    if name == other or name in emb.probes or other in emb.probes:
         return None
     same_family = emb.base_of[name] == emb.base_of[other]
     if same_family and emb.variants[name] != emb.variants[other]:

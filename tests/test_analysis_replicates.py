@@ -57,7 +57,7 @@ def replicated_experiment(synthetic_dir, tmp_path_factory):
     from data.prepared import prepare_dataset
     from trainables.checkpoint import save_checkpoint
     from trainables.config import TrainConfig
-    from trainables.probe import build_variant_model
+    from trainables.model import build_variant_model
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("replicated")
@@ -135,7 +135,8 @@ def test_every_comparison_of_replicated_models_is_made_on_the_same_resamples(syn
             "linear-probe p (f1) (2 seeds)": seeds("f1", 2, 20), "hybrid c (f2) (2 seeds)": seeds("f2", 2, 30)}
     base_of = {m: "base (f1)" if "(f1)" in m else "base (f2)" for m in runs}
     emb = Embedded(np.arange(j.n_videos), {"base (f1)": x["f1"], "base (f2)": x["f2"], "language": x["language"]},
-                   synthetic_dir, j.test_videos, base_of, runs, {m: m.split()[0] for m in runs})
+                   synthetic_dir, j.test_videos, base_of, runs, {m: m.split()[0] for m in runs},
+                   probes=("linear-probe p (f1) (2 seeds)",))
     s = SuiteSettings(n_boot=40, n_perm=20, n_splits=4)
     m, _ = score_embedded(emb, settings=s)
     pooled = m[m.seed.isna()]
