@@ -104,8 +104,7 @@ def _mapping_rows(data_dir: Path) -> dict[str, int]:
 
 def _check_analysis_files(data_dir: Path, video_names) -> None:
     """captions.csv has a caption for every video; annotations.csv a rating row for every video."""
-    from analysis.annotations import read_ratings
-    from analysis.language import read_captions
+    from data.annotations import read_captions, read_ratings
 
     try:
         captions = read_captions(data_dir)

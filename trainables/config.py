@@ -14,10 +14,10 @@ from typing import Any
 from common.errors import ConfigError
 from data.clips import DecodeSettings
 from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
-from trainables.variants import VARIANTS as _VARIANT_REGISTRY
+from trainables.objectives import OBJECTIVES
 
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
-VARIANTS = tuple(_VARIANT_REGISTRY)
+VARIANTS = tuple(OBJECTIVES)
 SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCHEDULES = ("warmup-cosine", "plateau")
@@ -38,8 +38,8 @@ def _decode_field(name: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = _help("A preset with fixed random weights (TimeSformer 'tiny', 'small', 'base-random'; "
-                          "'videomae-tiny', 'vjepa2-tiny', 'clip-tiny'), a hub id such as "
+    backbone: str = _help("A preset with fixed random weights (each family's, e.g. 'tiny': "
+                          "trainables.backbones.presets(); a name that is none lists them), a hub id such as "
                           "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder; its "
                           "family (trainables/backbones/) is the preset's or config.json's model_type.",
                           default="tiny")
@@ -92,12 +92,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    variant: str = _help("'hybrid' (alpha*triplet + beta(epoch)*RSA), 'triplet-only', 'rsa-only', "
-                         "'budget-matched' (triplet-only plus mined hard negatives from as many extra clips as "
-                         "the hybrid's RSA subset), or 'linear-probe' (the hybrid's objective on an "
-                         "identity-initialised linear map of the frozen base features, no LoRA: the floor a "
-                         "fine-tuned trial must beat). What each computes: trainables.variants.",
-                         default="hybrid")
+    variant: str = _help("The training objective: " + "; ".join(f"'{o.name}' ({o.help})" for o in
+                                                               OBJECTIVES.values()) +
+                         ". What each computes: trainables/objectives/.", default="hybrid")
     margin: float = _help("Triplet margin on cosine distance (paper 0.2).", default=0.2)
     alpha: float = _help("Weight of the triplet term in the hybrid (paper 0.7).", default=0.7)
     beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)
@@ -161,7 +158,7 @@ class SamplingConfig:
 class AugmentConfig:
     augment: str = _help("Content-preserving views each training clip is drawn under, per video per step, on "
                          "every training embedding path (the triplets' videos, the RSA subset, the mined "
-                         "negatives, the authors' RSA anchors): 'none' or names out of " +
+                         "negatives, the authors' RSA anchors): 'none', 'all' (every one) or names out of " +
                          ", ".join(AUGMENTATIONS) + " separated by commas (trainables.augment; the authors used "
                          "none).", default="none")
     eval_views: str = _help("The fixed views each clip's embedding is averaged over wherever it is evaluated "
