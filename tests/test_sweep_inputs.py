@@ -116,3 +116,14 @@ def test_the_signer_leaves_a_full_disk_to_the_signing_when_the_sweep_stops(tmp_p
     with pytest.raises(OSError) as err, signing(str(tmp_path)):
         pass
     assert err.value.errno == errno.ENOSPC  # the command turns it into its one "disk full" line
+
+
+def test_analysis_of_a_folder_whose_results_table_is_not_parquet_is_one_line(tmp_path, capsys):
+    import analysis.__main__ as command
+
+    (tmp_path / "results.parquet").write_text("trial_id,status\nx,TERMINATED\n")
+    with pytest.raises(SystemExit) as stop:
+        command.main([str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1
+    assert err[0].startswith(f"error: {tmp_path}/results.parquet: not a parquet table")
