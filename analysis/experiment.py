@@ -87,7 +87,6 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
     With trials of several families, models are named '<variant> ID (family)' and 'base (family)'. Where any
     trial has replicates, its seed mean is '<variant> ID (K seeds)' and every search run is '... (single run)'."""
     from analysis.human import cached_caption_embeddings
-    from trainables.backbones import family_of
     from trainables.objectives import objective_of
 
     replicates, loaded, prepared = replicates or {}, [], None
@@ -96,7 +95,7 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
         prepared = prepared or config.prepared_dir
         loaded.append((trial, model, config))
     clips, ids, data_dir, test, names = _clips_for(prepared)
-    family = {trial.trial_id: family_of(config.model.backbone).name for trial, _, config in loaded}
+    family = {trial.trial_id: model.family.name for trial, model, _ in loaded}  # each model carries its family
     several, replicated = len(set(family.values())) > 1, any(len(r) for r in replicates.values())
     models, runs, base_of, configs = {}, {}, {}, {}
     for trial, model, config in loaded:

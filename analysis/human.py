@@ -55,7 +55,8 @@ def participant_quality(j) -> pd.DataFrame:
 def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combine: str = "mean",
                               cache_dir: Path | None = None) -> np.ndarray:
     """Caption embeddings, cached on disk by the captions file's bytes, the model and `combine`."""
-    from analysis.language import caption_embeddings, read_captions
+    from analysis.language import caption_embeddings
+    from data.annotations import read_captions
 
     captions_path = Path(data_dir) / "captions.csv"
     if not captions_path.is_file():
@@ -84,7 +85,7 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     data_dir = Path(data_dir)
     j = load_judgments(data_dir)
     try:
-        from analysis.annotations import read_ratings
+        from data.annotations import read_ratings
 
         ratings = read_ratings(data_dir, j.video_names)
         language = cached_caption_embeddings(data_dir, j.video_names, model=language_model, combine=combine,

@@ -35,7 +35,7 @@ class _Test:
     """The held-out test set of an experiment and what every model is scored against."""
 
     def __init__(self, emb, s: SuiteSettings):
-        from analysis.annotations import read_ratings
+        from data.annotations import read_ratings
         from data.judgments import load_judgments
         from metrics.rdm import model_rdm
 

@@ -16,6 +16,7 @@ from data.clips import DecodeSettings, decode_clip
 from data.judgments import load_judgments
 from study.preflight import preflight
 from study.synthetic import SyntheticConfig, ensure_benchmark
+from common.errors import cli_entry
 
 
 def measure(data: Path, repeats: int, storage: Path) -> dict:
@@ -28,6 +29,7 @@ def measure(data: Path, repeats: int, storage: Path) -> dict:
             "decode_all_s": decode}
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.preflight_timing", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -24,6 +24,7 @@ import pandas as pd
 from benchmarks.common import spread, timed
 from study.preflight import preflight
 from study.synthetic import ensure_benchmark
+from common.errors import cli_entry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,6 +79,7 @@ def measure(data: Path, work: Path, repeats: int) -> dict:
                          for name, t in times.items()}}
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.refusal_timing", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -38,8 +38,8 @@ def _decode_field(name: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = _help("A preset with fixed random weights (TimeSformer 'tiny', 'small', 'base-random'; "
-                          "'videomae-tiny', 'vjepa2-tiny', 'clip-tiny'), a hub id such as "
+    backbone: str = _help("A preset with fixed random weights (each family's, e.g. 'tiny': "
+                          "trainables.backbones.presets(); a name that is none lists them), a hub id such as "
                           "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder; its "
                           "family (trainables/backbones/) is the preset's or config.json's model_type.",
                           default="tiny")
@@ -158,7 +158,7 @@ class SamplingConfig:
 class AugmentConfig:
     augment: str = _help("Content-preserving views each training clip is drawn under, per video per step, on "
                          "every training embedding path (the triplets' videos, the RSA subset, the mined "
-                         "negatives, the authors' RSA anchors): 'none' or names out of " +
+                         "negatives, the authors' RSA anchors): 'none', 'all' (every one) or names out of " +
                          ", ".join(AUGMENTATIONS) + " separated by commas (trainables.augment; the authors used "
                          "none).", default="none")
     eval_views: str = _help("The fixed views each clip's embedding is averaged over wherever it is evaluated "
