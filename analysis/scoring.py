@@ -187,9 +187,10 @@ def _extras(scored: dict, test: _Test) -> dict:
     extras = {"partitions": {}, "probes": {}, "rdms": {}, "human": test.ev}
     for name, value in scored.items():
         runs = _as_runs(value)
-        extras["rdms"][name] = runs[0].rdm
+        shown = name if runs[0].seed is None else f"{name}, seed {runs[0].seed}"  # say which seed is drawn
+        extras["rdms"][shown] = runs[0].rdm
         if runs[0].partition is not None:
-            extras["partitions"][name] = runs[0].partition
+            extras["partitions"][shown] = runs[0].partition
         pooled = pd.DataFrame(_pooled_probe_rows(name, runs, test.s)) if len(runs) > 1 else None
         extras["probes"][name] = probe_table(runs[0].probes, test.s.ci) if pooled is None else pooled.assign(
             attribute=pooled.metric.str.removeprefix("probe_r2_"), r2=pooled.value)
