@@ -14,7 +14,7 @@ from typing import Any
 from common.errors import ConfigError
 from data.clips import DecodeSettings
 from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
-from trainables.objectives import OBJECTIVES
+from trainables.objectives import DEFAULT as _DEFAULT_OBJECTIVE, OBJECTIVES
 
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
 VARIANTS = tuple(OBJECTIVES)
@@ -94,7 +94,7 @@ class ModelConfig:
 class LossConfig:
     variant: str = _help("The training objective: " + "; ".join(f"'{o.name}' ({o.help})" for o in
                                                                OBJECTIVES.values()) +
-                         ". What each computes: trainables/objectives/.", default="hybrid")
+                         ". What each computes: trainables/objectives/.", default=_DEFAULT_OBJECTIVE)
     margin: float = _help("Triplet margin on cosine distance (paper 0.2).", default=0.2)
     alpha: float = _help("Weight of the triplet term in the hybrid (paper 0.7).", default=0.7)
     beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)
