@@ -25,10 +25,13 @@ def _plt():
 def metric_bars(metrics: pd.DataFrame, path: Path) -> Path:
     """One panel per headline metric: a bar per model with its 95% interval, chance, and the noise ceiling."""
     plt = _plt()
-    models = [m for m in dict.fromkeys(metrics["model"]) if not m.startswith("noise_ceiling")]
+    from analysis.report import model_order, shown_rows
+
+    models = [m for m in model_order(metrics) if not m.startswith("noise_ceiling")]
     fig, axes = plt.subplots(1, len(BAR_METRICS), figsize=(4.2 * len(BAR_METRICS), 4.2))
     for ax, (metric, title, chance) in zip(axes, BAR_METRICS):
-        sel = metrics[(metrics.metric == metric) & metrics.ci_over.isin(["videos", ""])].drop_duplicates("model")
+        sel = shown_rows(metrics)
+        sel = sel[(sel.metric == metric) & ~sel.ci_over.isin(["lower..upper"])]
         sel = sel.set_index("model").reindex(models)
         x = np.arange(len(models))
         err = np.abs(np.vstack([sel.value - sel.ci_low, sel.ci_high - sel.value]))

@@ -19,6 +19,7 @@ from typing import Collection
 import pandas as pd
 
 from common.errors import ConfigError, DataError
+from common.storage import check_storage
 from data.judgments import MAPPING_FILE, TRIPLETS_FILE, load_judgments
 from data.splits import paper_split, random_split, split_triplets
 
@@ -113,19 +114,23 @@ def _check_analysis_files(data_dir: Path, video_names) -> None:
 
 def check_writable(storage: str, *, setting: str = "--storage-path") -> None:
     """A local folder we can create files in (or create, under an existing writable folder); URIs are
-    left to the storage client. The probe file is removed; no folder is created here."""
+    probed by writing and deleting a marker object. The probe file is removed; no folder is created here."""
+    shown = storage
     if "://" in storage:
-        return
+        local = check_storage(storage, setting=setting)  # a bucket: a bounded probe (common.storage)
+        if local is None:
+            return
+        storage = str(local)
     path = Path(storage).expanduser().resolve()
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is None or not existing.is_dir():
-        raise ConfigError(f"{setting} {storage}: not writable ({existing} is not a folder)")
+        raise ConfigError(f"{setting} {shown}: not writable ({existing} is not a folder)")
     probe = existing / f".write-test-{uuid.uuid4().hex}"
     try:
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise ConfigError(f"{setting} {storage}: not writable ({err.strerror})") from None
+        raise ConfigError(f"{setting} {shown}: not writable ({err.strerror})") from None
 
 
 def check_backbone(backbone: str, *, buildable: Collection[str] = (), num_frames: int | None = None,
@@ -138,13 +143,28 @@ def check_backbone(backbone: str, *, buildable: Collection[str] = (), num_frames
 
     if backbone in buildable:
         return
-    if backbone not in presets() and not is_local_backbone(backbone):
-        _check_hub_backbone(backbone, presets())
-    if is_local_backbone(backbone) and not (Path(backbone).expanduser() / "config.json").is_file():
-        raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
-                          f"{', '.join(presets())}")
+    if backbone not in presets():  # a preset's name means the preset, whatever folder here shares it
+        if not is_local_backbone(backbone):
+            _check_hub_backbone(backbone, presets())
+        elif not (Path(backbone).expanduser() / "config.json").is_file():
+            raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
+                              f"{', '.join(presets())}")
+        else:
+            _check_weights(Path(backbone).expanduser())
     if num_frames is not None and image_size is not None:
         check_fits(ModelConfig(backbone=backbone, num_frames=num_frames, image_size=image_size))
+
+
+def _check_weights(folder: Path) -> None:
+    """Each safetensors file's header is read and its tensors must fit in the file (a truncated copy fails)."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="numpy") as weights:
+                weights.keys()
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ConfigError(f"backbone {str(folder)!r}: {path} is not a whole safetensors file ({err})") from None
 
 
 def _check_hub_backbone(backbone: str, presets) -> None:
