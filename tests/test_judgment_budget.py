@@ -127,3 +127,18 @@ def test_the_sweep_refuses_a_bad_fraction_in_one_line(tmp_path, capsys):
     line = refused(capsys, ["--storage-path", str(tmp_path / "s"), "--set", "judgment_fraction=2",
                             "--no-dashboard"])
     assert "judgment_fraction must be a number in (0, 1]; got 2.0" in line
+
+
+def test_a_trial_with_a_budget_trains_on_the_budget_folder(data_dir, tmp_path, one_torch_thread):
+    from trainables.loop import train
+
+    full = _prepare(data_dir, tmp_path)
+    config = {"prepared_dir": str(full), "image_size": 32, "num_frames": 4, "epochs": 1, "batch_size": 4,
+              "steps_per_epoch": 1, "rsa_subset": 2, "seed": 7, "judgment_fraction": 0.5,
+              "judgment_unit": "participants"}
+    history = train(config)
+    assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
+    made = sorted(p for p in tmp_path.iterdir() if p.name.startswith("prepared-") and p != full)
+    assert len(made) == 1  # the trial made the budget's folder beside the full one, and nothing else
+    assert made[0] == prepare_budget(full, JudgmentBudget(0.5, unit="participants", seed=7))
+    assert read_meta(made[0]).judgments["n_participants_kept"] == PEOPLE // 2
