@@ -18,6 +18,7 @@ from data.prepared import load_clip_rows, load_rows_train, load_video_ids, prepa
 from study.budget.candidates import candidate_triads, presentation_order
 from study.budget.heldout import TestSet, score
 from study.budget.population import World, answer, campaign_rng
+from study.synthetic.config import TRIPLET_COLUMNS
 from study.budget.strategies import Pool, get_strategy
 
 REPLICATE_OFFSET = 1000  # the disagreement strategy's second model trains with seed + this
@@ -57,16 +58,20 @@ def run_campaign(world: World, settings: CampaignSettings, test: TestSet, work: 
 
 
 def start_rows(world: World, settings: CampaignSettings) -> pd.DataFrame:
-    """The evaluation collection whole, plus a seeded share of the main collection's valid rows."""
-    frame = pd.read_csv(world.data_dir / TRIPLETS_FILE)
-    excluded = set(load_judgments(world.data_dir).catch.excluded)
-    evaluation = frame["participation"].str.startswith("eval-")
-    stims = frame[["stim1_name", "stim2_name", "stim3_name"]].to_numpy()
-    distinct = (stims[:, 0] != stims[:, 1]) & (stims[:, 0] != stims[:, 2]) & (stims[:, 1] != stims[:, 2])
-    main = np.flatnonzero(~evaluation & distinct & ~frame["participation"].isin(excluded))
+    """The evaluation collection whole, plus a seeded share of the main collection's valid rows (catch trials and
+    excluded participants already dropped by data.judgments), in all_triplets.csv's columns."""
+    j = load_judgments(world.data_dir)
+    people = np.asarray(j.participants, dtype=object)[j.participant]
+    evaluation = np.char.startswith(people.astype(str), "eval-")
+    main = np.flatnonzero(~evaluation)
     rng = np.random.default_rng([settings.seed, 0x57A27])
     chosen = np.sort(rng.choice(main, size=max(1, round(settings.start_fraction * len(main))), replace=False))
-    return pd.concat([frame[evaluation], frame.iloc[chosen]], ignore_index=True)
+    keep = np.concatenate([np.flatnonzero(evaluation), chosen])
+    t = j.triplets[keep]
+    return pd.DataFrame({"participation": people[keep], "task": "start", "trial": 0, "stim1_name": t[:, 0],
+                         "stim2_name": t[:, 1], "stim3_name": t[:, 2], "choice": t[:, 2],
+                         "response_time": j.response_time[keep], "catch_trial_flag": False, "token": "",
+                         "survey_code": 0.0}, columns=list(TRIPLET_COLUMNS))
 
 
 def write_round(world: World, rows: pd.DataFrame, folder: Path) -> Path:

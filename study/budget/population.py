@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import DataError
+from data.judgments import load_judgments
 from study.synthetic.config import SOCIAL_LATENTS, TRIPLET_COLUMNS, SyntheticConfig
 from study.synthetic.participants import choose, odd_probabilities, participant_weights
 
@@ -40,9 +41,8 @@ def load_world(data_dir: str | Path) -> World:
     known = {f.name for f in dataclasses.fields(SyntheticConfig)}
     config = SyntheticConfig(**{k: v for k, v in json.loads(config_path.read_text()).items() if k in known})
     latents = pd.read_csv(data_dir / "ground_truth" / "latents.csv")[list(SOCIAL_LATENTS)].to_numpy(np.float64)
-    test = pd.read_csv(data_dir / "test.csv")["index"].to_numpy(np.int64)
-    people = frozenset(pd.read_csv(data_dir / "all_triplets.csv", usecols=["participation"])["participation"])
-    return World(data_dir, latents, config, np.sort(test), people)
+    j = load_judgments(data_dir, min_catch_accuracy=0.0)  # catch.participants: everyone in the file
+    return World(data_dir, latents, config, np.sort(j.test_videos), frozenset(j.catch.participants))
 
 
 def campaign_rng(world: World, seed: int, round_index: int) -> np.random.Generator:
