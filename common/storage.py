@@ -22,7 +22,7 @@ def _filesystem(uri: str):
     return pyarrow.fs.FileSystem.from_uri(uri)
 
 
-def _local_path(location: str | Path) -> Path | None:
+def local_path(location: str | Path) -> Path | None:
     """The local path of a plain path or of a URI on the local filesystem (file://); None for a bucket."""
     if not is_uri(location):
         return Path(location)
@@ -67,7 +67,7 @@ def sibling_uri(location: str, path: str) -> str:
 @contextlib.contextmanager
 def local_folder(location: str) -> Iterator[Path]:
     """A folder to read: itself when local (or file://), else a temporary copy of the bucket's folder."""
-    local = _local_path(location)
+    local = local_path(location)
     if local is not None:
         yield local
         return
@@ -83,7 +83,7 @@ def local_folder(location: str) -> Iterator[Path]:
 def output_folder(location: str) -> Iterator[Path]:
     """A folder to write into: itself when local (or file://), else a temporary folder whose files are copied
     to the bucket when the block ends without an error."""
-    local = _local_path(location)
+    local = local_path(location)
     if local is not None:
         local.mkdir(parents=True, exist_ok=True)
         yield local

@@ -30,6 +30,14 @@ def synthetic_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _resume_key(tmp_path_factory):
+    """The key sweeps sign their folders with (study.sweep.trust): one per test session, never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOCIAL_ALIGN_RESUME_KEY", str(tmp_path_factory.mktemp("config") / "resume.key"))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _pretrained_backbone_root(tmp_path_factory):
     """One folder per test session for the synthetic pretrained backbone (study.pretrain): built by the first
     test that needs it (the smoke space names it), reused by the others and by Ray's workers and subprocesses."""
@@ -59,3 +67,14 @@ def cache(tmp_path_factory):
         root = tmp_path_factory.mktemp("cache")
         patch.setenv("SOCIAL_ALIGN_CACHE", str(root))
         yield root
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need a CUDA GPU: they run only when `-m` names the marker (`-m gpu`), and are
+    reported as deselected otherwise (CI has no GPU); a `-m gpu` run without a GPU fails, never skips."""
+    if "gpu" in (config.getoption("-m") or ""):
+        return
+    kept = [item for item in items if "gpu" not in item.keywords]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if "gpu" in item.keywords])
+        items[:] = kept

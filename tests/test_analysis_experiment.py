@@ -128,7 +128,7 @@ def test_the_best_trial_of_each_variant_is_scored_and_fine_tuning_is_paired_agai
     from analysis.__main__ import main
     from trainables.checkpoint import read_config, save_checkpoint
     from trainables.config import TrainConfig
-    from trainables.probe import build_variant_model
+    from trainables.model import build_variant_model
 
     frame = pd.read_parquet(experiment / "results.parquet")
     hybrid = frame.iloc[1]

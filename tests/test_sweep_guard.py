@@ -89,6 +89,7 @@ def _experiment(tmp_path: Path, data: Path) -> Path:
     (folder / "tuner.pkl").write_bytes(b"not unpickled by any test")
     optuna.create_study(study_name="exp", storage=f"sqlite:///{folder / 'optuna.db'}")
     folder.chmod(0o700)
+    sweep.sign_folder(folder)  # as this user's sweep would have
     return folder
 
 

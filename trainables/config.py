@@ -15,10 +15,10 @@ from common.errors import ConfigError
 from data.budget import JUDGMENT_UNITS, check_budget
 from data.clips import DecodeSettings
 from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
-from trainables.variants import VARIANTS as _VARIANT_REGISTRY
+from trainables.objectives import OBJECTIVES
 
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
-VARIANTS = tuple(_VARIANT_REGISTRY)
+VARIANTS = tuple(OBJECTIVES)
 SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCHEDULES = ("warmup-cosine", "plateau")
@@ -93,12 +93,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    variant: str = _help("'hybrid' (alpha*triplet + beta(epoch)*RSA), 'triplet-only', 'rsa-only', "
-                         "'budget-matched' (triplet-only plus mined hard negatives from as many extra clips as "
-                         "the hybrid's RSA subset), or 'linear-probe' (the hybrid's objective on an "
-                         "identity-initialised linear map of the frozen base features, no LoRA: the floor a "
-                         "fine-tuned trial must beat). What each computes: trainables.variants.",
-                         default="hybrid")
+    variant: str = _help("The training objective: " + "; ".join(f"'{o.name}' ({o.help})" for o in
+                                                               OBJECTIVES.values()) +
+                         ". What each computes: trainables/objectives/.", default="hybrid")
     margin: float = _help("Triplet margin on cosine distance (paper 0.2).", default=0.2)
     alpha: float = _help("Weight of the triplet term in the hybrid (paper 0.7).", default=0.7)
     beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)

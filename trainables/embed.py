@@ -10,8 +10,7 @@ from trainables.checkpoint import load_weights, read_config, read_preprocessing
 from trainables.config import ModelConfig, TrainConfig
 from trainables.augment import View, apply_view, eval_view_set
 from trainables.backbones import family_of
-from trainables.model import VideoEmbedder, load_backbone
-from trainables.probe import build_variant_model
+from trainables.model import VideoEmbedder, build_variant_model, load_backbone
 
 
 def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig]:
@@ -27,7 +26,8 @@ def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig
 def embed_clips(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8,
                 views: list[View] | None = None) -> np.ndarray:
     """clips: uint8 (n, T, 3, H, W). Returns float32 (n, embed_dim) unit rows, in eval mode: each the mean of the
-    clip's unit embeddings over `views` (default: the model's eval_views, see trainables.probe), renormalised."""
+    clip's unit embeddings over `views` (default: the model's eval_views, trainables.model.build_variant_model),
+    renormalised."""
     inner = getattr(model, "module", model)
     if len(clips) == 0:
         head = inner.head[0] if isinstance(inner.head, torch.nn.Sequential) else inner.head

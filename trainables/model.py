@@ -12,7 +12,9 @@ from torch import nn
 
 from common.errors import ConfigError, DataError
 from trainables.backbones import HOW_TO_POINT, Family, family_of, presets
-from trainables.config import ModelConfig
+from trainables.augment import eval_view_set
+from trainables.config import ModelConfig, TrainConfig
+from trainables.objectives import objective_of
 
 PRESETS = presets()  # preset name -> family name
 _DEFAULT = family_of(ModelConfig().backbone)
@@ -79,6 +81,27 @@ def build_model(config: ModelConfig) -> VideoEmbedder:
         _enable_checkpointing(backbone)
     family = family_of(config.backbone)
     return VideoEmbedder(adapted, config, family.hidden_size(backbone), family)
+
+
+def build_variant_model(config: TrainConfig) -> VideoEmbedder:
+    """The model the trial's objective trains (LoRA adapters and a projection head, or the objective's own:
+    trainables.objectives), carrying its eval_views (what embed_clips averages over)."""
+    model = build_model(config.model)
+    model.eval_views = eval_view_set(config.augment.eval_views)
+    return objective_of(config).prepare_model(model)
+
+
+class IdentityLinear(nn.Linear):
+    """A square linear map initialised at the identity (the linear probe's head: no bias drift at the start)."""
+
+    def __init__(self, size: int):
+        super().__init__(size, size)
+        with torch.no_grad():
+            self.weight.copy_(torch.eye(size))
+            self.bias.zero_()
+
+    def distance_from_identity(self) -> torch.Tensor:
+        return ((self.weight - torch.eye(len(self.weight), device=self.weight.device)) ** 2).sum()
 
 
 def _enable_checkpointing(backbone: nn.Module) -> None:

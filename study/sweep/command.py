@@ -47,9 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false", default=None,
                    help="Start the local Ray without its dashboard (faster start; tests use it).")
     p.add_argument("-v", "--verbose", action="store_true", default=None, help=_field_help("verbose"))
-    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR. Resuming runs code "
-                   "stored in DIR (Ray Tune's restore unpickles DIR/tuner.pkl): resume only your own folders; "
-                   "one owned by another user or writable by group or others is refused.")
+    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR (a path or file:// URI, "
+                   "or a bucket URI). Resuming runs code stored in DIR (Ray Tune's restore unpickles DIR/tuner.pkl): "
+                   "a folder owned by another user, writable by group or others, or whose Tune state your own "
+                   "sweep did not sign (copied, downloaded or edited) is refused.")
+    p.add_argument("--trust-folder", action="store_true", help="With --resume: run the folder's stored code even "
+                   "though your sweep did not sign it (a folder you copied or downloaded and trust); the resumed "
+                   "sweep then signs it as yours.")
     return p
 
 
@@ -75,6 +79,21 @@ def settings_from_args(args: argparse.Namespace) -> SweepSettings:
         return SweepSettings(**{**sweep, **flags, "overrides": params})
     except TypeError as err:
         raise ConfigError(str(err)) from None
+
+
+# What a resume keeps from the sweep it continues (sweep.json); --ray-address, --top-k and the output flags
+# are honoured, every other setting is refused rather than ignored.
+RESUME_KEEPS = ("space", "set", "config", "smoke", "num_samples", "workers_per_trial", "cpus_per_worker",
+                "gpus_per_worker", "storage_path", "name", "data", "split", "seed", "max_failures",
+                "max_concurrent", "objectives")
+
+
+def check_resume_flags(args: argparse.Namespace) -> None:
+    given = [name for name in RESUME_KEEPS if getattr(args, name) not in (None, [], False)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ConfigError(f"--resume {args.resume}: {flags} cannot change on a resume (the sweep continues with "
+                          "the settings saved in its sweep.json); drop them, or start a new sweep")
 
 
 def _print_spaces() -> None:
@@ -169,13 +188,17 @@ def _run(args: argparse.Namespace) -> int:
         _print_spaces()
         return 0
     if args.resume:
-        settings, plan = plan_resume(args.resume, ray_address=args.ray_address, analysis=args.analysis,
-                                     dashboard=args.dashboard, verbose=args.verbose)
+        check_resume_flags(args)
+        settings, plan = plan_resume(args.resume, trust_folder=args.trust_folder, ray_address=args.ray_address,
+                                     analysis=args.analysis, dashboard=args.dashboard, verbose=args.verbose,
+                                     top_k=args.top_k)
         quiet_warnings()
         from study.sweep.tune import resume_sweep  # Ray and torch: only past every check
 
         outcome = resume_sweep(args.resume, checked=(settings, plan))
     else:
+        if args.trust_folder:
+            raise ConfigError("--trust-folder goes with --resume DIR only")
         settings = settings_from_args(args)
         plan = plan_sweep(settings)
         quiet_warnings()
