@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import ConfigError
+from data.budget import JUDGMENT_UNITS, check_budget
 from data.clips import DecodeSettings
 from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
 from trainables.objectives import DEFAULT as _DEFAULT_OBJECTIVE, OBJECTIVES
@@ -145,6 +146,11 @@ class SamplingConfig:
                                        "to be drawn as a satisfied one.", default=4.0)
     rsa_subset: int = _help("Extra training videos embedded per step (same forward pass) for the RSA term, or "
                             "as the negative pool of 'budget-matched'.", default=16)
+    judgment_fraction: float = _help("Share of the training judgments the trial trains on, in (0, 1], drawn from "
+                                     "the trial's seed (data.budget); validation and test never shrink.",
+                                     default=1.0)
+    judgment_unit: str = _help("What judgment_fraction counts: " + " or ".join(map(repr, JUDGMENT_UNITS)) +
+                               " (every training triplet of a share of the people).", default="triplets")
 
     def __post_init__(self):
         _check_choice(self, "sampling", SAMPLINGS)
@@ -152,6 +158,7 @@ class SamplingConfig:
             raise ConfigError(f"hard_negative_boost must be >= 1, got {self.hard_negative_boost!r}")
         if self.rsa_subset < 0:
             raise ConfigError(f"rsa_subset must be >= 0, got {self.rsa_subset!r}")
+        check_budget(self.judgment_fraction, self.judgment_unit)
 
 
 @dataclass(frozen=True)
