@@ -56,7 +56,7 @@ def local_path(location: str | Path) -> Path | None:
     return Path(path) if isinstance(filesystem, pyarrow.fs.LocalFileSystem) else None
 
 
-def check_storage(location: str, *, setting: str, timeout: float = PROBE_TIMEOUT_S) -> Path | None:
+def check_storage(location: str, *, setting: str, timeout: float | None = None) -> Path | None:
     """A URI the sweep can write to, checked before Ray by writing and deleting a marker object within
     `timeout` s: an unknown scheme, an unreachable endpoint, missing credentials or a read-only location is a
     ConfigError naming the URI and the cause. Returns the local folder of a file:// URI (checked by the
@@ -67,6 +67,7 @@ def check_storage(location: str, *, setting: str, timeout: float = PROBE_TIMEOUT
         raise ConfigError(f"{setting} {location}: not a storage URI pyarrow can open ({_first_line(err)})") from None
     if local is not None:
         return local
+    timeout = timeout or PROBE_TIMEOUT_S
     try:
         done = subprocess.run([sys.executable, "-c", _PROBE, location], capture_output=True, text=True,
                               timeout=timeout)

@@ -20,7 +20,7 @@ from data.judgments import load_judgments
 from analysis.language import caption_embeddings
 from data.annotations import read_captions
 from common.atomic import atomic_path
-from common.errors import cli_entry
+from common.errors import ConfigError, cli_entry
 from metrics.bootstrap import accuracy_samples, paired_difference, percentile_interval
 from metrics.odd_one_out import per_triplet_correct
 from metrics.rdm import model_rdm
@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world", choices=sorted(WORLDS), default="default")
     parser.add_argument("--json", type=Path, default=None, help="also write the ladder here")
     args = parser.parse_args(argv)
+    if args.backbone is not None and not (Path(args.backbone).expanduser() / "config.json").is_file():
+        raise ConfigError(f"--backbone {args.backbone}: no save_pretrained folder (config.json) there")
     world = WORLDS[args.world]
     result = ladder(ensure_benchmark(config=world), args.backbone or str(ensure_pretrained()), world)
     print(f"{args.world} world, {result['n_test_videos']} test videos, {result['n_test_triplets']} test triplets, "

@@ -109,7 +109,7 @@ def test_sigterm_stops_the_sweep_resumably_and_resume_runs_each_trial_once(synth
 
 @pytest.mark.slow
 def test_sighup_to_the_terminal_s_process_group_stops_the_sweep_resumably(synthetic_dir, tmp_path):
-    proc, log = _start(tmp_path, synthetic_dir, "hup", "--num-samples", "2", "--set", "epochs=2",
+    proc, log = _start(tmp_path, synthetic_dir, "hup", "--num-samples", "1", "--set", "epochs=2",
                        "--set", "steps_per_epoch=6")
     _wait_for(proc, log, "epoch 1:", 400)
     _stop(proc, log, lambda: os.killpg(proc.pid, signal.SIGHUP), 129)  # what a closing terminal sends

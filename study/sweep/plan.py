@@ -140,7 +140,7 @@ def _run_preflight(settings: SweepSettings, space: SearchSpace, storage: str, se
     """study.preflight on the folder the trials and the analysis will read, then the backbone (its check
     imports torch, so it comes after every cheaper one); one line on success."""
     report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
-                       analysis=settings.analysis, backbone=None, storage=storage, storage_setting=setting)
+                       analysis=settings.analysis, storage=storage, storage_setting=setting)
     from study.pretrain import BACKBONE_NAME  # the backbone the command builds itself
 
     frames, size = clip_shape(space)
@@ -182,11 +182,37 @@ def check_ray_address(address: str, *, setting: str, timeout: float = RAY_CONNEC
     if not host or not port:
         raise ConfigError(f"{setting} {address!r}: write HOST:PORT, ray://HOST:PORT or auto")
     try:
-        socket.create_connection((host, port), timeout=timeout).close()
+        answer = _grpc_handshake(host, port, timeout)
     except OSError as err:
         raise ConfigError(f"{setting} {address}: nothing answers at {host}:{port} within {timeout:g} s "
                           f"({err.strerror or type(err).__name__}); start Ray there or leave {setting} unset "
                           "for a local Ray") from None
+    if len(answer) < 9 or answer[3] != _HTTP2_SETTINGS:
+        raise ConfigError(f"{setting} {address}: something answers at {host}:{port}, but not Ray (no gRPC "
+                          f"handshake within {timeout:g} s); give the Ray head's GCS address (HOST:6379) or "
+                          "ray://HOST:10001")
+
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + empty SETTINGS
+_HTTP2_SETTINGS = 4
+
+
+def _grpc_handshake(host: str, port: int, timeout: float) -> bytes:
+    """The first frame header a server sends after HTTP/2's client preface: Ray's GCS and its client server
+    speak gRPC, which answers with a SETTINGS frame; anything else answers otherwise, or not at all."""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.settimeout(timeout)
+        conn.sendall(_HTTP2_PREFACE)
+        answer = b""
+        try:
+            while len(answer) < 9:
+                chunk = conn.recv(9 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+        except (socket.timeout, ConnectionError):
+            pass
+        return answer
 
 
 def worker_bundle(settings: SweepSettings) -> dict:

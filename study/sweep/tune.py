@@ -131,10 +131,10 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
     """prepared: prepare_data's (what the folder was made from, the folder, the data fingerprint)."""
     data, folder, fingerprint = prepared
     quiet_console(plan.experiment, settings.verbose)
-    own = not ray.is_initialized()  # a stop during Ray's start must still shut down what it started
+    started = not ray.is_initialized()  # until start_ray answers: a stop during it shuts down what it began
     try:
         with hangup_deferred():
-            start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+            started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
         interrupts.raise_pending()
         fit = check_resources(scaling_config(settings), node_capacities())
         if settings.max_concurrent is None and not Path("~/ray_bootstrap_config.yaml").expanduser().is_file():
@@ -149,7 +149,7 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
             grid = fit_or_stop(tuner, interrupts, plan.experiment)
         return _finish(grid, plan.experiment, space, settings)
     finally:
-        if own:
+        if started:
             ray.shutdown()
 
 
@@ -183,10 +183,10 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
     space = with_backbone_folder(plan.space)
     quiet_console(plan.experiment, settings.verbose)
     with interruptible() as interrupts:
-        own = not ray.is_initialized()
+        started = not ray.is_initialized()  # as in _run_tuner
         try:
             with hangup_deferred():
-                start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+                started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
             interrupts.raise_pending()
             check_resources(scaling_config(settings), node_capacities())
             trainer = build_trainer(settings, worker, TrialData.for_sweep(settings, space))
@@ -195,7 +195,7 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
                 grid = fit_or_stop(tuner, interrupts, plan.experiment)
             return _finish(grid, plan.experiment, space, settings)
         finally:
-            if own:
+            if started:
                 ray.shutdown()
 
 
