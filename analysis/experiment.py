@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from common.storage import local_folder, output_folder, read_bytes, sibling_uri
+from analysis.language import CaptionSettings
 from analysis.ranking import LEGACY_COLUMNS, rank_column, ranked
 from analysis.scoring import BASE, LANGUAGE
 from analysis.suite import SuiteSettings
@@ -84,7 +85,7 @@ def read_results(experiment_dir: str | Path) -> pd.DataFrame:
 
 
 def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame] | None = None,
-                     language_model=None, combine: str = "mean", cache_dir: Path | None = None) -> Embedded:
+                     captions: CaptionSettings = CaptionSettings()) -> Embedded:
     """Embed train/val clips (from the prepared folder) and test clips (decoded from the data folder) with the
     base backbone of each family, each trial's checkpoint and each of its replicates' (replicates: trial_id ->
     its replicate rows), each through its own family's preprocessing; caption embeddings for the same videos.
@@ -115,7 +116,8 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
             runs[pooled] = [_embed_replicate(row.checkpoint_path, config.prepared_dir, clips)
                             for row in seeds.itertuples()]
             base_of[pooled], configs[pooled] = BASE + suffix, config
-    language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
+    language = cached_caption_embeddings(data_dir, names, model=captions.language_model, combine=captions.combine,
+                                         cache_dir=captions.cache_dir)
     models[LANGUAGE] = language[ids]
     variants = {m: objective_of(c).name for m, c in configs.items()}  # contract C2: from the config, not a label
     probes = tuple(m for m in base_of if objective_of(configs[m]).probe)
@@ -194,9 +196,8 @@ def _embed(model, clips: np.ndarray) -> np.ndarray:
 
 
 def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool = False,
-                 out_dir: str | Path | None = None,
-                 settings: SuiteSettings = SuiteSettings(), language_model=None, combine: str = "mean",
-                 cache_dir: Path | None = None, plots: bool = True) -> pd.DataFrame:
+                 out_dir: str | Path | None = None, settings: SuiteSettings = SuiteSettings(),
+                 captions: CaptionSettings = CaptionSettings(), plots: bool = True) -> pd.DataFrame:
     """Everything `python -m analysis EXPERIMENT_DIR` does; returns the tidy metrics table. Writes
     metrics.parquet, report.md and PNG plots into out_dir (default EXPERIMENT_DIR/analysis)."""
     from analysis.human import language_model_note
@@ -209,11 +210,10 @@ def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool
     results = read_results(experiment_dir)
     replicates = {t: replicates_of(results, t).assign(checkpoint_path=lambda f: [
         sibling_uri(str(experiment_dir), p) for p in f["checkpoint_path"]]) for t in trials["trial_id"]}
-    emb = embed_everything(trials, replicates=replicates, language_model=language_model, combine=combine,
-                           cache_dir=cache_dir)
+    emb = embed_everything(trials, replicates=replicates, captions=captions)
     metrics, extras = score_embedded(emb, settings=settings)
     with output_folder(str(out_dir or f"{experiment_dir}/analysis")) as out:
         figures = experiment_plots(out, metrics, extras, results) if plots else []
         write_tables(out, metrics, report=experiment_report(metrics, trials, figures) + "\n\n"
-                     + language_model_note(language_model) + "\n")
+                     + language_model_note(captions.language_model) + "\n")
     return metrics

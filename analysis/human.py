@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.language import CaptionSettings
 from analysis.probes import cross_validated_probes, linear_probes
 from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, pair_ceiling_rows, row
 from common.atomic import atomic_path
@@ -75,8 +76,8 @@ def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combin
     return vectors
 
 
-def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSettings(), language_model=None,
-                   combine: str = "mean", cache_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSettings(),
+                   captions: CaptionSettings = CaptionSettings()) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(metrics, participants, extras): tidy metric rows, the participant-quality table, and what the plots
     need (the test EvalSet, the language RDM, the probe table)."""
     from common.errors import DataError
@@ -88,8 +89,8 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
         from data.annotations import read_ratings
 
         ratings = read_ratings(data_dir, j.video_names)
-        language = cached_caption_embeddings(data_dir, j.video_names, model=language_model, combine=combine,
-                                             cache_dir=cache_dir)
+        language = cached_caption_embeddings(data_dir, j.video_names, model=captions.language_model,
+                                             combine=captions.combine, cache_dir=captions.cache_dir)
     except (FileNotFoundError, ValueError) as err:
         raise DataError(str(err)) from None
     rows = _all_video_ceiling_rows(j, settings)
@@ -103,8 +104,7 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     probes = linear_probes(language, ratings, train, j.test_videos, n_boot=settings.n_boot, seed=settings.seed)
     rows += [row(LANGUAGE, f"probe_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
              for p in probes.itertuples()]
-    paper_probes = cross_validated_probes(language, ratings, j.test_videos, n_boot=settings.n_boot,
-                                          seed=settings.seed)
+    paper_probes = cross_validated_probes(language, ratings, j.test_videos, settings=settings)
     rows += [row(LANGUAGE, f"probe_cv_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
              for p in paper_probes.itertuples()]
     extras = {"test": test, "language_rdm": model_rdm(language[j.test_videos], method=settings.rdm_method),
@@ -163,9 +163,7 @@ def _main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"{args.data_dir}: no such folder")
     settings, captions = settings_from_args(args)
     start = time.perf_counter()
-    metrics, participants, extras = human_analysis(args.data_dir, settings=settings,
-                                                   language_model=captions.language_model,
-                                                   combine=captions.combine, cache_dir=captions.cache_dir)
+    metrics, participants, extras = human_analysis(args.data_dir, settings=settings, captions=captions)
     print(main_table(metrics))
     note = language_model_note(captions.language_model)
     print(f"\n{note}")

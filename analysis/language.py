@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,23 @@ import pandas as pd
 from common.errors import ConfigError, DataError
 
 COMBINE = ("mean", "first", "concat")
+
+
+@dataclass(frozen=True)
+class CaptionSettings:
+    """How the caption-language baseline is embedded."""
+
+    language_model: str | None = field(default=None, metadata={
+        "help": "sentence-transformers name or folder (default: the bundled all-MiniLM-L6-v2)"})
+    combine: str = field(default="mean", metadata={
+        "help": "how a video's captions become one vector: mean of their embeddings, first caption, or concat"})
+    cache_dir: Path | None = field(default=None, metadata={
+        "help": "caption-embedding cache folder (default: captions/ in the cache root, $SOCIAL_ALIGN_CACHE "
+                "else ~/.cache/social-align)", "type": Path})
+
+    def __post_init__(self):
+        if self.combine not in COMBINE:
+            raise ValueError(f"CaptionSettings.combine must be one of {COMBINE}, got {self.combine!r}")
 
 
 def default_model_path() -> Path:

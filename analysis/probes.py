@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from analysis.suite import SuiteSettings
 from metrics.bootstrap import multiplicities, percentile_interval
 
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 5, 15))
@@ -81,11 +82,12 @@ def _weighted_r2(truth: np.ndarray, predicted: np.ndarray, w: np.ndarray) -> np.
 
 
 def cross_validated_probes(embeddings: np.ndarray, ratings: pd.DataFrame, videos: np.ndarray, *,
-                           n_folds: int = 5, exclude: tuple[str, ...] = ("indoor",),
-                           alphas: tuple[float, ...] = DEFAULT_ALPHAS, n_boot: int = 1000, ci: float = 0.95,
-                           seed: int = 0) -> pd.DataFrame:
+                           settings: SuiteSettings = SuiteSettings(), n_folds: int = 5,
+                           exclude: tuple[str, ...] = ("indoor",),
+                           alphas: tuple[float, ...] = DEFAULT_ALPHAS) -> pd.DataFrame:
     """The paper's probes: R^2 of out-of-fold predictions within `videos` (k-fold, seeded), `exclude`d ratings
-    left out. Same columns as linear_probes (n_train: videos per training fold, n_test: len(videos))."""
+    left out. Same columns as linear_probes (n_train: videos per training fold, n_test: len(videos)); settings:
+    the resamples (n_boot, ci) and the seed of the folds and the resamples."""
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
@@ -95,12 +97,12 @@ def cross_validated_probes(embeddings: np.ndarray, ratings: pd.DataFrame, videos
     x = np.asarray(embeddings, dtype=np.float64)[videos]
     y = kept.to_numpy(dtype=np.float64)[videos]
     probe = make_pipeline(StandardScaler(), RidgeCV(alphas=alphas, alpha_per_target=True))
-    folds = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = KFold(n_splits=n_folds, shuffle=True, random_state=settings.seed)
     predicted = cross_val_predict(probe, x, y, cv=folds).reshape(len(videos), -1)
-    m = multiplicities(len(videos), n_boot, seed).astype(np.float64)
+    m = multiplicities(len(videos), settings.n_boot, settings.seed).astype(np.float64)
     rows = []
     for k, name in enumerate(kept.columns):
-        low, high = percentile_interval(_weighted_r2(y[:, k], predicted[:, k], m), ci)
+        low, high = percentile_interval(_weighted_r2(y[:, k], predicted[:, k], m), settings.ci)
         rows.append({"attribute": name, "r2": _weighted_r2(y[:, k], predicted[:, k], np.ones((1, len(videos))))[0],
                      "ci_low": low, "ci_high": high, "alpha": np.nan,
                      "n_train": len(videos) - len(videos) // n_folds, "n_test": len(videos)})

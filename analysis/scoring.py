@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.probes import SOCIAL_AFFECTIVE, ProbeFit, fit_probes, probe_table
 from analysis.replicates import SEEDS_AND_VIDEOS, draw_seed, pooled_paired_rows, pooled_rows
 from analysis.scorers import ModelScores
-from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, paired_rows, row
+from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, row, scored_paired_rows
 from metrics.bootstrap import paired_difference
 from metrics.triplet_pairs import positions
 from metrics.two_level_bootstrap import two_level_difference, two_level_estimate
@@ -119,7 +119,7 @@ def _paired(name: str, other: str, label: str, scored: dict, test: _Test) -> lis
 
 
 def _single_pair(name: str, a: Scored, other: str, b: Scored, test: _Test, label: str) -> list[dict]:
-    return (paired_rows(name, other, None, None, test.ev, test.s, {name: a.scores, other: b.scores}, label=label)
+    return (scored_paired_rows(name, a.scores, b.scores, test.s, label)
             + _probe_differences(name, [a], other, [b], test.s, label, pooled=False))
 
 
@@ -187,9 +187,10 @@ def _extras(scored: dict, test: _Test) -> dict:
     extras = {"partitions": {}, "probes": {}, "rdms": {}, "human": test.ev}
     for name, value in scored.items():
         runs = _as_runs(value)
-        extras["rdms"][name] = runs[0].rdm
+        shown = name if runs[0].seed is None else f"{name}, seed {runs[0].seed}"  # say which seed is drawn
+        extras["rdms"][shown] = runs[0].rdm
         if runs[0].partition is not None:
-            extras["partitions"][name] = runs[0].partition
+            extras["partitions"][shown] = runs[0].partition
         pooled = pd.DataFrame(_pooled_probe_rows(name, runs, test.s)) if len(runs) > 1 else None
         extras["probes"][name] = probe_table(runs[0].probes, test.s.ci) if pooled is None else pooled.assign(
             attribute=pooled.metric.str.removeprefix("probe_r2_"), r2=pooled.value)

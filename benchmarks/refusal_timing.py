@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import spread, timed
-from study.preflight import preflight
+from study.preflight import check_backbone, preflight
 from study.synthetic import ensure_benchmark
 from common.errors import cli_entry
 
@@ -95,13 +95,19 @@ def refuse(argv: list[str], module: str = "study.sweep") -> float:
     return seconds
 
 
+def _preflight(data: Path, storage: Path) -> None:
+    """The sweep's checks before Ray: the data and storage, then its backbone (the smoke space's 'tiny')."""
+    preflight(data, storage=str(storage))
+    check_backbone("tiny")
+
+
 def measure(data: Path, work: Path, repeats: int) -> dict:
     store = work / "runs"
     commands = refusals(data, bad_rating_copy(data, work), store)
     preflight_s, times = [], {name: [] for name in commands}
-    preflight(data, storage=str(store))  # first call warms the file cache, as a sweep's own first look would
+    _preflight(data, store)  # first call warms the file cache, as a sweep's own first look would
     for _ in range(repeats):
-        preflight_s.append(timed(lambda: preflight(data, storage=str(store))))
+        preflight_s.append(timed(lambda: _preflight(data, store)))
         for name, argv in commands.items():
             times[name].append(refuse(argv))
     entries = entry_refusals(data, work)

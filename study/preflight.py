@@ -38,15 +38,12 @@ class PreflightReport:
 
 
 def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, analysis: bool = True,
-              backbone: str | tuple[str, ...] | None = "tiny", storage: str | None = None,
-              storage_setting: str = "--storage-path", buildable: Collection[str] = (),
-              clip_shape: tuple[int, int] | None = None) -> PreflightReport:
-    """Every check above, cheapest first; DataError or ConfigError on the first failure.
+              storage: str | None = None, storage_setting: str = "--storage-path") -> PreflightReport:
+    """Every data and storage check above, cheapest first; DataError or ConfigError on the first failure.
 
     analysis: also the test videos (in a paper split they are trained on by nobody), captions.csv and
-    annotations.csv. backbone: one, or every backbone a sweep trains; None leaves it to the caller (its check
-    imports torch). buildable: backbone folders the command builds itself before the sweep (allowed absent).
-    clip_shape: (num_frames, image_size) of the clips, checked against each backbone's configuration.
+    annotations.csv. The backbones are the caller's to check after it (check_backbone: it imports torch, and
+    only the caller knows the space's backbones and clip shape: study.sweep.plan).
     """
     start = time.perf_counter()
     if storage is not None:
@@ -61,9 +58,6 @@ def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, anal
         check_video(data_dir / "videos" / j.video_names[i], where=f"{MAPPING_FILE} row {rows[j.video_names[i]]}")
     if analysis:
         _check_analysis_files(data_dir, j.video_names)
-    frames, size = clip_shape or (None, None)
-    for name in () if backbone is None else (backbone,) if isinstance(backbone, str) else backbone:
-        check_backbone(name, buildable=buildable, num_frames=frames, image_size=size)  # last: imports torch
     return PreflightReport(len(ids), analysis, time.perf_counter() - start)
 
 

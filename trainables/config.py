@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import ConfigError
+from data.budget import JUDGMENT_UNITS, check_budget
 from data.clips import DecodeSettings
 from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
-from trainables.objectives import OBJECTIVES
+from trainables.objectives import DEFAULT as _DEFAULT_OBJECTIVE, OBJECTIVES
 
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
 VARIANTS = tuple(OBJECTIVES)
@@ -94,7 +95,7 @@ class ModelConfig:
 class LossConfig:
     variant: str = _help("The training objective: " + "; ".join(f"'{o.name}' ({o.help})" for o in
                                                                OBJECTIVES.values()) +
-                         ". What each computes: trainables/objectives/.", default="hybrid")
+                         ". What each computes: trainables/objectives/.", default=_DEFAULT_OBJECTIVE)
     margin: float = _help("Triplet margin on cosine distance (paper 0.2).", default=0.2)
     alpha: float = _help("Weight of the triplet term in the hybrid (paper 0.7).", default=0.7)
     beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)
@@ -145,6 +146,11 @@ class SamplingConfig:
                                        "to be drawn as a satisfied one.", default=4.0)
     rsa_subset: int = _help("Extra training videos embedded per step (same forward pass) for the RSA term, or "
                             "as the negative pool of 'budget-matched'.", default=16)
+    judgment_fraction: float = _help("Share of the training judgments the trial trains on, in (0, 1], drawn from "
+                                     "the trial's seed (data.budget); validation and test never shrink.",
+                                     default=1.0)
+    judgment_unit: str = _help("What judgment_fraction counts: " + " or ".join(map(repr, JUDGMENT_UNITS)) +
+                               " (every training triplet of a share of the people).", default="triplets")
 
     def __post_init__(self):
         _check_choice(self, "sampling", SAMPLINGS)
@@ -152,6 +158,7 @@ class SamplingConfig:
             raise ConfigError(f"hard_negative_boost must be >= 1, got {self.hard_negative_boost!r}")
         if self.rsa_subset < 0:
             raise ConfigError(f"rsa_subset must be >= 0, got {self.rsa_subset!r}")
+        check_budget(self.judgment_fraction, self.judgment_unit)
 
 
 @dataclass(frozen=True)

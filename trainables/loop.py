@@ -27,7 +27,8 @@ from metrics.rdm import model_rdm
 from metrics.triplet_pairs import positions
 from trainables.checkpoint import load_train_state, load_weights, write_atomically, write_checkpoint_files
 from trainables.config import TrainConfig
-from data.prepared import PreparedData, load_prepared
+from data.budget import JudgmentBudget
+from data.prepared import PreparedData, load_prepared, prepare_budget
 from trainables.embed import embed_clips
 from trainables.model import build_variant_model, trainable_parameters, use_device
 from trainables.sampling import TripletPool, sample_triplets
@@ -109,7 +110,8 @@ def train(config: dict, *, checkpoint_dir: str | Path | None = None) -> list[dic
 
 def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str | Path | None) -> torch.nn.Module:
     """Build, optionally resume, then train epoch by epoch, reporting metrics and a checkpoint each time."""
-    data = load_prepared(cfg.prepared_dir)
+    budget = JudgmentBudget(cfg.sampling.judgment_fraction, cfg.sampling.judgment_unit, cfg.seed)
+    data = load_prepared(prepare_budget(cfg.prepared_dir, budget))  # the folder itself for the full budget
     _check_clip_shape(data, cfg)
     torch.manual_seed(_seed(cfg.seed, -1, 0))  # same head and adapter init on every worker
     module = use_device(build_variant_model(cfg), cfg.model, worker.device)

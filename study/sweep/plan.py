@@ -140,7 +140,7 @@ def _run_preflight(settings: SweepSettings, space: SearchSpace, storage: str, se
     """study.preflight on the folder the trials and the analysis will read, then the backbone (its check
     imports torch, so it comes after every cheaper one); one line on success."""
     report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
-                       analysis=settings.analysis, backbone=None, storage=storage, storage_setting=setting)
+                       analysis=settings.analysis, storage=storage, storage_setting=setting)
     from study.pretrain import BACKBONE_NAME  # the backbone the command builds itself
 
     frames, size = clip_shape(space)
