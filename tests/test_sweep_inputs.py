@@ -108,7 +108,7 @@ def test_the_signer_leaves_a_full_disk_to_the_signing_when_the_sweep_stops(tmp_p
 
     (tmp_path / "tuner.pkl").write_bytes(b"state")
 
-    def full(folder):
+    def full(folder, staging=None):
         raise OSError(errno.ENOSPC, "No space left on device", str(folder))
 
     monkeypatch.setattr("study.sweep.signer.sign_folder", full)
