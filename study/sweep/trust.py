@@ -93,7 +93,7 @@ def sign_folder(folder: str | Path, staging: str | Path | None = None) -> None:
     record = {name: [d] if isinstance(d, str) else list(d) for name, d in _record(folder).items()}
     sources = [(folder, signed_files(folder))]
     if staging is not None and Path(staging).is_dir():
-        sources.append((Path(staging), [p for p in Path(staging).iterdir() if p.suffix in (".pkl", ".json")]))
+        sources.append((Path(staging), signed_files(Path(staging))))
     for root, paths in sources:
         for path in paths:
             name = path.relative_to(root).as_posix()
