@@ -112,6 +112,22 @@ def decode_clip(path: str | Path, settings: DecodeSettings = DecodeSettings()) -
     return np.ascontiguousarray(sized.transpose(0, 3, 1, 2))
 
 
+def clip_masks(masks: np.ndarray, settings: DecodeSettings = DecodeSettings()) -> np.ndarray:
+    """A video's per-frame masks (T0, H0, W0) in [0, 1] -> float32 (T, S, S) aligned with `decode_clip`'s frames
+    of the same video: the same frame indices and the same resize (and crop) geometry, bilinear on coverage."""
+    from PIL import Image
+
+    masks = np.asarray(masks, dtype=np.float32)
+    picked = masks[frame_indices(len(masks), settings.num_frames, settings.frame_sampling)]
+    height, width = masks.shape[1:]
+    size = (settings.image_size,) * 2 if settings.resize == "squash" else \
+        _short_side_size(width, height, settings.image_size)
+    resized = np.stack([np.asarray(Image.fromarray(m, mode="F").resize(size, Image.BILINEAR)) for m in picked])
+    if settings.resize == "squash":
+        return np.clip(resized, 0.0, 1.0)
+    return np.clip(_center_crop(resized[..., None], settings.image_size)[..., 0], 0.0, 1.0)
+
+
 def _squash(frames: np.ndarray, size: int) -> np.ndarray:
     """frames: (T, H, W, 3) -> (T, size, size, 3), bilinear with antialiasing (PIL, as torchvision's Resize)."""
     from PIL import Image
