@@ -1,7 +1,8 @@
 """Score a finished sweep: the base model, the best K trials and the caption-language baseline on the
 held-out test videos; write metrics.parquet, report.md and PNG plots.
 
-    python -m analysis EXPERIMENT_DIR [--top-k K] [--per-family] [--out DIR]
+    python -m analysis EXPERIMENT_DIR [--top-k K] [--per-family] [--out DIR] [--transfer DATA_DIR ...]
+                                      [--attention N]
 
 EXPERIMENT_DIR is a sweep's folder (runs/NAME); the data folder, its test videos, captions.csv and
 annotations.csv are found through the trials' prepared folders."""
@@ -29,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
                    help="how a video's captions become one vector")
     p.add_argument("--cache-dir", type=Path, default=None, help="caption-embedding cache folder")
+    p.add_argument("--transfer", action="append", default=[], metavar="DATA_DIR",
+                   help="another judgments folder (with videos/) to score the same models on, zero-shot; repeatable")
+    p.add_argument("--attention", type=int, default=0, metavar="N",
+                   help="draw the attention rollout of the base and the trials for N test videos (attention.png) "
+                        "and score attention_on_agents where the data has agent masks")
     return p
 
 
@@ -49,13 +55,39 @@ def _main(argv: list[str] | None = None) -> int:
                                  rdm_method=args.rdm_method)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if args.attention < 0:
+        raise ConfigError(f"--attention must be >= 0, got {args.attention}")
+    sections = _sections(args)  # checks the transfer folders before any model loads
     out = args.out or f"{args.experiment_dir}/analysis"
     metrics = run_analysis(args.experiment_dir, args.top_k, per_family=args.per_family, out_dir=out,
                            settings=settings, language_model=args.language_model, combine=args.combine,
-                           cache_dir=args.cache_dir)
-    print(main_table(metrics))
+                           cache_dir=args.cache_dir, sections=sections)
+    _print_tables(metrics, main_table)
     print(f"\nreport: {out}/report.md")
     return 0
+
+
+def _sections(args):
+    """The transfer and attention sections (analysis.sections), or None; each transfer folder checked here."""
+    if not args.transfer and not args.attention:
+        return None
+    from analysis.sections import Sections
+    from analysis.transfer import check_transfer_folder
+
+    names = [check_transfer_folder(folder) for folder in args.transfer]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"--transfer folders must have different names (rows are named by them), got {names}")
+    return Sections(tuple(args.transfer), args.attention, args.language_model, args.combine, args.cache_dir)
+
+
+def _print_tables(metrics, main_table) -> None:
+    """The main table, then one table per transfer set."""
+    if "transfer_set" not in metrics.columns:
+        print(main_table(metrics))
+        return
+    for name, rows in metrics.groupby("transfer_set", sort=False):
+        print(f"\n## zero-shot transfer: {name}\n" if name else "", end="")
+        print(main_table(rows.drop(columns="transfer_set")))
 
 
 def main(argv: list[str] | None = None) -> int:
