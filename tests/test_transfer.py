@@ -4,6 +4,7 @@ a checkpoint cannot take is refused in one line before any model loads."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -50,20 +51,24 @@ def ood_dir(tmp_path_factory):
 @pytest.mark.slow  # embeds two folders' clips with a tiny TimeSformer, rolls out attention, loads the sentence model
 def test_transfer_rows_equal_the_folder_scored_directly_and_attention_is_scored(experiment, synthetic_dir, ood_dir,
                                                                                  tmp_path, capsys):
+    """The training folder again, as a transfer set (its copy without agent masks: maps drawn, score absent), and
+    the out-of-distribution world."""
     from analysis.__main__ import main
 
+    again = shutil.copytree(synthetic_dir, tmp_path / "again")
+    (again / "ground_truth" / "agent_masks.npz").unlink()
     out = tmp_path / "report"
     assert main([str(experiment), "--out", str(out), "--n-boot", "50", "--n-splits", "5", "--cache-dir",
-                 str(tmp_path / "cache"), "--transfer", str(synthetic_dir), "--transfer", str(ood_dir),
+                 str(tmp_path / "cache"), "--transfer", str(again), "--transfer", str(ood_dir),
                  "--attention", "2"]) == 0
     metrics = pd.read_parquet(out / "metrics.parquet")
-    assert set(metrics.transfer_set) == {"", synthetic_dir.name, "ood"}
+    assert set(metrics.transfer_set) == {"", "again", "ood"}
     scored = ["ooo_acc_three_way", "rsa_spearman", "diff_vs_base_ooo_acc_three_way", "diff_vs_base_rsa_spearman"]
-    main_rows, again = (metrics[(metrics.transfer_set == s) & metrics.metric.isin(scored)
+    main_rows, repeated = (metrics[(metrics.transfer_set == s) & metrics.metric.isin(scored)
                                 & metrics.ci_over.str.startswith("videos")].set_index(["model", "metric", "ci_over"])
-                        for s in ("", synthetic_dir.name))
+                        for s in ("", "again"))
     assert len(main_rows) >= 6
-    pd.testing.assert_series_equal(again.value.sort_index(), main_rows.value.sort_index(), atol=1e-6, rtol=0)
+    pd.testing.assert_series_equal(repeated.value.sort_index(), main_rows.value.sort_index(), atol=1e-6, rtol=0)
     ood = metrics[(metrics.transfer_set == "ood") & (metrics.metric == "ooo_acc_three_way")]
     assert {"base", "trial t0", "language"} <= set(ood.model)
     for world in ("", "ood"):
@@ -73,7 +78,9 @@ def test_transfer_rows_equal_the_folder_scored_directly_and_attention_is_scored(
         diff = metrics[(metrics.transfer_set == world) & (metrics.metric == "diff_vs_base_attention_on_agents")]
         value = share.set_index("model").value
         assert np.isclose(diff.value.iloc[0], value["trial t0"] - value["base"])
+    assert not ((metrics.transfer_set == "again") & metrics.metric.str.contains("attention")).any()
     report = (out / "report.md").read_text()
+    assert "No attention_on_agents:" in report and (out / "attention_again.png").is_file()
     assert "## Zero-shot transfer: ood" in report and "![attention](attention.png)" in report
     assert (out / "attention.png").stat().st_size > 10_000 and (out / "attention_ood.png").is_file()
     assert "zero-shot transfer: ood" in capsys.readouterr().out
