@@ -49,7 +49,7 @@ def attention_maps(backbone: torch.nn.Module, config: ModelConfig, clips: np.nda
     maps = []
     for k in range(0, len(clips), batch_size):
         batch = torch.from_numpy(np.array(clips[k:k + batch_size]))
-        captured = _capture(backbone, lambda: family.features(backbone, batch, config.pooling))
+        captured = capture_attention(backbone, lambda: family.features(backbone, batch, config.pooling))
         maps += _maps(captured, hf, family, config, batch.shape[1])
     return np.stack(maps)
 
@@ -59,7 +59,7 @@ def _hf_config(backbone: torch.nn.Module):
     return inner.config
 
 
-def _capture(backbone: torch.nn.Module, run) -> list[tuple[str, np.ndarray]]:
+def capture_attention(backbone: torch.nn.Module, run) -> list[tuple[str, np.ndarray]]:
     """Run `run()` with a hook on every attention module; returns (module name, heads-averaged weights
     (batch, N, N)) in call order."""
     captured, handles = [], []
@@ -82,7 +82,7 @@ def _weights_hook(name: str, captured: list):
     def hook(module, args, output):
         if not isinstance(output, tuple) or output[1] is None:
             raise ValueError(f"{name}: no attention weights returned (is the eager attention path in use?)")
-        captured.append((name, output[1].float().mean(dim=1).numpy()))
+        captured.append((name, output[1].detach().float().mean(dim=1).numpy()))
     return hook
 
 
@@ -95,7 +95,7 @@ def _timesformer_hook(name: str, captured: list):
         qkv = module.qkv(hidden).reshape(batch, tokens, 3, module.num_heads, channels // module.num_heads)
         query, key, _ = qkv.permute(2, 0, 3, 1, 4)
         probs = ((query @ key.transpose(-2, -1)) * module.scale).softmax(dim=-1)
-        captured.append((name, probs.float().mean(dim=1).numpy()))
+        captured.append((name, probs.detach().float().mean(dim=1).numpy()))
     return hook
 
 

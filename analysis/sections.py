@@ -69,6 +69,7 @@ class Sections:
 
     def _attention(self, analysed, bases, emb: Embedded, clips: np.ndarray, out: Path, name: str,
                    settings: SuiteSettings) -> tuple[pd.DataFrame, str]:
+        from analysis.report import main_table
         from data.judgments import video_names
         from data.masks import load_clip_masks, masks_missing
 
@@ -84,8 +85,9 @@ class Sections:
             return pd.DataFrame(columns=list(COLUMNS)), "\n".join(lines + [f"No {ATTENTION}: {why}.", ""])
         masks = load_clip_masks(emb.data_dir, names, _decode(analysed[0].config))
         rows = agent_rows(maps, masks, emb.base_of, settings=settings)
-        return rows, "\n".join(lines + [f"{ATTENTION}: share of the rollout on the agents' pixels over "
-                                        f"{len(names)} test videos (model `uniform`: uniform attention).", ""])
+        lines += [f"{ATTENTION}: share of the rollout on the agents' pixels over {len(names)} test videos (model "
+                  "`uniform`: uniform attention); 95% bootstrap intervals over videos.", ""]
+        return rows, "\n".join(lines + ([] if name else [main_table(rows), ""]))
 
 
 def agent_rows(maps: dict[str, np.ndarray], masks: np.ndarray, base_of: dict[str, str], *,

@@ -133,3 +133,21 @@ def test_the_eager_backbone_of_a_checkpoint_embeds_as_the_fused_trial(family, tm
         plain = family_of(config.model.backbone).features(eager, torch.from_numpy(clips), config.model.pooling)
     torch.testing.assert_close(plain, fused, atol=1e-5, rtol=0)
     assert embed_clips(trained, clips).shape == (2, config.model.embed_dim)
+
+
+def test_timesformer_weights_recomputed_from_qkv_are_the_ones_transformers_returns(one_torch_thread):
+    """The hook recomputes TimeSformer's attention (its temporal attention returns none); for the spatial one,
+    which transformers does return, the two agree."""
+    from analysis.attention import capture_attention
+
+    config = ModelConfig(backbone="tiny", num_frames=4, image_size=32, attention="eager")
+    backbone = attention_backbone(TrainConfig(model=config))
+    pixels = torch.randn(2, 4, 3, 32, 32)
+    out = {}
+    with torch.no_grad():
+        captured = capture_attention(backbone, lambda: out.setdefault(
+            "o", backbone(pixel_values=pixels, output_attentions=True)))
+    spatial = [w for name, w in captured if "temporal_attention" not in name]
+    assert len(spatial) == len(out["o"].attentions) == backbone.config.num_hidden_layers
+    for mine, theirs in zip(spatial, out["o"].attentions):
+        np.testing.assert_allclose(mine, theirs.mean(dim=1).numpy(), atol=1e-6)
