@@ -35,8 +35,8 @@ def attention_grid(path: Path, clips: np.ndarray, maps: dict[str, np.ndarray], t
         ax.set_yticks([])
     for t in range(frames):
         axes[0, t].set_title(f"frame {t + 1}", fontsize=8)
-    fig.suptitle("Attention rollout (Abnar & Zuidema 2020), bright = more of the pooled vector", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle("Attention rollout (Abnar & Zuidema 2020): bright = more of the pooled vector", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / rows))  # room for the title above the frame titles
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
