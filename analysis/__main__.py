@@ -51,8 +51,7 @@ def _main(argv: list[str] | None = None) -> int:
     sections = _sections(args, captions)  # checks the transfer folders before any model loads
     out = args.out or f"{args.experiment_dir}/analysis"
     metrics = run_analysis(args.experiment_dir, args.top_k, per_family=args.per_family, out_dir=out,
-                           settings=settings, language_model=captions.language_model,
-                           combine=captions.combine, cache_dir=captions.cache_dir, sections=sections)
+                           settings=settings, captions=captions, sections=sections)
     _print_tables(metrics, main_table)
     print(f"\nreport: {out}/report.md")
     return 0

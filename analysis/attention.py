@@ -23,7 +23,7 @@ from trainables.backbones import family_of
 from trainables.checkpoint import load_weights
 from trainables.config import ModelConfig, TrainConfig
 from trainables.model import load_backbone
-from trainables.probe import build_variant_model
+from trainables.model import build_variant_model
 
 _RETURNS_WEIGHTS = (VideoMAESelfAttention, VJEPA2RopeAttention, CLIPAttention)  # (context, weights) when eager
 

@@ -21,7 +21,7 @@ from analysis.attention_plot import attention_grid
 from analysis.experiment import Embedded
 from analysis.rollout import agent_share, paired_share_difference, share_interval
 from analysis.suite import COLUMNS, SuiteSettings, row
-from analysis.transfer import TRANSFER_SET, transfer_report, transfer_rows
+from analysis.transfer import TRANSFER_SET, single_runs, transfer_report, transfer_rows
 from common.storage import local_folder
 
 ATTENTION = "attention_on_agents"
@@ -84,7 +84,7 @@ class Sections:
         if why is not None:
             return pd.DataFrame(columns=list(COLUMNS)), "\n".join(lines + [f"No {ATTENTION}: {why}.", ""])
         masks = load_clip_masks(emb.data_dir, names, _decode(analysed[0].config))
-        rows = agent_rows(maps, masks, emb.base_of, settings=settings)
+        rows = agent_rows(maps, masks, {k: emb.base_of[k] for k in maps if k in emb.base_of}, settings=settings)
         lines += [f"{ATTENTION}: share of the rollout on the agents' pixels over {len(names)} test videos (model "
                   "`uniform`: uniform attention); 95% bootstrap intervals over videos.", ""]
         return rows, "\n".join(lines + ([] if name else [main_table(rows), ""]))
@@ -109,11 +109,11 @@ def agent_rows(maps: dict[str, np.ndarray], masks: np.ndarray, base_of: dict[str
 
 
 def _load(trials: pd.DataFrame, emb: Embedded, *, eager: bool) -> list[Analysed]:
-    """The analysed trials again, labelled as the main table labels them (emb.base_of is in trial order)."""
+    """The analysed trials again, labelled as the main table labels them (their single runs, in trial order)."""
     from trainables.embed import load_trained
 
     out = []
-    for trial, label in zip(trials.itertuples(), emb.base_of):
+    for trial, label in zip(trials.itertuples(), single_runs(emb)):
         with local_folder(trial.checkpoint_path) as checkpoint:
             model, config = load_trained(checkpoint)
             out.append(Analysed(label, model, config, attention_backbone(config, checkpoint) if eager else None))

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.experiment import LANGUAGE, Embedded, score_embedded
+from analysis.experiment import Embedded
+from analysis.scoring import LANGUAGE, score_embedded
 from analysis.suite import SuiteSettings
 from common.errors import DataError
 
@@ -43,7 +44,8 @@ def transfer_embedded(loaded: list, emb: Embedded, data_dir: str | Path, *, lang
                       combine: str = "mean", cache_dir: Path | None = None) -> tuple[Embedded, np.ndarray]:
     """Every model of the main analysis (same labels, same bases) embedding every video of `data_dir`, each
     decoded as its checkpoint's clips were. loaded: (label, model, TrainConfig) per analysed trial, in the order of
-    emb.base_of. Returns the Embedded and the clips of the test videos (for the attention maps)."""
+    `single_runs(emb)`. Returns the Embedded and the clips of the test videos (for the attention maps). A
+    replicated model's seeds are not scored here (its search run is)."""
     from analysis.human import cached_caption_embeddings
     from data.judgments import load_judgments
 
@@ -61,7 +63,15 @@ def transfer_embedded(loaded: list, emb: Embedded, data_dir: str | Path, *, lang
     models[LANGUAGE] = language
     ordered = {k: models[k] for k in emb.models if k in models}  # the main table's column order
     test_clips = _clips(data_dir, [names[i] for i in judgments.test_videos], loaded[0][2])
-    return Embedded(ids, ordered, data_dir, np.asarray(judgments.test_videos), emb.base_of), test_clips
+    labels = [label for label, _, _ in loaded]
+    return Embedded(ids, ordered, data_dir, np.asarray(judgments.test_videos),
+                    {k: emb.base_of[k] for k in labels}, variants={k: emb.variants[k] for k in labels},
+                    probes=tuple(k for k in emb.probes if k in labels)), test_clips
+
+
+def single_runs(emb: Embedded) -> list[str]:
+    """The analysed trials' labels, one per trial in the trials' order (a replicated model's seed mean left out)."""
+    return [label for label in emb.base_of if label in emb.models]
 
 
 def transfer_rows(loaded: list, emb: Embedded, data_dir: str | Path, settings: SuiteSettings, **kwargs

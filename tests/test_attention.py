@@ -13,7 +13,7 @@ from trainables.backbones import family_of
 from trainables.checkpoint import save_checkpoint
 from trainables.config import ModelConfig, TrainConfig
 from trainables.embed import embed_clips, load_trained
-from trainables.probe import build_variant_model
+from trainables.model import build_variant_model
 
 TINY = {"timesformer": "tiny", "videomae": "videomae-tiny", "vjepa2": "vjepa2-tiny", "clip": "clip-tiny"}
 

@@ -70,14 +70,14 @@ def test_transfer_rows_equal_the_folder_scored_directly_and_attention_is_scored(
     assert len(main_rows) >= 6
     pd.testing.assert_series_equal(repeated.value.sort_index(), main_rows.value.sort_index(), atol=1e-6, rtol=0)
     ood = metrics[(metrics.transfer_set == "ood") & (metrics.metric == "ooo_acc_three_way")]
-    assert {"base", "trial t0", "language"} <= set(ood.model)
+    assert {"base", "hybrid t0", "language"} <= set(ood.model)
     for world in ("", "ood"):
         share = metrics[(metrics.transfer_set == world) & (metrics.metric == "attention_on_agents")]
-        assert set(share.model) == {"base", "trial t0", "uniform"}
+        assert set(share.model) == {"base", "hybrid t0", "uniform"}
         assert ((share.ci_low <= share.value) & (share.value <= share.ci_high) & (share.value > 0)).all()
         diff = metrics[(metrics.transfer_set == world) & (metrics.metric == "diff_vs_base_attention_on_agents")]
         value = share.set_index("model").value
-        assert np.isclose(diff.value.iloc[0], value["trial t0"] - value["base"])
+        assert np.isclose(diff.value.iloc[0], value["hybrid t0"] - value["base"])
     assert not ((metrics.transfer_set == "again") & metrics.metric.str.contains("attention")).any()
     report = (out / "report.md").read_text()
     assert "No attention_on_agents:" in report and (out / "attention_again.png").is_file()
