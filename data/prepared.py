@@ -114,6 +114,8 @@ def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0
 def prepare_budget(prepared_dir: str | Path, budget: JudgmentBudget) -> Path:
     """The sibling of a prepared folder made from the same data and settings with this judgment budget (the
     folder itself when the budget matches its own); its clips come from the same clip cache, not decoded again."""
+    if not Path(prepared_dir).is_dir():
+        return Path(prepared_dir)  # load_prepared names the missing folder
     meta = read_meta(prepared_dir)
     if budget.settings() == {k: v for k, v in meta.settings.items() if k.startswith("judgment_")}:
         return Path(prepared_dir)
