@@ -274,11 +274,6 @@ def load_clip_rows(directory: str | Path) -> np.ndarray:
     return _load(Path(directory) / "clips.npy", mmap_mode="r")
 
 
-def load_video_ids(directory: str | Path) -> np.ndarray:
-    """video_ids.npy: the global video id of each row of clips.npy."""
-    return _load(Path(directory) / "video_ids.npy")
-
-
 def _load(path: Path, mmap_mode: str | None = None) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: missing from the prepared folder")

@@ -15,7 +15,7 @@ from common.errors import ConfigError
 from data.budget import JUDGMENT_UNITS, check_budget
 from data.clips import DecodeSettings
 from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
-from trainables.objectives import OBJECTIVES
+from trainables.objectives import DEFAULT as _DEFAULT_OBJECTIVE, OBJECTIVES
 
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
 VARIANTS = tuple(OBJECTIVES)
@@ -39,8 +39,8 @@ def _decode_field(name: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = _help("A preset with fixed random weights (TimeSformer 'tiny', 'small', 'base-random'; "
-                          "'videomae-tiny', 'vjepa2-tiny', 'clip-tiny'), a hub id such as "
+    backbone: str = _help("A preset with fixed random weights (each family's, e.g. 'tiny': "
+                          "trainables.backbones.presets(); a name that is none lists them), a hub id such as "
                           "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder; its "
                           "family (trainables/backbones/) is the preset's or config.json's model_type.",
                           default="tiny")
@@ -95,7 +95,7 @@ class ModelConfig:
 class LossConfig:
     variant: str = _help("The training objective: " + "; ".join(f"'{o.name}' ({o.help})" for o in
                                                                OBJECTIVES.values()) +
-                         ". What each computes: trainables/objectives/.", default="hybrid")
+                         ". What each computes: trainables/objectives/.", default=_DEFAULT_OBJECTIVE)
     margin: float = _help("Triplet margin on cosine distance (paper 0.2).", default=0.2)
     alpha: float = _help("Weight of the triplet term in the hybrid (paper 0.7).", default=0.7)
     beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)
@@ -165,7 +165,7 @@ class SamplingConfig:
 class AugmentConfig:
     augment: str = _help("Content-preserving views each training clip is drawn under, per video per step, on "
                          "every training embedding path (the triplets' videos, the RSA subset, the mined "
-                         "negatives, the authors' RSA anchors): 'none' or names out of " +
+                         "negatives, the authors' RSA anchors): 'none', 'all' (every one) or names out of " +
                          ", ".join(AUGMENTATIONS) + " separated by commas (trainables.augment; the authors used "
                          "none).", default="none")
     eval_views: str = _help("The fixed views each clip's embedding is averaged over wherever it is evaluated "

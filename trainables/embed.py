@@ -16,8 +16,9 @@ from trainables.model import VideoEmbedder, build_variant_model, load_backbone
 def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig]:
     """The model a checkpoint folder describes, in eval mode on the CPU, and its resolved config."""
     config = read_config(checkpoint_dir)
-    read_preprocessing(checkpoint_dir)  # refuses a checkpoint trained under another normalisation
-    model = build_variant_model(config)
+    family = family_of(config.model.backbone)
+    read_preprocessing(checkpoint_dir, family)  # refuses a checkpoint trained under another normalisation
+    model = build_variant_model(config, family)
     load_weights(checkpoint_dir, model)
     return model.eval(), config
 
@@ -55,7 +56,8 @@ def backbone_features(config: TrainConfig | ModelConfig, clips: np.ndarray, batc
     float32 (n, hidden_size); for a TrainConfig, the mean over its eval_views, as the trained model is evaluated."""
     model_config = config.model if isinstance(config, TrainConfig) else config
     views = eval_view_set(config.augment.eval_views) if isinstance(config, TrainConfig) else [()]
-    family, backbone = family_of(model_config.backbone), load_backbone(model_config).eval()
+    family = family_of(model_config.backbone)
+    backbone = load_backbone(model_config, family).eval()
     total = 0
     for view in views:
         total = total + torch.cat([family.features(backbone, _viewed(clips[k:k + batch_size], view),

@@ -19,7 +19,7 @@ from common.errors import ConfigError
 from search_spaces import SearchSpace
 from study.optuna_study import STUDY_FILE, check_study_file
 from study.preflight import check_backbone, preflight
-from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment
+from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment, unstarted
 from study.sweep.overrides import build_space, clip_shape, space_backbones
 from common.storage import local_path, read_bytes
 from study.sweep.settings import SETTINGS_FILE, SweepSettings
@@ -59,7 +59,7 @@ def plan_resume(experiment_dir: str, *, trust_folder: bool = False, **changes) -
     (resuming runs code from it: Ray's restore unpickles tuner.pkl; study.sweep.trust), its sweep.json and
     optuna.db, the data; then the lock. A bucket's folder is checked for what a bucket can tell (sweep.json,
     the data); docs/sweep.md says what is not checked there."""
-    local = resume_folder(experiment_dir)
+    local = local_location(experiment_dir)
     path = str(local) if local is not None else experiment_dir.rstrip("/")
     lock = None
     if local is not None:
@@ -74,12 +74,12 @@ def plan_resume(experiment_dir: str, *, trust_folder: bool = False, **changes) -
         raise
 
 
-def resume_folder(experiment_dir: str) -> Path | None:
-    """The local folder a --resume names (a plain path or file://), resolved; None for a bucket."""
+def local_location(experiment_dir: str, setting: str = "--resume") -> Path | None:
+    """The local folder a path or file:// URI names, resolved; None for a bucket."""
     try:
         local = local_path(experiment_dir)
     except Exception as err:  # noqa: BLE001 - pyarrow's own error for a URI it cannot parse
-        raise ConfigError(f"--resume {experiment_dir}: not a folder or a storage URI pyarrow can open "
+        raise ConfigError(f"{setting} {experiment_dir}: not a folder or a storage URI pyarrow can open "
                           f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     return None if local is None else local.expanduser().resolve()
 
@@ -125,10 +125,13 @@ def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
     name = settings.name or f"{settings.space}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     storage = settings.storage_path
     if "://" in storage:
-        return storage, name
+        local = local_location(storage, setting="--storage-path")  # file:// is a local folder like any other
+        if local is None:  # a bucket: probed by the preflight
+            return storage, name
+        storage = str(local)
     storage = str(Path(storage).expanduser().resolve())
     target = Path(storage) / name
-    if target.exists():
+    if target.exists() and not unstarted(target):
         raise ConfigError(f"experiment folder {target} already exists; use --resume {target} or another --name")
     return storage, name
 
@@ -137,7 +140,7 @@ def _run_preflight(settings: SweepSettings, space: SearchSpace, storage: str, se
     """study.preflight on the folder the trials and the analysis will read, then the backbone (its check
     imports torch, so it comes after every cheaper one); one line on success."""
     report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
-                       analysis=settings.analysis, backbone=None, storage=storage, storage_setting=setting)
+                       analysis=settings.analysis, storage=storage, storage_setting=setting)
     from study.pretrain import BACKBONE_NAME  # the backbone the command builds itself
 
     frames, size = clip_shape(space)
@@ -179,11 +182,37 @@ def check_ray_address(address: str, *, setting: str, timeout: float = RAY_CONNEC
     if not host or not port:
         raise ConfigError(f"{setting} {address!r}: write HOST:PORT, ray://HOST:PORT or auto")
     try:
-        socket.create_connection((host, port), timeout=timeout).close()
+        answer = _grpc_handshake(host, port, timeout)
     except OSError as err:
         raise ConfigError(f"{setting} {address}: nothing answers at {host}:{port} within {timeout:g} s "
                           f"({err.strerror or type(err).__name__}); start Ray there or leave {setting} unset "
                           "for a local Ray") from None
+    if len(answer) < 9 or answer[3] != _HTTP2_SETTINGS:
+        raise ConfigError(f"{setting} {address}: something answers at {host}:{port}, but not Ray (no gRPC "
+                          f"handshake within {timeout:g} s); give the Ray head's GCS address (HOST:6379) or "
+                          "ray://HOST:10001")
+
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + empty SETTINGS
+_HTTP2_SETTINGS = 4
+
+
+def _grpc_handshake(host: str, port: int, timeout: float) -> bytes:
+    """The first frame header a server sends after HTTP/2's client preface: Ray's GCS and its client server
+    speak gRPC, which answers with a SETTINGS frame; anything else answers otherwise, or not at all."""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.settimeout(timeout)
+        conn.sendall(_HTTP2_PREFACE)
+        answer = b""
+        try:
+            while len(answer) < 9:
+                chunk = conn.recv(9 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+        except (socket.timeout, ConnectionError):
+            pass
+        return answer
 
 
 def worker_bundle(settings: SweepSettings) -> dict:

@@ -31,7 +31,10 @@ class StateSigner(Callback):
     def refresh(self, folder: Path) -> None:
         now = fingerprint(folder)
         if now != self._last:
-            sign_folder(folder)
+            try:
+                sign_folder(folder)
+            except OSError:  # a full disk: Tune's loop goes on; the signing when the sweep stops says so
+                return
             self._last = now
 
     def __getstate__(self) -> dict:

@@ -30,7 +30,7 @@ from common.errors import ConfigError
 from common.storage import write_bytes
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.sweep.console import TrialLines, quiet_console
-from study.sweep.interrupt import fit_or_stop, interruptible
+from study.sweep.interrupt import fit_or_stop, hangup_deferred, interruptible
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray
@@ -131,8 +131,11 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
     """prepared: prepare_data's (what the folder was made from, the folder, the data fingerprint)."""
     data, folder, fingerprint = prepared
     quiet_console(plan.experiment, settings.verbose)
-    started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+    started = not ray.is_initialized()  # until start_ray answers: a stop during it shuts down what it began
     try:
+        with hangup_deferred():
+            started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+        interrupts.raise_pending()
         fit = check_resources(scaling_config(settings), node_capacities())
         if settings.max_concurrent is None and not Path("~/ray_bootstrap_config.yaml").expanduser().is_file():
             settings = dataclasses.replace(settings, max_concurrent=fit)
@@ -180,8 +183,11 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
     space = with_backbone_folder(plan.space)
     quiet_console(plan.experiment, settings.verbose)
     with interruptible() as interrupts:
-        started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+        started = not ray.is_initialized()  # as in _run_tuner
         try:
+            with hangup_deferred():
+                started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+            interrupts.raise_pending()
             check_resources(scaling_config(settings), node_capacities())
             trainer = build_trainer(settings, worker, TrialData.for_sweep(settings, space))
             with signing(plan.experiment):

@@ -18,13 +18,14 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
     linear_probe.OBJECTIVE,
     language_distill.OBJECTIVE,
 )}
+DEFAULT = "hybrid"  # what a trial trains when its config names no variant (trainables.config's default)
 
 
 def objective_of(config) -> Objective:
     """The Objective a trial trains: from a TrainConfig, a LossConfig or a flat trial config dict (`variant`)."""
     if isinstance(config, dict):
-        return OBJECTIVES[config.get("variant", "hybrid")]
+        return OBJECTIVES[config.get("variant", DEFAULT)]
     return OBJECTIVES[getattr(config, "loss", config).variant]
 
 
-__all__ = ["OBJECTIVES", "Objective", "Terms", "objective_of"]
+__all__ = ["DEFAULT", "OBJECTIVES", "Objective", "Terms", "objective_of"]
