@@ -251,6 +251,11 @@ def write_language_similarity(directory: str | Path, similarity: np.ndarray) -> 
     return directory / LANGUAGE_FILE
 
 
+def load_video_ids(directory: str | Path) -> np.ndarray:
+    """video_ids.npy: the global video id of each row of clips.npy (study.budget reads the training videos' ids)."""
+    return _load(Path(directory) / "video_ids.npy")
+
+
 def load_rows_train(directory: str | Path) -> np.ndarray:
     """rows_train.npy: the clip rows of the training videos."""
     return _load(Path(directory) / "rows_train.npy")
