@@ -30,7 +30,7 @@ from common.errors import ConfigError
 from common.storage import write_bytes
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.sweep.console import TrialLines, quiet_console
-from study.sweep.interrupt import fit_or_stop, hangup_deferred, interruptible
+from study.sweep.interrupt import fit_or_stop, hangup_deferred, interruptible, ray_start_stopped
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray
@@ -133,7 +133,7 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
     quiet_console(plan.experiment, settings.verbose)
     started = not ray.is_initialized()  # until start_ray answers: a stop during it shuts down what it began
     try:
-        with hangup_deferred():
+        with hangup_deferred(), ray_start_stopped():
             started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
         interrupts.raise_pending()
         fit = check_resources(scaling_config(settings), node_capacities())
@@ -185,7 +185,7 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
     with interruptible() as interrupts:
         started = not ray.is_initialized()  # as in _run_tuner
         try:
-            with hangup_deferred():
+            with hangup_deferred(), ray_start_stopped():
                 started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
             interrupts.raise_pending()
             check_resources(scaling_config(settings), node_capacities())
