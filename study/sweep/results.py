@@ -14,14 +14,27 @@ from study.sweep.overrides import epoch_budget, resolve_trial_config
 from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD
 
 
-def results_frame(grid, space: SearchSpace, objectives: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Tune's ResultGrid -> one flat row per trial: status, config, final and best metrics, epochs run, wall time, checkpoint."""
-    rows = [_result_row(result, space) for result in grid]
-    frame = pd.DataFrame(rows)
+def results_frame(grid, space: SearchSpace, objectives: tuple[str, ...] = (), replicates=None) -> pd.DataFrame:
+    """Tune's ResultGrids -> one flat row per trial: stage, status, config, final and best metrics, epochs run, wall
+    time, checkpoint. `grid` is the search's; `replicates` the replication stage's (study.sweep.replicates), whose
+    rows follow the search's (stage "replicate", `replicate_of` the search trial, `replicate_index` 0..K-1)."""
+    frame = pd.DataFrame([_result_row(result, space) for result in grid])
     if objectives and len(frame):
         values = frame[[f"best_{m}" for m in objectives]].to_numpy(dtype=float)
         frame["pareto"] = pareto_mask(values)
-    return frame.sort_values("trial_id", ignore_index=True) if len(frame) else frame
+    frame = frame.sort_values("trial_id", ignore_index=True) if len(frame) else frame
+    if replicates is None:
+        return frame
+    copies = pd.DataFrame([_result_row(result, space) for result in replicates])
+    if objectives and len(copies):
+        copies["pareto"] = False  # the front is the search's
+    copies = copies.sort_values(["replicate_of", "replicate_index"], ignore_index=True) if len(copies) else copies
+    return pd.concat([frame, copies], ignore_index=True)
+
+
+def trial_id_of(result) -> str:
+    """A Tune result's trial id (from its last result, else its folder name)."""
+    return (result.metrics or {}).get("trial_id") or Path(result.path).name.split("_")[-1]
 
 
 def _result_row(result, space: SearchSpace) -> dict:
@@ -33,13 +46,16 @@ def _result_row(result, space: SearchSpace) -> dict:
     epochs = int(history["epoch"].max()) if "epoch" in history and len(history) else 0
     max_epochs = epoch_budget(config)
     record = _read_record(result)
-    row = {"trial_id": metrics.get("trial_id") or Path(result.path).name.split("_")[-1],
+    replicate = "_replicate_of" in config  # study.sweep.replicates' trial: stopped by its epoch rule, not ASHA
+    row = {"trial_id": trial_id_of(result), "stage": "replicate" if replicate else "search",
+           "replicate_of": config.get("_replicate_of"), "replicate_index": config.get("_replicate_index", np.nan),
            "status": "ERROR" if result.error else "TERMINATED" if epochs else "NOT_STARTED",
-           "stopped_early": bool(result.error is None and 0 < epochs < max_epochs),
+           "stopped_early": bool(result.error is None and 0 < epochs < max_epochs and not replicate),
            "error": _one_line(result.error), "epochs_run": epochs,
            "time_total_s": float(metrics.get("time_total_s", np.nan)),
            **_span(history),
-           "checkpoint_path": _best_checkpoint(result, space),
+           # A replicate's checkpoint is its latest, the epoch rule's; a search trial's its best by the metric.
+           "checkpoint_path": _latest_checkpoint(result) if replicate else _best_checkpoint(result, space),
            "trial_dir": result.path, "selection_metric": space.metric,
            "data_fingerprint": record.get("data_fingerprint"),
            "node_id": record.get("node_id"), "hostname": record.get("hostname"),
@@ -91,6 +107,10 @@ def _best_checkpoint(result, space: SearchSpace) -> str | None:
         best = None
     best = best or result.checkpoint
     return best.path if best is not None else None
+
+
+def _latest_checkpoint(result) -> str | None:
+    return result.checkpoint.path if result.checkpoint is not None else None
 
 
 def _one_line(error) -> str | None:

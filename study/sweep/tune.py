@@ -33,6 +33,7 @@ from study.sweep.console import TrialLines, quiet_console
 from study.sweep.interrupt import fit_or_stop, interruptible
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
+from study.sweep.replicates import run_replicates
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray
 from study.sweep.results import best_trial, results_frame, write_outputs
 from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings
@@ -141,7 +142,9 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
         tuner = tune.Tuner(build_trainer(settings, worker, data), param_space=param_space(space, constants),
                            tune_config=tune_config(space, settings, plan.experiment),
                            run_config=run_config(plan.storage, plan.name, space, settings))
-        return _finish(fit_or_stop(tuner, interrupts, plan.experiment), plan.experiment, space, settings)
+        grid = fit_or_stop(tuner, interrupts, plan.experiment)
+        return _finish(grid, _replicate(grid, settings, plan, space, build_trainer(settings, worker, data),
+                                        interrupts), plan.experiment, space, settings)
     finally:
         if started:
             ray.shutdown()
@@ -180,17 +183,28 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
         started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
         try:
             check_resources(scaling_config(settings), node_capacities())
-            trainer = build_trainer(settings, worker, TrialData.for_sweep(settings, space))
-            tuner = tune.Tuner.restore(plan.experiment, trainable=trainer, resume_unfinished=True)
-            return _finish(fit_or_stop(tuner, interrupts, plan.experiment), plan.experiment, space, settings)
+            data = TrialData.for_sweep(settings, space)
+            tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker, data),
+                                       resume_unfinished=True)
+            grid = fit_or_stop(tuner, interrupts, plan.experiment)
+            return _finish(grid, _replicate(grid, settings, plan, space, build_trainer(settings, worker, data),
+                                            interrupts), plan.experiment, space, settings)
         finally:
             if started:
                 ray.shutdown()
 
 
-def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings: SweepSettings) -> SweepOutcome:
-    frame = results_frame(grid, space, settings.objectives)
-    best = best_trial(frame, space, settings.objectives) | {"experiment_dir": experiment}
+def _replicate(grid: tune.ResultGrid, settings: SweepSettings, plan: SweepPlan, space: SearchSpace,
+               trainer: TorchTrainer, interrupts) -> tune.ResultGrid | None:
+    """The replication stage (study.sweep.replicates) on the finished search; None when it is off."""
+    return run_replicates(results_frame(grid, space), grid, settings, plan, space, trainer, interrupts)
+
+
+def _finish(grid: tune.ResultGrid, replicates: tune.ResultGrid | None, experiment: str, space: SearchSpace,
+            settings: SweepSettings) -> SweepOutcome:
+    frame = results_frame(grid, space, settings.objectives, replicates)
+    best = best_trial(frame[frame["stage"] == "search"] if len(frame) else frame, space, settings.objectives) \
+        | {"experiment_dir": experiment}
     results_path, best_path = write_outputs(experiment, frame, best)
     if not space.is_grid:
         abandoned = close_abandoned_trials(experiment)
