@@ -11,48 +11,39 @@ import argparse
 from pathlib import Path
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    from analysis.cli import add_settings_arguments
+
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment_dir", help="a sweep's folder, local or a URI (file://, s3://, gs://): "
                                            "results.parquet, best.json, Tune files")
-    p.add_argument("--top-k", type=int, default=1, help="best trials to score, by validation odd-one-out acc.")
+    p.add_argument("--top-k", type=int, default=1, help="best trials to score, by the sweep's objective (its "
+                                                        "selection metric, best over epochs)")
     p.add_argument("--per-family", action="store_true",
                    help="the best --top-k trials of each backbone family, side by side, each against its "
                         "family's base")
     p.add_argument("--out", default=None, help="output folder or URI (default EXPERIMENT_DIR/analysis)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations")
-    p.add_argument("--n-splits", type=int, default=100, help="split-halves for the noise ceilings")
-    p.add_argument("--rdm-method", default="cosine", help="model distance: cosine (default) or correlation")
-    p.add_argument("--language-model", default=None, help="sentence-transformers name or folder "
-                   "(default: the bundled all-MiniLM-L6-v2)")
-    p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
-                   help="how a video's captions become one vector")
-    p.add_argument("--cache-dir", type=Path, default=None, help="caption-embedding cache folder")
-    return p
+    return add_settings_arguments(p)
 
 
 def _main(argv: list[str] | None = None) -> int:
+    from analysis.cli import settings_from_args
     from analysis.experiment import run_analysis
     from analysis.report import main_table
-    from analysis.suite import SuiteSettings
     from common.errors import ConfigError
     from common.storage import is_uri
 
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if not is_uri(args.experiment_dir) and not Path(args.experiment_dir).is_dir():
         raise ConfigError(f"{args.experiment_dir}: no such folder (give a sweep's experiment folder)")
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
-    try:
-        settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits,
-                                 rdm_method=args.rdm_method)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    settings, captions = settings_from_args(args)
     out = args.out or f"{args.experiment_dir}/analysis"
     metrics = run_analysis(args.experiment_dir, args.top_k, per_family=args.per_family, out_dir=out,
-                           settings=settings, language_model=args.language_model, combine=args.combine,
-                           cache_dir=args.cache_dir)
+                           settings=settings, language_model=captions.language_model,
+                           combine=captions.combine, cache_dir=captions.cache_dir)
     print(main_table(metrics))
     print(f"\nreport: {out}/report.md")
     return 0

@@ -1,6 +1,7 @@
 """Score a finished sweep: the base model, the best K trials and the caption-language baseline on the
-held-out test videos. Trials are ranked by their best validation odd-one-out accuracy (`best_val_ooo_acc`,
-or `val_ooo_acc` where a results table has only that), the sweep's own objective."""
+held-out test videos. Trials are ranked by the sweep's own objective, the best value of its selection metric
+(`best_val_rsa` for a sweep that selects on `val_rsa`), by analysis.ranking, the rule the report and the plots
+also ask."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,11 +12,11 @@ import pandas as pd
 
 from common.storage import local_folder, output_folder, read_bytes, sibling_uri
 from metrics.triplet_pairs import positions
+from analysis.ranking import LEGACY_COLUMNS, rank_column, ranked
 from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, paired_rows, row
 
 BASE = "base"
 LANGUAGE = "language"
-RANK_COLUMNS = ("best_val_ooo_acc", "val_ooo_acc")
 VARIANT = "config/variant"
 PROBE = "linear-probe "  # the column label of the best linear-probe trial (trial_label)
 
@@ -40,23 +41,24 @@ def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, 
     from common.errors import DataError
 
     frame, path = read_results(experiment_dir), f"{experiment_dir}/results.parquet"
-    column = _rank_column(frame)
+    column = rank_column(frame)
     if column is None or "checkpoint_path" not in frame.columns:
-        raise DataError(f"{path}: needs a checkpoint_path column and one of {list(RANK_COLUMNS)}")
-    done = frame["checkpoint_path"].notna() & frame[column].notna()
+        raise DataError(f"{path}: needs a checkpoint_path column and one of {list(LEGACY_COLUMNS)} "
+                        "or the best_ column of its selection_metric")
+    done = frame["checkpoint_path"].notna()
     if "status" in frame.columns:
         done &= frame["status"].eq("TERMINATED")
-    if not done.any():
+    ranked_rows = ranked(frame)
+    ranked_rows = ranked_rows[done.loc[ranked_rows.index]]
+    if ranked_rows.empty:
         raise DataError(f"{path}: no finished trial with a checkpoint among {len(frame)} trial(s)")
-    # Stable order: ties keep the table order (trial_id), so the same folder always gives the same trials.
-    ranked = frame[done].sort_values(column, ascending=False, kind="stable")
-    if per_family and "backbone_family" not in ranked.columns:
+    if per_family and "backbone_family" not in ranked_rows.columns:
         raise DataError(f"{path}: no backbone_family column (written before the backbone families); "
                         "score it without --per-family")
-    chosen = ranked.groupby("backbone_family", sort=False, dropna=False).head(top_k) if per_family \
-        else ranked.head(top_k)
-    for key in (k for k in per if k in ranked.columns):
-        best = ranked.drop_duplicates(key)
+    chosen = ranked_rows.groupby("backbone_family", sort=False, dropna=False).head(top_k) if per_family \
+        else ranked_rows.head(top_k)
+    for key in (k for k in per if k in ranked_rows.columns):
+        best = ranked_rows.drop_duplicates(key)
         chosen = pd.concat([chosen, best[~best["trial_id"].isin(chosen["trial_id"])]])
     return chosen.assign(checkpoint_path=[sibling_uri(str(experiment_dir), p) for p in chosen["checkpoint_path"]])
 
@@ -73,15 +75,6 @@ def read_results(experiment_dir: str | Path) -> pd.DataFrame:
     if data is None:
         raise DataError(f"{path}: no results table (is {experiment_dir} a finished sweep's folder?)")
     return pq.read_table(pa.BufferReader(data)).to_pandas()
-
-
-def _rank_column(frame: pd.DataFrame) -> str | None:
-    """The sweep's selection metric (results.parquet names it), so analysis ranks as ASHA, Optuna and the
-    checkpoints did; tables written before that column existed rank by 3-way accuracy."""
-    if "selection_metric" in frame.columns and frame["selection_metric"].notna().any():
-        column = f"best_{frame['selection_metric'].dropna().iloc[0]}"
-        return column if column in frame.columns else None
-    return next((c for c in RANK_COLUMNS if c in frame.columns), None)
 
 
 def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str = "mean",

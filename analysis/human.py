@@ -142,45 +142,31 @@ def human_plots(out: Path, metrics: pd.DataFrame, extras: dict) -> list[Path]:
             probe_bars({LANGUAGE: extras["probes"]}, out / "probes.png")]
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    from analysis.cli import add_settings_arguments
+
     p = argparse.ArgumentParser(prog="python -m analysis.human", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dir", type=Path, help="folder with all_triplets.csv, captions.csv, annotations.csv")
     p.add_argument("--out", type=Path, default=None, help="write metrics.parquet, participants.csv, report.md")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--n-splits", type=int, default=100, help="split-halves for noise ceilings (default 100)")
-    p.add_argument("--rdm-method", default="cosine", help="model distance: cosine (default) or correlation")
-    p.add_argument("--language-model", default=None, help="sentence-transformers name or folder "
-                   "(default: the bundled all-MiniLM-L6-v2)")
-    p.add_argument("--combine", default="mean", choices=("mean", "first", "concat"),
-                   help="how a video's captions become one vector (default mean of caption embeddings)")
-    p.add_argument("--ev-method", default="pearson", choices=("pearson", "spearman"),
-                   help="explained variance as Pearson r^2 (default) or Spearman rho^2, each against a noise "
-                        "ceiling computed with the same correlation")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="caption-embedding cache (default: captions/ in the cache root, $SOCIAL_ALIGN_CACHE "
-                        "else ~/.cache/social-align)")
-    return p
+    return add_settings_arguments(p)
 
 
 def _main(argv: list[str] | None = None) -> int:
+    from analysis.cli import settings_from_args
     from analysis.report import human_report, main_table, write_tables
     from common.errors import ConfigError
 
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if not args.data_dir.is_dir():
         raise ConfigError(f"{args.data_dir}: no such folder")
-    try:
-        settings = SuiteSettings(n_boot=args.n_boot, n_perm=args.n_boot, n_splits=args.n_splits,
-                                 rdm_method=args.rdm_method, ev_method=args.ev_method)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    settings, captions = settings_from_args(args)
     start = time.perf_counter()
     metrics, participants, extras = human_analysis(args.data_dir, settings=settings,
-                                                   language_model=args.language_model, combine=args.combine,
-                                                   cache_dir=args.cache_dir)
+                                                   language_model=captions.language_model,
+                                                   combine=captions.combine, cache_dir=captions.cache_dir)
     print(main_table(metrics))
-    note = language_model_note(args.language_model)
+    note = language_model_note(captions.language_model)
     print(f"\n{note}")
     print(f"\n{len(participants)} participants; median loo consistency "
           f"{participants.loo_consistency.median():.3f}; {time.perf_counter() - start:.1f} s")

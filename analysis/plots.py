@@ -6,12 +6,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.ranking import rank_column, search_rows
+from analysis.scorers import SCORERS
 from common.atomic import atomic_path
 
-BAR_METRICS = (("ooo_acc_three_way", "odd-one-out acc. (3-way)", 1 / 3),
-               ("ooo_acc_paper", "odd-one-out acc. (paper rule)", 0.5),
-               ("rsa_spearman", "RSA (Spearman r)", 0.0),
-               ("explained_variance", "explained variance (r²)", 0.0))
+BAR_METRICS = tuple((s.name, *s.plot) for s in SCORERS if s.plot)  # (metric, panel title, chance)
 
 
 def _plt():
@@ -127,11 +126,13 @@ def probe_bars(probes: dict[str, pd.DataFrame], path: Path) -> Path:
     return _save(fig, path)
 
 
-def sweep_history(results: pd.DataFrame, path: Path, metric: str = "best_val_ooo_acc") -> Path:
-    """Optimisation history (each trial's score in start order, running best) and Optuna's fANOVA importance
-    of each hyperparameter for that score."""
+def sweep_history(results: pd.DataFrame, path: Path, metric: str | None = None) -> Path:
+    """Optimisation history (each search trial's score in start order, running best) and Optuna's fANOVA
+    importance of each hyperparameter for that score. metric: default the sweep's objective
+    (analysis.ranking.rank_column); replicate rows are not search trials and are left out."""
     plt = _plt()
-    done = results.dropna(subset=[metric])
+    metric = metric or rank_column(results)
+    done = search_rows(results).dropna(subset=[metric])
     order = done.sort_values("started_at") if "started_at" in done else done
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(np.arange(1, len(order) + 1), order[metric], "o", label="trial")
@@ -193,8 +194,7 @@ def experiment_plots(out: Path, metrics: pd.DataFrame, extras: dict, results: pd
                similarity_matrices(human, extras["rdms"], out / "similarity_matrices.png"),
                variance_partition_bars(extras["partitions"], out / "variance_partitioning.png"),
                probe_bars(extras["probes"], out / "probes.png")]
-    column = "best_val_ooo_acc" if "best_val_ooo_acc" in results else "val_ooo_acc"
-    figures.append(sweep_history(results, out / "sweep_history.png", column))
+    figures.append(sweep_history(results, out / "sweep_history.png"))
     return figures
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# The main table's rows, in reading order; anything else follows alphabetically.
-ORDER = ("ooo_acc_three_way", "ooo_acc_paper", "rsa_spearman", "rsa_pearson", "rsa_kendall_tau_a",
-         "explained_variance", "explained_variance_of_ceiling", "rsa_spearman_permutation_p",
-         "split_half_r", "repeated_triad_agreement")
+from analysis.ranking import rank_column
+from analysis.scorers import SCORERS
+
+# The main table's rows, in reading order (the registry's headline metrics); anything else follows alphabetically.
+ORDER = tuple(s.name for s in SCORERS if s.headline)
 
 
 def main_table(df: pd.DataFrame) -> str:
@@ -75,7 +76,7 @@ def _atomic(target: Path, write) -> None:
 
 def experiment_report(metrics: pd.DataFrame, trials: pd.DataFrame, figures: list[Path]) -> str:
     """report.md of `python -m analysis`: what was scored, the main table, the trials, the plots."""
-    column = _rank_column(trials)
+    column = rank_column(trials)
     families = trials["backbone_family"] if "backbone_family" in trials.columns else [None] * len(trials)
     chosen = ", ".join(f"{t} ({float(v):.3f}{f', {f}' if f else ''})"
                        for t, v, f in zip(trials["trial_id"], trials[column], families))
@@ -88,10 +89,3 @@ def experiment_report(metrics: pd.DataFrame, trials: pd.DataFrame, figures: list
              "metrics.parquet). See docs/analysis.md.", "", main_table(metrics), ""]
     lines += [f"![{p.stem}]({p.name})" for p in figures]
     return "\n".join(lines)
-
-
-def _rank_column(trials: pd.DataFrame) -> str:
-    """The column the trials were ranked by: the sweep's selection metric where results.parquet names it."""
-    if "selection_metric" in trials.columns and f"best_{trials['selection_metric'].iloc[0]}" in trials.columns:
-        return f"best_{trials['selection_metric'].iloc[0]}"
-    return "best_val_ooo_acc" if "best_val_ooo_acc" in trials.columns else "val_ooo_acc"

@@ -7,17 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from metrics.bootstrap import accuracy_samples, paired_difference, percentile_interval, rsa_samples
-from metrics.compare import compare_vectors
+from analysis.scorers import RULES, SCORERS, ModelScores
+from metrics.bootstrap import paired_difference
 from metrics.noise_ceiling import (ooo_noise_ceilings, repeated_triad_agreement, rsa_noise_ceiling,
                                     split_half_from_pairs)
-from metrics.odd_one_out import per_triplet_correct
-from metrics.permutation import rsa_permutation_test
-from metrics.rdm import model_rdm
 from metrics.triplet_pairs import ParticipantPairs, participant_pairs, positions
 
-RULES = ("three_way", "paper")
 EV_METHODS = ("pearson", "spearman")
+RDM_METHODS = ("cosine", "correlation")
 COLUMNS = ("model", "metric", "value", "ci_low", "ci_high", "n", "ci_over")
 
 
@@ -43,8 +40,8 @@ class SuiteSettings:
             raise ValueError(f"SuiteSettings.ci must be in [0.5, 1), got {self.ci!r}")
         if self.ev_method not in EV_METHODS:
             raise ValueError(f"SuiteSettings.ev_method must be one of {EV_METHODS}, got {self.ev_method!r}")
-        if self.rdm_method not in ("cosine", "correlation"):
-            raise ValueError(f"SuiteSettings.rdm_method must be 'cosine' or 'correlation', got {self.rdm_method!r}")
+        if self.rdm_method not in RDM_METHODS:
+            raise ValueError(f"SuiteSettings.rdm_method must be one of {RDM_METHODS}, got {self.rdm_method!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,80 +103,29 @@ def pair_ceiling_rows(ev: EvalSet, s: SuiteSettings) -> list[dict]:
 
 def model_rows(name: str, embeddings: np.ndarray, ev: EvalSet, s: SuiteSettings,
                reliability: float | None = None, samples: dict | None = None) -> list[dict]:
-    """Odd-one-out accuracy (both rules, intervals over videos and participants), RSA (Spearman with both
-    intervals, Pearson over videos, Kendall tau-a), explained variance (and its share of the reliability),
-    permutation p-value. samples: a dict that receives this model's video resamples for `paired_rows`."""
-    rdm = model_rdm(embeddings, method=s.rdm_method)
-    credit = np.column_stack([per_triplet_correct(1.0 - rdm, ev.triplets, rule=rule) for rule in RULES])
-    rows, kept, values = [], {}, {}
-    for over in ("videos", "participants"):
-        acc = accuracy_samples(credit, ev.triplets, ev.participant, over=over, n_boot=s.n_boot, seed=s.seed)
-        kept[f"ooo/{over}"] = acc
-        rows += [row(name, f"ooo_acc_{rule}", credit[:, k].mean(), *percentile_interval(acc[:, k], s.ci),
-                     len(credit), over) for k, rule in enumerate(RULES)]
-    model, human = rdm[ev.pairs.i, ev.pairs.j], 1.0 - ev.pairs.similarity()
-    # Spearman (the headline RSA) resamples videos and participants; Pearson (for explained variance) videos.
-    for method, units in (("spearman", ("videos", "participants")), ("pearson", ("videos",))):
-        values[method] = value = compare_vectors(model, human, method=method)
-        for over in units:
-            kept[f"rsa_{method}/{over}"] = boot = rsa_samples(rdm, ev.pairs, over=over, method=method,
-                                                              n_boot=s.n_boot, seed=s.seed)
-            if over == "participants":
-                # A participant resample repeats people, so its human matrix rests on fewer of them and is
-                # noisier: every correlation is attenuated. Centre the resamples on the estimate (shift-
-                # corrected percentile interval) so the interval measures spread, not that bias.
-                boot = boot - (np.nanmean(boot) - value)
-            rows.append(row(name, f"rsa_{method}", value, *percentile_interval(boot, s.ci), len(human), over))
-    rows.append(row(name, "rsa_kendall_tau_a", compare_vectors(model, human, method="kendall_tau_a"), n=len(human)))
-    ev_source = next(r for r in rows if r["metric"] == f"rsa_{s.ev_method}" and r["ci_over"] == "videos")
-    rows.append(_explained_variance_row(name, ev_source))
-    if reliability:
-        rows.append(_ratio_row(rows[-1], reliability))
-    test = rsa_permutation_test(rdm, ev.pairs, method="spearman", n_perm=s.n_perm, seed=s.seed)
-    rows.append(row(name, "rsa_spearman_permutation_p", test.p_value, n=s.n_perm))
+    """Every registered metric of one model (analysis.scorers.SCORERS, in registry order): odd-one-out accuracy
+    (both rules, intervals over videos and participants), RSA, explained variance (and its share of the
+    reliability), permutation p-value. samples: a dict that receives this model's ModelScores for `paired_rows`."""
+    scores = ModelScores(embeddings, ev, s, reliability)
     if samples is not None:
-        samples[name] = {"credit": credit, "rsa_spearman": values["spearman"], "rsa_pearson": values["pearson"],
-                         **kept}
-    return rows
+        samples[name] = scores
+    return [row(name, sc.name, *r) for sc in SCORERS if sc.rows is not None for r in sc.rows(scores)]
 
 
 def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndarray, ev: EvalSet,
                 s: SuiteSettings, samples: dict | None = None, label: str | None = None) -> list[dict]:
-    """name minus base on the same triplets and the same video resamples: accuracy, Spearman RSA, explained
-    variance, as metrics `diff_vs_<label>_...` (label: base_name unless given).
-    samples: what `model_rows` kept for both models (else everything is resampled here)."""
+    """name minus base on the same triplets and the same video resamples, for every paired Scorer (accuracy,
+    Spearman RSA, explained variance), as metrics `diff_vs_<label>_<metric>` (label: base_name unless given).
+    samples: what `model_rows` kept for both models (else they are scored here)."""
     label = label or base_name
     samples = samples if samples is not None else {}
     for model, x in ((name, embeddings), (base_name, base)):
         if model not in samples:
-            model_rows(model, x, ev, s, samples=samples)
-    a, b = samples[name], samples[base_name]
+            samples[model] = ModelScores(x, ev, s)
     rows = []
-    for k, rule in enumerate(RULES):
-        d = paired_difference(a["credit"][:, k].mean(), b["credit"][:, k].mean(), a["ooo/videos"][:, k],
-                              b["ooo/videos"][:, k], s.ci)
-        rows.append(row(name, f"diff_vs_{label}_ooo_acc_{rule}", d.difference, d.ci_low, d.ci_high,
-                        len(a["credit"]), f"videos (p={d.p_value:.3g})"))
-    d = paired_difference(a["rsa_spearman"], b["rsa_spearman"], a["rsa_spearman/videos"],
-                          b["rsa_spearman/videos"], s.ci)
-    rows.append(row(name, f"diff_vs_{label}_rsa_spearman", d.difference, d.ci_low, d.ci_high,
-                    len(ev.pairs.i), f"videos (p={d.p_value:.3g})"))
-    # Explained variance is r^2 of the Pearson RSA: the same video resamples, squared.
-    d = paired_difference(a["rsa_pearson"] ** 2, b["rsa_pearson"] ** 2, a["rsa_pearson/videos"] ** 2,
-                          b["rsa_pearson/videos"] ** 2, s.ci)
-    rows.append(row(name, f"diff_vs_{label}_explained_variance", d.difference, d.ci_low, d.ci_high,
-                    len(ev.pairs.i), f"videos (p={d.p_value:.3g})"))
+    for sc in (sc for sc in SCORERS if sc.paired):
+        (value_a, boot_a, n), (value_b, boot_b, _) = sc.over_videos(samples[name]), sc.over_videos(samples[base_name])
+        d = paired_difference(value_a, value_b, boot_a, boot_b, s.ci)
+        rows.append(row(name, f"diff_vs_{label}_{sc.name}", d.difference, d.ci_low, d.ci_high, n,
+                        f"videos (p={d.p_value:.3g})"))
     return rows
-
-
-def _explained_variance_row(name: str, correlation: dict) -> dict:
-    r, low, high = correlation["value"], correlation["ci_low"], correlation["ci_high"]
-    # r^2 is monotone in |r|: square the interval's ends, and start it at 0 when it straddles 0.
-    ends = sorted([low * low, high * high])
-    lo = 0.0 if low < 0 < high else ends[0]
-    return row(name, "explained_variance", r * r, lo, ends[1], correlation["n"], "videos")
-
-
-def _ratio_row(ev_row: dict, reliability: float) -> dict:
-    return row(ev_row["model"], "explained_variance_of_ceiling", ev_row["value"] / reliability,
-               ev_row["ci_low"] / reliability, ev_row["ci_high"] / reliability, ev_row["n"], "videos")

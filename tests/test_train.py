@@ -22,7 +22,7 @@ from trainables.embed import embed_clips, load_trained
 from trainables.loop import METRICS, train
 
 
-def _write_prepared(folder: Path, n_train: int = 12, n_val: int = 8, seed: int = 0) -> Path:
+def write_prepared(folder: Path, n_train: int = 12, n_val: int = 8, seed: int = 0) -> Path:
     """A hand-made prepared folder (random clips, random triplets) in the data.prepared format."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
@@ -46,7 +46,7 @@ def _similarity(triplets: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def handmade_prepared(tmp_path_factory) -> Path:
-    return _write_prepared(tmp_path_factory.mktemp("prepared") / "folder")
+    return write_prepared(tmp_path_factory.mktemp("prepared") / "folder")
 
 
 @pytest.fixture(autouse=True)
@@ -277,7 +277,7 @@ def _held_out_scores(root: Path, world: dict, overrides: dict | None = None,
     decode = DecodeSettings(num_frames=4, image_size=32)
     prepared = prepare_dataset(data_dir, decode=decode, out_root=root / "prepared")
     run = {**LEARNING_RUN, **(overrides or {}), "backbone": str(ensure_pretrained()), "prepared_dir": str(prepared)}
-    score, n_triplets, clips = _test_video_scorer(data_dir, load_judgments(data_dir), decode, root / "clips")
+    score, n_triplets, clips = held_out_scorer(data_dir, load_judgments(data_dir), decode, root / "clips")
     scores = {"n_triplets": n_triplets, "untrained": []}
     # The base: the pretrained backbone's own CLS features, and the untrained model (fresh head and adapters).
     base_config = TrainConfig.from_dict({**run, "seed": 0})
@@ -294,7 +294,7 @@ def _held_out_scores(root: Path, world: dict, overrides: dict | None = None,
     return scores
 
 
-def _test_video_scorer(data_dir: Path, judgments, decode, cache_dir: Path):
+def held_out_scorer(data_dir: Path, judgments, decode, cache_dir: Path):
     """(score, n_triplets, clips): score(model) or score(None, embeddings) = (3-way accuracy on the human
     triplets within the test videos, Spearman RSA of the cosine RDM with 1 - the true similarity)."""
     from metrics.compare import compare_rdms
