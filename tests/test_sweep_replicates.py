@@ -37,7 +37,7 @@ def test_replicate_seeds_are_fixed_by_the_sweep_seed_distinct_and_never_a_search
 
 def _frame(rows) -> pd.DataFrame:
     columns = ["trial_id", "config/variant", "backbone_family", "status", "checkpoint_path", "best_val_ooo_acc"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=columns).assign(selection_metric="val_ooo_acc")
 
 
 def test_the_best_finished_trial_of_each_variant_is_selected_ties_to_the_lower_trial_id():
@@ -49,7 +49,7 @@ def test_the_best_finished_trial_of_each_variant_is_selected_ties_to_the_lower_t
                     ("f", "linear-probe", "timesformer", "TERMINATED", "ck/f", 0.6)])
     assert selected_trials(frame, search_spaces.get("smoke"))["trial_id"].tolist() == ["b", "e"]
     families = frame.assign(backbone_family=["timesformer", "videomae", "clip", "clip", "clip", "videomae"])
-    families = families.rename(columns={"best_val_ooo_acc": "best_val_rsa"})  # that space selects by RSA
+    families = families.rename(columns={"best_val_ooo_acc": "best_val_rsa"}).assign(selection_metric="val_rsa")
     # The backbones space replicates the best trial of each family, whatever its variant.
     assert selected_trials(families, search_spaces.get("backbones"))["trial_id"].tolist() == ["b", "e", "a"]
 

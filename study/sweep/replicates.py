@@ -1,8 +1,8 @@
 """The replication stage: after the search, the selected configuration of each variant (of each backbone family
 where the backbone is searched) is trained again from scratch on K fresh seeds, as Tune trials on the same Ray.
 
-- Selection: the search's own ranking (best value of the space's metric, ties to the lower trial id), the best
-  finished trial of each group; replicates are never selected on.
+- Selection: the analysis' own ranking (analysis.ranking: best value of the sweep's selection metric, ties to
+  the lower trial id), the best finished trial of each group; replicates are never selected on.
 - Seeds: K seeds drawn from `SeedSequence([sweep seed, REPLICATE_STREAM])`, none equal to a seed a search trial
   used; replicate k of every configuration gets seed k (paired across configurations, as the search's trials
   all share the sweep seed).
@@ -28,6 +28,7 @@ from ray import tune
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, SyncConfig
 from ray.tune.stopper import Stopper
 
+from analysis.ranking import ranked
 from common.storage import read_bytes, write_bytes
 from search_spaces import SearchSpace
 from study.sweep.console import TrialLines
@@ -54,20 +55,18 @@ def group_column(space: SearchSpace) -> str:
     return "backbone_family" if "backbone" in space.params else "config/variant"
 
 
-def ranked_search_trials(frame: pd.DataFrame, space: SearchSpace) -> pd.DataFrame:
-    """Finished search trials with a checkpoint, best first by the space's metric, ties to the lower trial id.
-    The one ranking call of this stage: it must agree with the analysis' (analysis/experiment.py ranks by
-    results.parquet's selection_metric the same way); swap in the shared ranking function when there is one."""
-    column = f"best_{space.metric}"
-    done = frame["status"].eq("TERMINATED") & frame["checkpoint_path"].notna() & frame[column].notna()
-    return frame[done].sort_values(column, ascending=space.mode == "min", kind="stable")
+def ranked_search_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """Finished search trials with a checkpoint, best first, by the one ranking rule the analysis uses too
+    (analysis.ranking: the sweep's selection metric, ties to the lower trial id)."""
+    rows = ranked(frame)
+    return rows[rows["status"].eq("TERMINATED") & rows["checkpoint_path"].notna()]
 
 
 def selected_trials(frame: pd.DataFrame, space: SearchSpace) -> pd.DataFrame:
     """The best finished search trial of each group (variant, or backbone family), best group first."""
     key = group_column(space)
-    ranked = ranked_search_trials(frame, space)
-    return ranked.drop_duplicates(key) if key in ranked.columns else ranked.head(1)
+    rows = ranked_search_trials(frame)
+    return rows.drop_duplicates(key) if key in rows.columns else rows.head(1)
 
 
 def replicate_seeds(sweep_seed: int, k: int, taken: set[int]) -> list[int]:

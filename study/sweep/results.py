@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.ranking import ranked
 from common.storage import write_bytes
 from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
 from study.sweep.overrides import epoch_budget, resolve_trial_config
@@ -131,11 +132,11 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
 
 def best_trial(frame: pd.DataFrame, space: SearchSpace, objectives: tuple[str, ...]) -> dict:
     column = f"best_{space.metric}"
-    # Stable: ties go to the lower trial_id, the order analysis.run_analysis ranks by too.
-    ranked = frame.dropna(subset=[column]).sort_values(column, ascending=space.mode == "min", kind="stable")
-    if not len(ranked):
+    # The analysis' one rule (analysis.ranking): search rows only, by this metric, ties to the lower trial_id.
+    rows = ranked(frame) if len(frame) else frame
+    if not len(rows):
         return {"metric": space.metric, "mode": space.mode, "trial_id": None}
-    top = ranked.iloc[0]
+    top = rows.iloc[0]
     best = {"trial_id": top["trial_id"], "metric": space.metric, "mode": space.mode, "value": float(top[column]),
             "checkpoint": top["checkpoint_path"], "trial_dir": top["trial_dir"],
             "config": {k[len("config/"):]: _plain(v) for k, v in top.items() if k.startswith("config/")}}

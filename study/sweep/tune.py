@@ -203,8 +203,7 @@ def _replicate(grid: tune.ResultGrid, settings: SweepSettings, plan: SweepPlan, 
 def _finish(grid: tune.ResultGrid, replicates: tune.ResultGrid | None, experiment: str, space: SearchSpace,
             settings: SweepSettings) -> SweepOutcome:
     frame = results_frame(grid, space, settings.objectives, replicates)
-    best = best_trial(frame[frame["stage"] == "search"] if len(frame) else frame, space, settings.objectives) \
-        | {"experiment_dir": experiment}
+    best = best_trial(frame, space, settings.objectives) | {"experiment_dir": experiment}
     results_path, best_path = write_outputs(experiment, frame, best)
     if not space.is_grid:
         abandoned = close_abandoned_trials(experiment)
