@@ -2,7 +2,7 @@
 where the backbone is searched) is trained again from scratch on K fresh seeds, as Tune trials on the same Ray.
 
 - Selection: the analysis' own ranking (analysis.ranking: best value of the sweep's selection metric, ties to
-  the lower trial id), the best finished trial of each group; replicates are never selected on.
+  the earlier suggestion), the best finished trial of each group; replicates are never selected on.
 - Seeds: K seeds drawn from `SeedSequence([sweep seed, REPLICATE_STREAM])`, none equal to a seed a search trial
   used; replicate k of every configuration gets seed k (paired across configurations, as the search's trials
   all share the sweep seed).
@@ -57,7 +57,7 @@ def group_column(space: SearchSpace) -> str:
 
 def ranked_search_trials(frame: pd.DataFrame) -> pd.DataFrame:
     """Finished search trials with a checkpoint, best first, by the one ranking rule the analysis uses too
-    (analysis.ranking: the sweep's selection metric, ties to the lower trial id)."""
+    (analysis.ranking: the sweep's selection metric, ties to the earlier row: the earlier suggestion)."""
     rows = ranked(frame)
     return rows[rows["status"].eq("TERMINATED") & rows["checkpoint_path"].notna()]
 

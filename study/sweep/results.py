@@ -17,19 +17,20 @@ from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_
 
 def results_frame(grid, space: SearchSpace, objectives: tuple[str, ...] = (), replicates=None) -> pd.DataFrame:
     """Tune's ResultGrids -> one flat row per trial: stage, status, config, final and best metrics, epochs run, wall
-    time, checkpoint. `grid` is the search's; `replicates` the replication stage's (study.sweep.replicates), whose
-    rows follow the search's (stage "replicate", `replicate_of` the search trial, `replicate_index` 0..K-1)."""
+    time, checkpoint; in the order Tune created them. `grid` is the search's; `replicates` the replication stage's
+    (study.sweep.replicates), whose rows follow the search's in its plan's order (stage "replicate",
+    `replicate_of` the search trial, `replicate_index` 0..K-1)."""
     frame = pd.DataFrame([_result_row(result, space) for result in grid])
     if objectives and len(frame):
         values = frame[[f"best_{m}" for m in objectives]].to_numpy(dtype=float)
         frame["pareto"] = pareto_mask(values)
-    frame = frame.sort_values("trial_id", ignore_index=True) if len(frame) else frame
+    # Rows in the order Tune created the trials (the order they were suggested), not by their random ids: the
+    # ranking breaks ties by table order, so a tie goes to the earlier suggestion in every run of the same seed.
     if replicates is None:
         return frame
     copies = pd.DataFrame([_result_row(result, space) for result in replicates])
     if objectives and len(copies):
         copies["pareto"] = False  # the front is the search's
-    copies = copies.sort_values(["replicate_of", "replicate_index"], ignore_index=True) if len(copies) else copies
     return pd.concat([frame, copies], ignore_index=True)
 
 
@@ -132,7 +133,7 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
 
 def best_trial(frame: pd.DataFrame, space: SearchSpace, objectives: tuple[str, ...]) -> dict:
     column = f"best_{space.metric}"
-    # The analysis' one rule (analysis.ranking): search rows only, by this metric, ties to the lower trial_id.
+    # The analysis' one rule (analysis.ranking): search rows only, by this metric, ties to the earlier row.
     rows = ranked(frame) if len(frame) else frame
     if not len(rows):
         return {"metric": space.metric, "mode": space.mode, "trial_id": None}
