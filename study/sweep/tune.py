@@ -30,7 +30,7 @@ from common.errors import ConfigError
 from common.storage import write_bytes
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.sweep.console import TrialLines, quiet_console
-from study.sweep.interrupt import fit_or_stop, interruptible
+from study.sweep.interrupt import SweepInterrupted, fit_or_stop, interruptible
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
 from study.sweep.replicates import run_replicates
@@ -196,8 +196,12 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
 
 def _replicate(grid: tune.ResultGrid, settings: SweepSettings, plan: SweepPlan, space: SearchSpace,
                trainer: TorchTrainer, interrupts) -> tune.ResultGrid | None:
-    """The replication stage (study.sweep.replicates) on the finished search; None when it is off."""
-    return run_replicates(results_frame(grid, space), grid, settings, plan, space, trainer, interrupts)
+    """The replication stage (study.sweep.replicates) on the finished search; None when it is off. A Ctrl-C
+    between the two stages (no Tune loop running) leaves a finished search: resumable like one inside a stage."""
+    try:
+        return run_replicates(results_frame(grid, space), grid, settings, plan, space, trainer, interrupts)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(plan.experiment) from None
 
 
 def _finish(grid: tune.ResultGrid, replicates: tune.ResultGrid | None, experiment: str, space: SearchSpace,
