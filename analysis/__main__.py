@@ -42,8 +42,7 @@ def _main(argv: list[str] | None = None) -> int:
     settings, captions = settings_from_args(args)
     out = args.out or f"{args.experiment_dir}/analysis"
     metrics = run_analysis(args.experiment_dir, args.top_k, per_family=args.per_family, out_dir=out,
-                           settings=settings, language_model=captions.language_model,
-                           combine=captions.combine, cache_dir=captions.cache_dir)
+                           settings=settings, captions=captions)
     print(main_table(metrics))
     print(f"\nreport: {out}/report.md")
     return 0

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from analysis.language import COMBINE
+from analysis.language import COMBINE, CaptionSettings
 from analysis.suite import EV_METHODS, RDM_METHODS, SuiteSettings
 
 # Options whose default is another option's value: the permutation test runs as many permutations as the
 # bootstrap draws resamples unless told otherwise.
 FOLLOWS = {"n_perm": "n_boot"}
 CHOICES = {"rdm_method": RDM_METHODS, "ev_method": EV_METHODS, "combine": COMBINE}
-
-
-@dataclass(frozen=True)
-class CaptionSettings:
-    """How the caption-language baseline is embedded."""
-
-    language_model: str | None = field(default=None, metadata={
-        "help": "sentence-transformers name or folder (default: the bundled all-MiniLM-L6-v2)"})
-    combine: str = field(default="mean", metadata={
-        "help": "how a video's captions become one vector: mean of their embeddings, first caption, or concat"})
-    cache_dir: Path | None = field(default=None, metadata={
-        "help": "caption-embedding cache folder (default: captions/ in the cache root, $SOCIAL_ALIGN_CACHE "
-                "else ~/.cache/social-align)", "type": Path})
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -50,7 +35,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SuiteSettings, Caption
     suite = {f.name: values[f.name] for f in dataclasses.fields(SuiteSettings)}
     suite.update({name: values[source] for name, source in FOLLOWS.items() if suite[name] is None})
     try:
-        settings = SuiteSettings(**suite)
+        return SuiteSettings(**suite), CaptionSettings(**{f.name: values[f.name]
+                                                         for f in dataclasses.fields(CaptionSettings)})
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    return settings, CaptionSettings(**{f.name: values[f.name] for f in dataclasses.fields(CaptionSettings)})

@@ -4,32 +4,35 @@ held-out test videos. Trials are ranked by the sweep's own objective, the best v
 also ask."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from common.storage import local_folder, output_folder, read_bytes, sibling_uri
-from metrics.triplet_pairs import positions
+from analysis.language import CaptionSettings
 from analysis.ranking import LEGACY_COLUMNS, rank_column, ranked
-from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, paired_rows, row
+from analysis.scoring import BASE, LANGUAGE
+from analysis.suite import SuiteSettings
 
-BASE = "base"
-LANGUAGE = "language"
 VARIANT = "config/variant"
-PROBE = "linear-probe "  # the column label of the best linear-probe trial (trial_label)
 
 
 @dataclass(frozen=True, eq=False)
 class Embedded:
-    """Every representation of the same videos (rows follow `video_ids`) plus where they came from."""
+    """Every representation of the same videos (rows follow `video_ids`) plus where they came from. models: one
+    embedding per single-run model; runs: a replicated model's (seed, embeddings) per replicate; variants: each
+    trial model's variant name, read from its config."""
 
     video_ids: np.ndarray
     models: dict[str, np.ndarray]
     data_dir: Path
     test_videos: np.ndarray
     base_of: dict[str, str] | None = None  # trial model -> the base it is compared with (default: BASE)
+    runs: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)
+    probes: tuple[str, ...] = ()  # the trial models whose objective is a probe of frozen features, best first
 
 
 def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,), *,
@@ -77,42 +80,59 @@ def read_results(experiment_dir: str | Path) -> pd.DataFrame:
     return pq.read_table(pa.BufferReader(data)).to_pandas()
 
 
-def embed_everything(trials: pd.DataFrame, *, language_model=None, combine: str = "mean",
-                     cache_dir: Path | None = None) -> Embedded:
+def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame] | None = None,
+                     captions: CaptionSettings = CaptionSettings()) -> Embedded:
     """Embed train/val clips (from the prepared folder) and test clips (decoded from the data folder) with the
-    base backbone of each family and each trial's checkpoint, each through its own family's preprocessing;
-    caption embeddings for the same videos. With trials of several families, models are named
-    'trial ID (family)' and 'base (family)'."""
+    base backbone of each family, each trial's checkpoint and each of its replicates' (replicates: trial_id ->
+    its replicate rows), each through its own family's preprocessing; caption embeddings for the same videos.
+    With trials of several families, models are named '<variant> ID (family)' and 'base (family)'. Where any
+    trial has replicates, its seed mean is '<variant> ID (K seeds)' and every search run is '... (single run)'."""
     from analysis.human import cached_caption_embeddings
-    from trainables.backbones import family_of
+    from trainables.objectives import objective_of
 
-    models, base_of, first_config, loaded = {}, {}, None, []
-    for trial in trials.itertuples():
-        with local_folder(trial.checkpoint_path) as checkpoint:  # a bucket's checkpoint is copied down
-            model, config = _load_checkpoint(checkpoint)
-            if first_config is None:
-                first_config, (clips, ids, data_dir, test, names) = config, _clips_for(config.prepared_dir)
-            _check_clips_match(checkpoint, first_config.prepared_dir)
+    replicates, loaded, prepared = replicates or {}, [], None
+    for trial in trials.itertuples():  # every checkpoint must fit the first one's prepared clips
+        model, config = _loaded(trial.checkpoint_path, prepared)
+        prepared = prepared or config.prepared_dir
         loaded.append((trial, model, config))
-    family = {trial.trial_id: family_of(config.model.backbone).name for trial, _, config in loaded}
-    several = len(set(family.values())) > 1
+    clips, ids, data_dir, test, names = _clips_for(prepared)
+    family = {trial.trial_id: model.family.name for trial, model, _ in loaded}  # each model carries its family
+    several, replicated = len(set(family.values())) > 1, any(len(r) for r in replicates.values())
+    models, runs, base_of, configs = {}, {}, {}, {}
     for trial, model, config in loaded:
         suffix = f" ({family[trial.trial_id]})" if several else ""
         if BASE + suffix not in models:  # the family's base: its first (best) trial's backbone, no fine-tuning
             models[BASE + suffix] = _backbone(config, clips)
-        label = trial_label(trials, trial.Index) + suffix
-        models[label], base_of[label] = _embed(model, clips), BASE + suffix
-    language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
+        label = f"{objective_of(config).name} {trial.trial_id}{suffix}"
+        single = label + (" (single run)" if replicated else "")
+        models[single], base_of[single], configs[single] = _embed(model, clips), BASE + suffix, config
+        seeds = replicates.get(trial.trial_id, pd.DataFrame())
+        if len(seeds):
+            pooled = f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
+            runs[pooled] = [_embed_replicate(row.checkpoint_path, config.prepared_dir, clips)
+                            for row in seeds.itertuples()]
+            base_of[pooled], configs[pooled] = BASE + suffix, config
+    language = cached_caption_embeddings(data_dir, names, model=captions.language_model, combine=captions.combine,
+                                         cache_dir=captions.cache_dir)
     models[LANGUAGE] = language[ids]
-    return Embedded(ids, models, data_dir, test, base_of)
+    variants = {m: objective_of(c).name for m, c in configs.items()}  # contract C2: from the config, not a label
+    probes = tuple(m for m in base_of if objective_of(configs[m]).probe)
+    return Embedded(ids, models, data_dir, test, base_of, runs, variants, probes)
 
 
-def trial_label(trials: pd.DataFrame, index) -> str:
-    """'<variant> <trial_id>' where the table names variants (the linear probe told from the fine-tuned),
-    else 'trial <trial_id>'."""
-    trial = trials.loc[index]
-    kind = trial[VARIANT] if VARIANT in trials.columns and isinstance(trial[VARIANT], str) else "trial"
-    return f"{kind} {trial['trial_id']}"
+def _loaded(checkpoint_path: str, prepared_dir: str | None):
+    """(model, config) of a checkpoint, its clip settings checked against the prepared folder (its own where
+    prepared_dir is None); a bucket's checkpoint is copied down first."""
+    with local_folder(checkpoint_path) as checkpoint:
+        model, config = _load_checkpoint(checkpoint)
+        _check_clips_match(checkpoint, prepared_dir or config.prepared_dir)
+    return model, config
+
+
+def _embed_replicate(checkpoint_path: str, prepared_dir: str, clips: np.ndarray) -> tuple[int, np.ndarray]:
+    """(training seed, embeddings) of one replicate, read through the chosen trial's clips."""
+    model, config = _loaded(checkpoint_path, prepared_dir)
+    return config.seed, _embed(model, clips)
 
 
 def _load_checkpoint(path: Path):
@@ -171,64 +191,25 @@ def _embed(model, clips: np.ndarray) -> np.ndarray:
         raise DataError(f"checkpoint does not match the clips of its prepared folder: {err}") from None
 
 
-def score_embedded(emb: Embedded, *, settings: SuiteSettings = SuiteSettings()) -> tuple[pd.DataFrame, dict]:
-    """(metrics, extras): tidy rows for every model, and what the plots need (matrices, partitions, probes)."""
-    from analysis.annotations import read_ratings
-    from analysis.probes import linear_probes
-    from metrics.variance_partitioning import bootstrap_variance_partitioning
-    from metrics.rdm import model_rdm
-    from data.judgments import load_judgments
-
-    j = load_judgments(emb.data_dir)
-    ev = EvalSet.build(j.triplets, j.participant, j.n_videos, emb.test_videos)
-    rows = human_ceiling_rows(ev, settings)
-    reliability = next(r["value"] for r in rows if r["metric"] == "explained_variance")
-    test_rows = positions(emb.video_ids, j.n_videos)[emb.test_videos]
-    train_rows = np.flatnonzero(~np.isin(emb.video_ids, emb.test_videos))
-    ratings = read_ratings(emb.data_dir, [j.video_names[i] for i in emb.video_ids])
-    language_rdm = model_rdm(emb.models[LANGUAGE][test_rows], method=settings.rdm_method)
-    extras = {"partitions": {}, "probes": {}, "rdms": {}, "human": ev}
-    samples: dict = {}  # every model's resamples, reused by the paired differences
-    bases = {BASE, LANGUAGE, *(emb.base_of or {}).values()}  # models compared with no base
-    for name, x in emb.models.items():
-        rows += model_rows(name, x[test_rows], ev, settings, reliability, samples=samples)
-        extras["rdms"][name] = model_rdm(x[test_rows], method=settings.rdm_method)
-        probes = linear_probes(x, ratings, train_rows, test_rows, n_boot=settings.n_boot, seed=settings.seed)
-        extras["probes"][name] = probes
-        rows += [row(name, f"probe_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
-                 for p in probes.itertuples()]
-        if name != LANGUAGE:
-            parts = bootstrap_variance_partitioning(extras["rdms"][name], language_rdm, ev.pairs,
-                                                    n_boot=settings.n_boot, ci=settings.ci, seed=settings.seed)
-            extras["partitions"][name] = parts
-            rows += [row(name, f"vp_{k}", *e, "videos") for k, e in parts.items()]
-        base = (emb.base_of or {}).get(name, None if name in bases else BASE)
-        if base is not None:
-            rows += paired_rows(name, base, x[test_rows], emb.models[base][test_rows], ev, settings, samples,
-                                label=BASE)  # each trial against its own family's base
-        probe = next((m for m in emb.models if m.startswith(PROBE)), None)
-        if probe is not None and name not in bases and not name.startswith(PROBE):
-            # fine-tuning against the frozen-feature floor, paired on the same resamples
-            rows += paired_rows(name, probe, x[test_rows], emb.models[probe][test_rows], ev, settings, samples,
-                                label="linear_probe")
-    return pd.DataFrame(rows), extras
-
-
 def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool = False,
-                 out_dir: str | Path | None = None,
-                 settings: SuiteSettings = SuiteSettings(), language_model=None, combine: str = "mean",
-                 cache_dir: Path | None = None, plots: bool = True) -> pd.DataFrame:
+                 out_dir: str | Path | None = None, settings: SuiteSettings = SuiteSettings(),
+                 captions: CaptionSettings = CaptionSettings(), plots: bool = True) -> pd.DataFrame:
     """Everything `python -m analysis EXPERIMENT_DIR` does; returns the tidy metrics table. Writes
     metrics.parquet, report.md and PNG plots into out_dir (default EXPERIMENT_DIR/analysis)."""
     from analysis.human import language_model_note
     from analysis.plots import experiment_plots
+    from analysis.replicates import replicates_of
     from analysis.report import experiment_report, write_tables
+    from analysis.scoring import score_embedded
 
     trials = finished_trials(experiment_dir, top_k, per_family=per_family)
-    emb = embed_everything(trials, language_model=language_model, combine=combine, cache_dir=cache_dir)
+    results = read_results(experiment_dir)
+    replicates = {t: replicates_of(results, t).assign(checkpoint_path=lambda f: [
+        sibling_uri(str(experiment_dir), p) for p in f["checkpoint_path"]]) for t in trials["trial_id"]}
+    emb = embed_everything(trials, replicates=replicates, captions=captions)
     metrics, extras = score_embedded(emb, settings=settings)
     with output_folder(str(out_dir or f"{experiment_dir}/analysis")) as out:
-        figures = experiment_plots(out, metrics, extras, read_results(experiment_dir)) if plots else []
+        figures = experiment_plots(out, metrics, extras, results) if plots else []
         write_tables(out, metrics, report=experiment_report(metrics, trials, figures) + "\n\n"
-                     + language_model_note(language_model) + "\n")
+                     + language_model_note(captions.language_model) + "\n")
     return metrics

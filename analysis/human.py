@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.language import CaptionSettings
 from analysis.probes import cross_validated_probes, linear_probes
 from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, pair_ceiling_rows, row
 from common.atomic import atomic_path
@@ -55,7 +56,8 @@ def participant_quality(j) -> pd.DataFrame:
 def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combine: str = "mean",
                               cache_dir: Path | None = None) -> np.ndarray:
     """Caption embeddings, cached on disk by the captions file's bytes, the model and `combine`."""
-    from analysis.language import caption_embeddings, read_captions
+    from analysis.language import caption_embeddings
+    from data.annotations import read_captions
 
     captions_path = Path(data_dir) / "captions.csv"
     if not captions_path.is_file():
@@ -74,8 +76,8 @@ def cached_caption_embeddings(data_dir: Path, video_names, *, model=None, combin
     return vectors
 
 
-def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSettings(), language_model=None,
-                   combine: str = "mean", cache_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSettings(),
+                   captions: CaptionSettings = CaptionSettings()) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(metrics, participants, extras): tidy metric rows, the participant-quality table, and what the plots
     need (the test EvalSet, the language RDM, the probe table)."""
     from common.errors import DataError
@@ -84,11 +86,11 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     data_dir = Path(data_dir)
     j = load_judgments(data_dir)
     try:
-        from analysis.annotations import read_ratings
+        from data.annotations import read_ratings
 
         ratings = read_ratings(data_dir, j.video_names)
-        language = cached_caption_embeddings(data_dir, j.video_names, model=language_model, combine=combine,
-                                             cache_dir=cache_dir)
+        language = cached_caption_embeddings(data_dir, j.video_names, model=captions.language_model,
+                                             combine=captions.combine, cache_dir=captions.cache_dir)
     except (FileNotFoundError, ValueError) as err:
         raise DataError(str(err)) from None
     rows = _all_video_ceiling_rows(j, settings)
@@ -102,8 +104,7 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
     probes = linear_probes(language, ratings, train, j.test_videos, n_boot=settings.n_boot, seed=settings.seed)
     rows += [row(LANGUAGE, f"probe_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
              for p in probes.itertuples()]
-    paper_probes = cross_validated_probes(language, ratings, j.test_videos, n_boot=settings.n_boot,
-                                          seed=settings.seed)
+    paper_probes = cross_validated_probes(language, ratings, j.test_videos, settings=settings)
     rows += [row(LANGUAGE, f"probe_cv_r2_{p.attribute}", p.r2, p.ci_low, p.ci_high, p.n_test, "videos")
              for p in paper_probes.itertuples()]
     extras = {"test": test, "language_rdm": model_rdm(language[j.test_videos], method=settings.rdm_method),
@@ -162,9 +163,7 @@ def _main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"{args.data_dir}: no such folder")
     settings, captions = settings_from_args(args)
     start = time.perf_counter()
-    metrics, participants, extras = human_analysis(args.data_dir, settings=settings,
-                                                   language_model=captions.language_model,
-                                                   combine=captions.combine, cache_dir=captions.cache_dir)
+    metrics, participants, extras = human_analysis(args.data_dir, settings=settings, captions=captions)
     print(main_table(metrics))
     note = language_model_note(captions.language_model)
     print(f"\n{note}")

@@ -7,15 +7,32 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from common.csv_text import numeric_columns, read_csv_text
 from common.errors import ConfigError, DataError
 
 COMBINE = ("mean", "first", "concat")
+
+
+@dataclass(frozen=True)
+class CaptionSettings:
+    """How the caption-language baseline is embedded."""
+
+    language_model: str | None = field(default=None, metadata={
+        "help": "sentence-transformers name or folder (default: the bundled all-MiniLM-L6-v2)"})
+    combine: str = field(default="mean", metadata={
+        "help": "how a video's captions become one vector: mean of their embeddings, first caption, or concat"})
+    cache_dir: Path | None = field(default=None, metadata={
+        "help": "caption-embedding cache folder (default: captions/ in the cache root, $SOCIAL_ALIGN_CACHE "
+                "else ~/.cache/social-align)", "type": Path})
+
+    def __post_init__(self):
+        if self.combine not in COMBINE:
+            raise ValueError(f"CaptionSettings.combine must be one of {COMBINE}, got {self.combine!r}")
 
 
 def default_model_path() -> Path:
@@ -33,20 +50,6 @@ def load_sentence_model(model: str | Path | None = None):
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(model or default_model_path()), device="cpu")
-
-
-def read_captions(data_dir: str | Path) -> pd.DataFrame:
-    """captions.csv (video_name, caption_index, caption); ValueError naming the file when unusable."""
-    path = Path(data_dir) / "captions.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no captions file (needed for the language baseline)")
-    frame = read_csv_text(path)
-    missing = {"video_name", "caption"} - set(frame.columns)
-    if missing:
-        raise DataError(f"{path}: missing column(s) {sorted(missing)}")
-    if "caption_index" in frame.columns:
-        frame["caption_index"] = numeric_columns(frame, ["caption_index"], path)["caption_index"]
-    return frame[frame["caption"].str.strip().ne("")]
 
 
 def caption_embeddings(captions: pd.DataFrame, video_names: list[str] | tuple[str, ...], *, encoder=None,

@@ -1,6 +1,7 @@
 """PNG figures for the report (matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,13 @@ def _plt():
 def metric_bars(metrics: pd.DataFrame, path: Path) -> Path:
     """One panel per headline metric: a bar per model with its 95% interval, chance, and the noise ceiling."""
     plt = _plt()
-    models = [m for m in dict.fromkeys(metrics["model"]) if not m.startswith("noise_ceiling")]
+    from analysis.report import model_order, shown_rows
+
+    models = [m for m in model_order(metrics) if not m.startswith("noise_ceiling")]
     fig, axes = plt.subplots(1, len(BAR_METRICS), figsize=(4.2 * len(BAR_METRICS), 4.2))
     for ax, (metric, title, chance) in zip(axes, BAR_METRICS):
-        sel = metrics[(metrics.metric == metric) & metrics.ci_over.isin(["videos", ""])].drop_duplicates("model")
+        sel = shown_rows(metrics)
+        sel = sel[(sel.metric == metric) & ~sel.ci_over.isin(["lower..upper"])]
         sel = sel.set_index("model").reindex(models)
         x = np.arange(len(models))
         err = np.abs(np.vstack([sel.value - sel.ci_low, sel.ci_high - sel.value]))
@@ -87,7 +91,7 @@ def variance_partition_bars(partitions: dict[str, dict], path: Path) -> Path:
     parts = (("unique_video", "unique to video model"), ("shared", "shared"),
              ("unique_language", "unique to language model"))
     models = list(partitions)
-    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(models), 4))
+    fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(models), 4))
     width = 0.8 / len(parts)
     for k, (key, label) in enumerate(parts):
         est = [partitions[m][key] for m in models]
@@ -95,7 +99,7 @@ def variance_partition_bars(partitions: dict[str, dict], path: Path) -> Path:
         err = np.abs(np.array([[e.value - e.ci_low, e.ci_high - e.value] for e in est]).T)
         ax.bar(x, [e.value for e in est], width, yerr=np.nan_to_num(err), capsize=3, label=label)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(np.arange(len(models)), [f"{m}\nvs language" for m in models])
+    ax.set_xticks(np.arange(len(models)), [f"{textwrap.fill(m, 18)}\nvs language" for m in models])
     ax.set_ylabel("share of human-similarity variance (R²)")
     ax.set_title("Variance partitioning: video model vs caption language", pad=28)
     ax.legend(fontsize=8, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)

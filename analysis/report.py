@@ -7,23 +7,40 @@ import numpy as np
 import pandas as pd
 
 from analysis.ranking import rank_column
-from analysis.scorers import SCORERS
+from analysis.scorers import SCORERS, SEEDS_AND_VIDEOS
 
 # The main table's rows, in reading order (the registry's headline metrics); anything else follows alphabetically.
 ORDER = tuple(s.name for s in SCORERS if s.headline)
 
 
 def main_table(df: pd.DataFrame) -> str:
-    """Markdown: one row per metric, one column per model, "value [ci_low, ci_high]" (intervals over videos;
-    for the noise ceiling "lower..upper")."""
-    shown = df[df["ci_over"].isin(["videos", "lower..upper", ""]) | df["ci_over"].str.startswith("videos (")]
-    shown = shown.drop_duplicates(["model", "metric"])
+    """Markdown: one row per metric, one column per model, "value [ci_low, ci_high]" (intervals over videos, or
+    over seeds and videos for a model trained on several seeds; for the noise ceiling "lower..upper").
+    Replicated models lead; a replicate's own rows (`seed` set) stay in metrics.parquet only."""
+    shown = shown_rows(df)
     cells = shown.assign(cell=[_cell(r) for r in shown.itertuples()])
     table = cells.pivot(index="metric", columns="model", values="cell").fillna("")
     order = [m for m in ORDER if m in table.index] + sorted(set(table.index) - set(ORDER))
-    models = list(dict.fromkeys(df["model"]))
-    table = table.loc[order, [m for m in models if m in table.columns]]
+    table = table.loc[order, [m for m in model_order(df) if m in table.columns]]
     return _markdown(table.reset_index())
+
+
+def model_order(df: pd.DataFrame) -> list[str]:
+    """The models in the order tables and plots show them: replicated models first, then the others, each in
+    the order they were scored."""
+    seeds = df.groupby("model", sort=False)["seeds"].max() if "seeds" in df.columns else pd.Series(dtype=float)
+    return sorted(dict.fromkeys(df["model"]), key=lambda m: 0 if seeds.get(m, 1) > 1 else 1)  # sorted is stable
+
+
+def shown_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows a table or a bar shows: one per (model, metric), its interval over videos (seeds and videos for
+    a replicated model's pooled row) or a noise ceiling's bounds; never a single replicate's own rows."""
+    if "seed" in df.columns:
+        df = df[df["seed"].isna()]
+    over = df["ci_over"]
+    shown = df[over.isin(["videos", "lower..upper", "", SEEDS_AND_VIDEOS]) | over.str.startswith("videos (")
+               | over.str.startswith(f"{SEEDS_AND_VIDEOS} (")]
+    return shown.drop_duplicates(["model", "metric"])
 
 
 def _cell(r) -> str:
@@ -86,6 +103,18 @@ def experiment_report(metrics: pd.DataFrame, trials: pd.DataFrame, figures: list
              "caption-language baseline. Scored on the held-out test videos.",
              "Intervals: 95% bootstrap over videos. `noise_ceiling` cells are lower..upper; "
              "`diff_vs_base_*` rows are paired bootstrap differences (p in the ci_over column of "
-             "metrics.parquet). See docs/analysis.md.", "", main_table(metrics), ""]
+             "metrics.parquet). See docs/analysis.md.", *_replicate_note(metrics), "", main_table(metrics), ""]
     lines += [f"![{p.stem}]({p.name})" for p in figures]
     return "\n".join(lines)
+
+
+def _replicate_note(metrics: pd.DataFrame) -> list[str]:
+    """The sentence that says which columns are seed means and which single runs, where there are both."""
+    if "seeds" not in metrics.columns or not (metrics["seeds"] > 1).any():
+        return []
+    seeds = sorted({int(k) for k in metrics.loc[metrics["seeds"] > 1, "seeds"]})
+    return ["", f"Columns `(K seeds)` lead: the chosen configuration retrained from scratch on K = "
+            f"{', '.join(map(str, seeds))} fresh seeds, never selected on, reported as the mean over seeds with a "
+            "95% two-level bootstrap interval (seeds and test videos resampled together; every difference on the "
+            "same resamples). Columns `(single run)` are the search's own trials, picked on validation from the "
+            "same run, for reference; each seed's own rows are in metrics.parquet (`seed` column)."]

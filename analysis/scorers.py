@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 RULES = ("three_way", "paper")
 UNITS = ("videos", "participants")
+SEEDS_AND_VIDEOS = "seeds x videos"  # ci_over of a seed-pooled row (analysis.replicates)
 
 
 class ModelScores:

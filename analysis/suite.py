@@ -117,14 +117,19 @@ def paired_rows(name: str, base_name: str, embeddings: np.ndarray, base: np.ndar
     """name minus base on the same triplets and the same video resamples, for every paired Scorer (accuracy,
     Spearman RSA, explained variance), as metrics `diff_vs_<label>_<metric>` (label: base_name unless given).
     samples: what `model_rows` kept for both models (else they are scored here)."""
-    label = label or base_name
     samples = samples if samples is not None else {}
     for model, x in ((name, embeddings), (base_name, base)):
         if model not in samples:
             samples[model] = ModelScores(x, ev, s)
+    return scored_paired_rows(name, samples[name], samples[base_name], s, label or base_name)
+
+
+def scored_paired_rows(name: str, a: ModelScores, b: ModelScores, s: SuiteSettings, label: str) -> list[dict]:
+    """paired_rows of two models already scored (their ModelScores, on the same EvalSet and settings): name's
+    `diff_vs_<label>_<metric>` rows."""
     rows = []
     for sc in (sc for sc in SCORERS if sc.paired):
-        (value_a, boot_a, n), (value_b, boot_b, _) = sc.over_videos(samples[name]), sc.over_videos(samples[base_name])
+        (value_a, boot_a, n), (value_b, boot_b, _) = sc.over_videos(a), sc.over_videos(b)
         d = paired_difference(value_a, value_b, boot_a, boot_b, s.ci)
         rows.append(row(name, f"diff_vs_{label}_{sc.name}", d.difference, d.ci_low, d.ci_high, n,
                         f"videos (p={d.p_value:.3g})"))

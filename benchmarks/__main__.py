@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "data_path": "data_path", "step_efficiency": "step_efficiency", "analysis": "analysis_timing",
     "gpu": "gpu", "ray_overhead": "ray_overhead", "search_efficiency": "search_efficiency",
-    "memory": "memory", "attention": "attention",
+    "memory": "memory", "attention": "attention", "budget": "budget",
 }
 
 
@@ -115,7 +115,8 @@ def run_all(names: list[str], settings: BenchSettings, work: Path, out: Path, co
         print(f"[benchmarks] {name} ...", flush=True)
         start = time.perf_counter()
         try:
-            kwargs = {"plot_path": out / "search_efficiency.png"} if name == "search_efficiency" else {}
+            kwargs = {"plot_path": out / "search_efficiency.png"} if name == "search_efficiency" else \
+                {"out": out} if name == "budget" else {}
             result = _module(name).run(settings, work, **kwargs)
         except Exception as err:  # noqa: BLE001 - one broken measurement must not lose the others
             traceback.print_exc()

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from common.errors import cli_entry
 
 METRICS = ("ooo_acc_three_way", "rsa_spearman", "explained_variance", "diff_vs_base_ooo_acc_three_way",
            "diff_vs_base_explained_variance")
@@ -53,6 +54,7 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

@@ -14,20 +14,28 @@ from pathlib import Path
 from benchmarks.common import spread, timed
 from data.clips import DecodeSettings, decode_clip
 from data.judgments import load_judgments
-from study.preflight import preflight
+from study.preflight import check_backbone, preflight
 from study.synthetic import SyntheticConfig, ensure_benchmark
+from common.errors import cli_entry
+
+
+def _preflight(data: Path, storage: Path) -> None:
+    """The sweep's checks before Ray: the data and storage, then its backbone (the smoke space's 'tiny')."""
+    preflight(data, storage=str(storage))
+    check_backbone("tiny")
 
 
 def measure(data: Path, repeats: int, storage: Path) -> dict:
     """Preflight seconds (first call, then `repeats` more) and the seconds to decode every video once."""
-    first = timed(lambda: preflight(data, storage=str(storage)))
-    again = [timed(lambda: preflight(data, storage=str(storage))) for _ in range(repeats)]
+    first = timed(lambda: _preflight(data, storage))
+    again = [timed(lambda: _preflight(data, storage)) for _ in range(repeats)]
     names = load_judgments(data).video_names
     decode = timed(lambda: [decode_clip(data / "videos" / n, DecodeSettings()) for n in names])
     return {"data": str(data), "n_videos": len(names), "first_s": first, "preflight_s": spread(again),
             "decode_all_s": decode}
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.preflight_timing", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,5 +1,6 @@
 """How long `python -m study.sweep` takes to refuse bad input, as a ratio against the preflight's own time
-(study.preflight on the same data, in process). A refusal is a whole command: Python starting, the imports
+(study.preflight on the same data, in process), and how long every other entry point takes to refuse a bad
+flag or input (a bad storage URI and a non-Ray --ray-address included). A refusal is a whole command: Python starting, the imports
 the checks need, the checks, the `error:` line. Ray and torch are imported only past every check, so a bad
 flag, name or data file costs about a second; a bad backbone is refused last (its check imports torch).
 
@@ -22,8 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import spread, timed
-from study.preflight import preflight
+from study.preflight import check_backbone, preflight
 from study.synthetic import ensure_benchmark
+from common.errors import cli_entry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,11 +52,41 @@ def refusals(data: Path, bad_data: Path, store: Path) -> dict[str, list[str]]:
             "backbone (no such folder; after the data checks)": [*base, "--set", "backbone=/no/such/model"]}
 
 
-def refuse(argv: list[str]) -> float:
+def entry_refusals(data: Path, work: Path) -> dict[str, list[str]]:
+    """One bad input per entry point (module, then its arguments), and the sweep's storage and Ray checks."""
+    store = ["--data", str(data), "--storage-path"]
+    return {"study.sweep --storage-path foo://bar/baz": ["study.sweep", *store, "foo://bar/baz", "--no-dashboard"],
+            "study.sweep --ray-address (closed port)": ["study.sweep", "--ray-address", "127.0.0.1:1"],
+            "study.sweep --set lr=Infinity": ["study.sweep", *store, str(work / "runs"), "--set", "lr=Infinity"],
+            "study.sweep --resume (unsigned folder)": ["study.sweep", "--resume", str(_unsigned(work, data))],
+            "analysis (no such folder)": ["analysis", str(work / "no-such-experiment")],
+            "analysis.human (no such folder)": ["analysis.human", str(work / "no-such-data")],
+            "data (no such folder)": ["data", str(work / "no-such-data")],
+            "study.synthetic (--out is a file)": ["study.synthetic", "--out", str(_a_file(work))],
+            "study.pretrain --seed -1": ["study.pretrain", "--seed", "-1"],
+            "study.ladder --backbone (no such folder)": ["study.ladder", "--backbone", str(work / "no-such-model")],
+            "benchmarks --only nonsense": ["benchmarks", "--only", "nonsense"]}
+
+
+def _a_file(work: Path) -> Path:
+    (work / "a-file").write_text("")
+    return work / "a-file"
+
+
+def _unsigned(work: Path, data: Path) -> Path:
+    """A folder shaped like a sweep's that this user's sweep did not sign (as if downloaded)."""
+    folder = work / "downloaded"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.json").write_text(json.dumps({"settings": {"data": str(data)}}))
+    (folder / "tuner.pkl").write_bytes(b"\x80\x05N.")
+    return folder
+
+
+def refuse(argv: list[str], module: str = "study.sweep") -> float:
     """Seconds for the command to exit 2 with one `error:` line (anything else fails the benchmark)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "study.sweep", *argv], cwd=REPO, env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", module, *argv], cwd=REPO, env=env, capture_output=True,
                          text=True)
     seconds = time.perf_counter() - start
     lines = out.stderr.strip().splitlines()
@@ -63,21 +95,34 @@ def refuse(argv: list[str]) -> float:
     return seconds
 
 
+def _preflight(data: Path, storage: Path) -> None:
+    """The sweep's checks before Ray: the data and storage, then its backbone (the smoke space's 'tiny')."""
+    preflight(data, storage=str(storage))
+    check_backbone("tiny")
+
+
 def measure(data: Path, work: Path, repeats: int) -> dict:
     store = work / "runs"
     commands = refusals(data, bad_rating_copy(data, work), store)
     preflight_s, times = [], {name: [] for name in commands}
-    preflight(data, storage=str(store))  # first call warms the file cache, as a sweep's own first look would
+    _preflight(data, store)  # first call warms the file cache, as a sweep's own first look would
     for _ in range(repeats):
-        preflight_s.append(timed(lambda: preflight(data, storage=str(store))))
+        preflight_s.append(timed(lambda: _preflight(data, store)))
         for name, argv in commands.items():
             times[name].append(refuse(argv))
+    entries = entry_refusals(data, work)
+    entry_times = {name: [] for name in entries}
+    for _ in range(repeats):
+        for name, (module, *argv) in entries.items():
+            entry_times[name].append(refuse(argv, module))
     median = spread(preflight_s)["median"]
     return {"data": str(data), "preflight_s": spread(preflight_s),
             "refusals": {name: {"seconds": spread(t), "ratio_to_preflight": spread([x / median for x in t])}
-                         for name, t in times.items()}}
+                         for name, t in times.items()},
+            "entry_points": {name: {"seconds": spread(t)} for name, t in entry_times.items()}}
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.refusal_timing", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -58,7 +58,8 @@ def _sections(lines: list[str], results: dict) -> str:
             else:
                 lines += section.body(r) + [""]
             earlier = " (from an earlier run of the suite)" if r.get("from_earlier_run") else ""
-            lines += [f"_Benchmark wall time {r.get('benchmark_wall_s', float('nan')):.0f} s, finished "
+            wall = f"{r['benchmark_wall_s']:.0f} s" if "benchmark_wall_s" in r else "n/a"
+            lines += [f"_Benchmark wall time {wall}, finished "
                       f"{r.get('finished', 'n/a')}{earlier}; load average after: "
                       f"{_load(r.get('load_average_after', []))}._", ""]
     return "\n".join(lines)
@@ -236,7 +237,9 @@ def _gpu(r: dict) -> list[str]:
         return [f"{r['reason']}.", "", "| figure | value |", "|---|---|",
                 "| clips/s, base TimeSformer 8x224x224 bf16 fwd+bwd with LoRA | not measured |",
                 "| peak GPU memory | not measured |", "| model FLOPs utilisation | not measured |"]
-    return [f"Device: {r['device']}, batch {r['batch']}.", "", "| figure | value |", "|---|---|",
+    software = f" (torch {r['torch']}, transformers {r['transformers']})" if r.get("torch") else ""
+    how = f" {r['how']}." if r.get("how") else ""
+    return [f"Device: {r['device']}{software}, batch {r['batch']}.{how}", "", "| figure | value |", "|---|---|",
             f"| clips/s | {fmt(r['clips_per_s'], 1)} |", f"| peak memory, GiB | {r['peak_memory_gib']:.2f} |",
             f"| model FLOPs utilisation (vs {r['bf16_peak_flops']:.3g} FLOP/s bf16) | {fmt(r['mfu'], 3)} |"]
 

@@ -35,7 +35,7 @@ def _compare(data_dir: Path, work_dir: Path, shape, settings: BenchSettings) -> 
         raise RuntimeError(f"{shape.name}: unique-video and three-pass steps disagree by {max_diff:.2e} "
                              f"(tolerance {LOSS_TOLERANCE:g})")
     with torch.no_grad():
-        example = [float(x) for x in unique_step_losses(trainee, work[0], settings.seed)]
+        example = _named(unique_step_losses(trainee, work[0], settings.seed))
     forwards = [_forward_counts(trainee, triplets, settings.seed + k) for k, triplets in enumerate(work)]
     unique_turn, naive_turn = itertools.count(), itertools.count()  # both sides walk the same batches
 
@@ -48,7 +48,7 @@ def _compare(data_dir: Path, work_dir: Path, shape, settings: BenchSettings) -> 
         forward_backward(trainee, naive_step_losses, work[k], settings.seed + k)
 
     unique_s, naive_s = side_by_side(unique, naive, settings.repeats)
-    return {"max_loss_difference": max_diff, "example_losses": dict(zip(("total", "triplet", "rsa"), example)),
+    return {"max_loss_difference": max_diff, "example_losses": example,
             "clips_embedded_unique": spread([f[0] for f in forwards]),
             "clips_embedded_naive": spread([f[1] for f in forwards]), "unique_step_s": spread(unique_s),
             "naive_step_s": spread(naive_s), "time_ratio_naive_over_unique": ratio_spread(naive_s, unique_s)}
@@ -57,9 +57,14 @@ def _compare(data_dir: Path, work_dir: Path, shape, settings: BenchSettings) -> 
 def _loss_difference(trainee, triplets: np.ndarray, seed: int) -> float:
     """Largest absolute difference of total, triplet and RSA loss between the two step kinds."""
     with torch.no_grad():
-        a = unique_step_losses(trainee, triplets, seed)
-        b = naive_step_losses(trainee, triplets, seed)
-    return max(abs(float(x) - float(y)) for x, y in zip(a, b))
+        a = _named(unique_step_losses(trainee, triplets, seed))
+        b = _named(naive_step_losses(trainee, triplets, seed))
+    return max(abs(a[name] - b[name]) for name in a)
+
+
+def _named(terms) -> dict[str, float]:
+    """{'total': ..., then each term} of a step's Terms."""
+    return {"total": float(terms.total), **{name: float(value) for name, value in terms.parts.items()}}
 
 
 def _forward_counts(trainee, triplets: np.ndarray, seed: int) -> tuple[int, int]:

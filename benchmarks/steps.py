@@ -1,6 +1,6 @@
 """Training steps to time: the trainer's own step (unique videos embedded once) and the naive alternative.
 
-The unique-video step is `trainables.loop.train_step` itself (the loop's public step API, with `StepData`),
+The unique-video step is the hybrid objective's own step (trainables.objectives, on a `trainables.step.Batch`),
 not a copy, so the benchmark measures the code that trains.
 """
 from __future__ import annotations
@@ -16,11 +16,13 @@ from data.clips import DecodeSettings
 from data.prepared import prepare_dataset
 from study.pretrain import resolve_backbone
 from study.synthetic import SyntheticConfig, ensure_benchmark
-from trainables import loop
 from trainables.config import TrainConfig
 from data.prepared import load_prepared
-from trainables.losses import HybridLoss, hybrid_loss, rsa_loss, triplet_loss
+from trainables.losses import rsa_loss, triplet_loss
 from trainables.model import build_model, trainable_parameters
+from trainables.objectives import Terms, objective_of
+from trainables.objectives.base import ramp
+from trainables.step import Batch, StepData
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ SMALL = StepShape("small (4 layers x 192, 8x64x64, batch 4, RSA subset 16)", "sm
 class Trainee:
     """What a timed step needs: the model, the loop's step data, an optimiser and the resolved config."""
     model: torch.nn.Module
-    step_data: loop.StepData
+    step_data: StepData
     optimizer: torch.optim.Optimizer
     cfg: TrainConfig
 
@@ -73,7 +75,7 @@ def build_trainee(data_dir: Path, work_dir: Path, shape: StepShape, *, dropout: 
     torch.manual_seed(seed)
     model = build_model(cfg.model).train()
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=cfg.optim.lr)
-    return Trainee(model, loop.StepData(load_prepared(prepared), cfg, torch.device("cpu")), optimizer, cfg)
+    return Trainee(model, StepData(load_prepared(prepared), cfg, torch.device("cpu")), optimizer, cfg)
 
 
 def batches(trainee: Trainee, n: int, seed: int) -> list[np.ndarray]:
@@ -84,13 +86,14 @@ def batches(trainee: Trainee, n: int, seed: int) -> list[np.ndarray]:
     return [triplets[rng.choice(len(triplets), size=size, replace=False)] for _ in range(n)]
 
 
-def unique_step_losses(trainee: Trainee, triplets: np.ndarray, seed: int, epoch: int = 0) -> HybridLoss:
+def unique_step_losses(trainee: Trainee, triplets: np.ndarray, seed: int, epoch: int = 0) -> Terms:
     """The trainer's step: each distinct video of the batch and the RSA subset embedded once."""
-    return loop.train_step(trainee.model, trainee.step_data, triplets, np.random.default_rng(seed),
-                            trainee.cfg, epoch)
+    batch = Batch(triplets, trainee.step_data, trainee.model, trainee.model, np.random.default_rng(seed),
+                  trainee.cfg.loss, epoch)
+    return objective_of(trainee.cfg).step(batch)
 
 
-def naive_step_losses(trainee: Trainee, triplets: np.ndarray, seed: int, epoch: int = 0) -> HybridLoss:
+def naive_step_losses(trainee: Trainee, triplets: np.ndarray, seed: int, epoch: int = 0) -> Terms:
     """Three forward passes per triplet (anchors, positives, negatives) and a separate pass over the RSA clips
     (the batch's videos plus the same extra subset the trainer's step draws with this seed)."""
     data, cfg = trainee.step_data, trainee.cfg
@@ -103,10 +106,10 @@ def naive_step_losses(trainee: Trainee, triplets: np.ndarray, seed: int, epoch: 
     position = torch.from_numpy(data.position[rows])
     rsa = rsa_loss(trainee.model(data.clip_tensor(rows)), data.distance[position][:, position],
                    data.observed[position][:, position])
-    return hybrid_loss(triplet, rsa, epoch=epoch, config=cfg.loss)
+    return Terms(cfg.loss.alpha * triplet + ramp(epoch, cfg.loss) * rsa, {"triplet": triplet, "rsa": rsa})
 
 
-def forward_backward(trainee: Trainee, losses_fn, triplets: np.ndarray, seed: int) -> HybridLoss:
+def forward_backward(trainee: Trainee, losses_fn, triplets: np.ndarray, seed: int) -> Terms:
     """One forward and backward (no optimiser step, so repeats see the same weights and the same losses)."""
     trainee.optimizer.zero_grad(set_to_none=True)
     parts = losses_fn(trainee, triplets, seed)

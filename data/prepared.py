@@ -18,6 +18,7 @@ import numpy as np
 from common.atomic import atomic_folder, atomic_path
 from common.errors import ConfigError, DataError
 from metrics.triplet_pairs import positions
+from data.budget import JudgmentBudget, budget_summary, sample_judgments
 from data.judgments import DEFAULT_MIN_CATCH_ACCURACY, Judgments, data_fingerprint, load_judgments
 from data.splits import Split, SplitTriplets, paper_split, random_split, similarity_matrix, split_triplets
 from data.clips import DecodeSettings, default_cache_root, load_clips
@@ -47,6 +48,8 @@ class PreparedMeta:
     n_triplets: dict = field(default_factory=dict, metadata={"help": "triplets per split"})
     n_mixed_dropped: int = field(default=0, metadata={"help": "triplets mixing splits, dropped"})
     catch: dict = field(default_factory=dict, metadata={"help": "data.judgments.CatchReport.summary()"})
+    judgments: dict = field(default_factory=dict, metadata={
+        "help": "data.budget.budget_summary: the training judgments' budget and what it kept"})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=1)
@@ -82,11 +85,12 @@ def is_prepared(directory: str | Path) -> bool:
 def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0, val_fraction: float = 0.2,
                     test_fraction: float = 0.2, decode: DecodeSettings = DecodeSettings(),
                     min_catch_accuracy: float = DEFAULT_MIN_CATCH_ACCURACY,
-                    out_root: str | Path | None = None) -> Path:
+                    out_root: str | Path | None = None, budget: JudgmentBudget = JudgmentBudget()) -> Path:
     """Build (or reuse) the prepared folder for these data and settings; return its path.
 
     split: "paper" (test = test.csv) or "random" (seeded; test_fraction of all videos, used only here).
     out_root: default `$SOCIAL_ALIGN_CACHE`, else `~/.cache/social-align`.
+    budget: the share of the training judgments kept (data.budget); validation and test keep all of theirs.
     """
     if not isinstance(decode, DecodeSettings):
         raise ConfigError(f"decode must be a data.clips.DecodeSettings; got {decode!r}")
@@ -98,12 +102,26 @@ def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0
                 "min_catch_accuracy": float(min_catch_accuracy), "decode": decode.key()}
     if split == "random":  # only then does test_fraction shape the folder
         settings["test_fraction"] = float(test_fraction)
+    settings |= budget.settings()  # nothing for a full budget: the folder of today
     key = _folder_key(data_dir, [j.video_names[i] for i in row_ids], settings)
     root = Path(out_root) if out_root is not None else default_cache_root()
     target = root / f"prepared-{key}"
     if _is_complete(target, key):
         return target
-    return _build(target, data_dir, j, chosen, decode, meta={"key": key, "settings": settings})
+    return _build(target, data_dir, j, chosen, decode, budget, meta={"key": key, "settings": settings})
+
+
+def prepare_budget(prepared_dir: str | Path, budget: JudgmentBudget) -> Path:
+    """The sibling of a prepared folder made from the same data and settings with this judgment budget (the
+    folder itself when the budget matches its own); its clips come from the same clip cache, not decoded again."""
+    meta = read_meta(prepared_dir)
+    if budget.settings() == {k: v for k, v in meta.settings.items() if k.startswith("judgment_")}:
+        return Path(prepared_dir)
+    settings = meta.settings
+    return prepare_dataset(meta.data_dir, split=settings["split"], seed=settings["seed"],
+                           val_fraction=settings["val_fraction"], test_fraction=settings.get("test_fraction", 0.2),
+                           decode=meta.decode, min_catch_accuracy=settings["min_catch_accuracy"],
+                           out_root=Path(prepared_dir).parent, budget=budget)
 
 
 def _make_split(j: Judgments, kind: str, *, seed: int, val_fraction: float, test_fraction: float) -> Split:
@@ -136,12 +154,15 @@ def _is_complete(target: Path, key: str) -> bool:
 
 
 def _build(target: Path, data_dir: Path, j: Judgments, split: Split, decode: DecodeSettings,
-           meta: dict) -> Path:
+           budget: JudgmentBudget, meta: dict) -> Path:
     """Write every file into a temporary sibling folder, then rename it into place; if another process finished
     the same folder first, keep theirs (same key, same content)."""
     key = meta["key"]
     with atomic_folder(target, existing="keep", complete=lambda folder: _is_complete(folder, key)) as tmp:
         parts = split_triplets(j, split)
+        kept = sample_judgments(parts.train, budget)  # only training judgments shrink
+        meta["judgments"] = budget_summary(parts.train, kept, budget)
+        parts = parts._replace(train=kept)
         row_ids = np.concatenate([split.train, split.val])
         _write_clips(tmp / "clips.npy", data_dir, [j.video_names[i] for i in row_ids], decode,
                      cache_dir=target.parent / "clips")
@@ -181,14 +202,14 @@ def _write_arrays(folder: Path, row_ids: np.ndarray, split: Split, parts: SplitT
 
 
 def _meta(data_dir: Path, j: Judgments, split: Split, parts: SplitTriplets, row_ids: np.ndarray,
-          decode: DecodeSettings, *, key: str, settings: dict) -> PreparedMeta:
+          decode: DecodeSettings, *, key: str, settings: dict, judgments: dict) -> PreparedMeta:
     return PreparedMeta(
         key=key, settings=settings, data_dir=str(data_dir.resolve()), data_fingerprint=data_fingerprint(data_dir),
         decode=decode, video_names=tuple(j.video_names[i] for i in row_ids),
         test_video_ids=tuple(split.test.tolist()),  # ids only: their clips are never in the folder
         n_videos={"train": len(split.train), "val": len(split.val), "test": len(split.test)},
         n_triplets={"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
-        n_mixed_dropped=parts.n_mixed_dropped, catch=j.catch.summary())
+        n_mixed_dropped=parts.n_mixed_dropped, catch=j.catch.summary(), judgments=judgments)
 
 
 # ---------------------------------------------------------------- reading (the trainer's side)
@@ -249,11 +270,6 @@ def load_prepared(directory: str | Path) -> PreparedData:
 def load_clip_rows(directory: str | Path) -> np.ndarray:
     """clips.npy, memory-mapped: uint8 (n_rows, T, 3, H, W), rows in the order of video_ids.npy."""
     return _load(Path(directory) / "clips.npy", mmap_mode="r")
-
-
-def load_video_ids(directory: str | Path) -> np.ndarray:
-    """video_ids.npy: the global video id of each row of clips.npy."""
-    return _load(Path(directory) / "video_ids.npy")
 
 
 def _load(path: Path, mmap_mode: str | None = None) -> np.ndarray:

@@ -6,5 +6,6 @@ import nothing of the packages above them: no torch, Ray, pandas or file reading
 - odd_one_out: a model's odd-one-out choices and accuracy;
 - triplet_pairs: triplets as pair counts, per-participant pairs;
 - weighted_stats: weighted correlations over pair multiplicities;
-- noise_ceiling, bootstrap, permutation, variance_partitioning: the inference around them.
+- noise_ceiling, bootstrap, two_level_bootstrap (seeds x videos), permutation, variance_partitioning: the
+  inference around them.
 """

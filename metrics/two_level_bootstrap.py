@@ -33,8 +33,9 @@ def two_level_samples(per_seed: np.ndarray, *, seed: int = 0) -> np.ndarray:
     if k == 1:
         return videos_only
     draws = multiplicities(k, n_boot, seed).astype(np.float64)          # (n_boot, K)
-    drawn = np.einsum("bk,kb->b", draws, per_seed) / k
-    return videos_only + seed_scale(per_seed) * (drawn - videos_only)
+    with np.errstate(invalid="ignore"):  # a resample with an infinite statistic (R^2 of one repeated video)
+        drawn = np.einsum("bk,kb->b", draws, per_seed) / k
+        return videos_only + seed_scale(per_seed) * (drawn - videos_only)
 
 
 def seed_scale(per_seed: np.ndarray) -> float:

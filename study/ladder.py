@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from data.judgments import load_judgments
-from analysis.language import caption_embeddings, read_captions
+from analysis.language import caption_embeddings
+from data.annotations import read_captions
 from common.atomic import atomic_path
-from common.errors import cli_entry
+from common.errors import ConfigError, cli_entry
 from metrics.bootstrap import accuracy_samples, paired_difference, percentile_interval
 from metrics.odd_one_out import per_triplet_correct
 from metrics.rdm import model_rdm
@@ -28,21 +28,15 @@ from metrics.triplet_pairs import positions
 from data.splits import paper_split
 from study.synthetic import SOCIAL_LATENTS, SyntheticConfig, ensure_benchmark, true_similarity
 from data.clips import DecodeSettings, load_clips
+from study.pretrain import PretrainConfig
 from trainables.config import ModelConfig
 from trainables.model import load_backbone, normalise_clips
 
 WORLDS = {"default": SyntheticConfig(),
           "second": SyntheticConfig(seed=1, social_weights=(0.6, 1.2, 0.8, 1.2, 0.8, 1.0, 1.0))}
-DECODE = DecodeSettings(num_frames=4, image_size=32)  # what the synthetic pretrained backbone sees
+# What the synthetic pretrained backbone sees: the frames and size it is pretrained at (study.pretrain).
+DECODE = DecodeSettings(num_frames=PretrainConfig().num_frames, image_size=PretrainConfig().image_size)
 CHANCE = 1 / 3
-
-
-@dataclass(frozen=True)
-class TestSet:
-    """The test videos' triplets (rows index `videos`) and what scores them."""
-    videos: np.ndarray
-    triplets: np.ndarray
-    truth: np.ndarray
 
 
 @torch.no_grad()
@@ -131,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world", choices=sorted(WORLDS), default="default")
     parser.add_argument("--json", type=Path, default=None, help="also write the ladder here")
     args = parser.parse_args(argv)
+    if args.backbone is not None and not (Path(args.backbone).expanduser() / "config.json").is_file():
+        raise ConfigError(f"--backbone {args.backbone}: no save_pretrained folder (config.json) there")
     world = WORLDS[args.world]
     result = ladder(ensure_benchmark(config=world), args.backbone or str(ensure_pretrained()), world)
     print(f"{args.world} world, {result['n_test_videos']} test videos, {result['n_test_triplets']} test triplets, "

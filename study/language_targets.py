@@ -1,5 +1,5 @@
 """The caption-language similarity a prepared folder's training videos get for the language-distill control
-(trainables.variants): the caption-language model the analysis scores as its baseline (analysis.language: the
+(trainables.objectives): the caption-language model the analysis scores as its baseline (analysis.language: the
 mean of each video's caption embeddings, cosine similarity), written into the folder by the sweep before Ray
 starts, for a space whose variants need it."""
 from __future__ import annotations
@@ -13,10 +13,10 @@ from data.prepared import LANGUAGE_FILE, load_prepared, write_language_similarit
 
 
 def needs_language(variants) -> bool:
-    """Whether any of these variant names trains toward the caption-language similarity."""
-    from trainables.variants import VARIANTS
+    """Whether any of these variant names trains an objective toward the caption-language similarity."""
+    from trainables.objectives import OBJECTIVES
 
-    return any(VARIANTS[v].target == "language" for v in variants if v in VARIANTS)
+    return any(OBJECTIVES[v].target == "language" for v in variants if v in OBJECTIVES)
 
 
 def ensure_language_targets(prepared_dir: str | Path, data_dir: str | Path, *, language_model=None) -> Path:

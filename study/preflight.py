@@ -19,6 +19,7 @@ from typing import Collection
 import pandas as pd
 
 from common.errors import ConfigError, DataError
+from common.storage import check_storage
 from data.judgments import MAPPING_FILE, TRIPLETS_FILE, load_judgments
 from data.splits import paper_split, random_split, split_triplets
 
@@ -37,15 +38,12 @@ class PreflightReport:
 
 
 def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, analysis: bool = True,
-              backbone: str | tuple[str, ...] | None = "tiny", storage: str | None = None,
-              storage_setting: str = "--storage-path", buildable: Collection[str] = (),
-              clip_shape: tuple[int, int] | None = None) -> PreflightReport:
-    """Every check above, cheapest first; DataError or ConfigError on the first failure.
+              storage: str | None = None, storage_setting: str = "--storage-path") -> PreflightReport:
+    """Every data and storage check above, cheapest first; DataError or ConfigError on the first failure.
 
     analysis: also the test videos (in a paper split they are trained on by nobody), captions.csv and
-    annotations.csv. backbone: one, or every backbone a sweep trains; None leaves it to the caller (its check
-    imports torch). buildable: backbone folders the command builds itself before the sweep (allowed absent).
-    clip_shape: (num_frames, image_size) of the clips, checked against each backbone's configuration.
+    annotations.csv. The backbones are the caller's to check after it (check_backbone: it imports torch, and
+    only the caller knows the space's backbones and clip shape: study.sweep.plan).
     """
     start = time.perf_counter()
     if storage is not None:
@@ -60,9 +58,6 @@ def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, anal
         check_video(data_dir / "videos" / j.video_names[i], where=f"{MAPPING_FILE} row {rows[j.video_names[i]]}")
     if analysis:
         _check_analysis_files(data_dir, j.video_names)
-    frames, size = clip_shape or (None, None)
-    for name in () if backbone is None else (backbone,) if isinstance(backbone, str) else backbone:
-        check_backbone(name, buildable=buildable, num_frames=frames, image_size=size)  # last: imports torch
     return PreflightReport(len(ids), analysis, time.perf_counter() - start)
 
 
@@ -103,8 +98,7 @@ def _mapping_rows(data_dir: Path) -> dict[str, int]:
 
 def _check_analysis_files(data_dir: Path, video_names) -> None:
     """captions.csv has a caption for every video; annotations.csv a rating row for every video."""
-    from analysis.annotations import read_ratings
-    from analysis.language import read_captions
+    from data.annotations import read_captions, read_ratings
 
     try:
         captions = read_captions(data_dir)
@@ -120,19 +114,23 @@ def _check_analysis_files(data_dir: Path, video_names) -> None:
 
 def check_writable(storage: str, *, setting: str = "--storage-path") -> None:
     """A local folder we can create files in (or create, under an existing writable folder); URIs are
-    left to the storage client. The probe file is removed; no folder is created here."""
+    probed by writing and deleting a marker object. The probe file is removed; no folder is created here."""
+    shown = storage
     if "://" in storage:
-        return
+        local = check_storage(storage, setting=setting)  # a bucket: a bounded probe (common.storage)
+        if local is None:
+            return
+        storage = str(local)
     path = Path(storage).expanduser().resolve()
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is None or not existing.is_dir():
-        raise ConfigError(f"{setting} {storage}: not writable ({existing} is not a folder)")
+        raise ConfigError(f"{setting} {shown}: not writable ({existing} is not a folder)")
     probe = existing / f".write-test-{uuid.uuid4().hex}"
     try:
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise ConfigError(f"{setting} {storage}: not writable ({err.strerror})") from None
+        raise ConfigError(f"{setting} {shown}: not writable ({err.strerror})") from None
 
 
 def check_backbone(backbone: str, *, buildable: Collection[str] = (), num_frames: int | None = None,
@@ -145,13 +143,28 @@ def check_backbone(backbone: str, *, buildable: Collection[str] = (), num_frames
 
     if backbone in buildable:
         return
-    if backbone not in presets() and not is_local_backbone(backbone):
-        _check_hub_backbone(backbone, presets())
-    if is_local_backbone(backbone) and not (Path(backbone).expanduser() / "config.json").is_file():
-        raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
-                          f"{', '.join(presets())}")
+    if backbone not in presets():  # a preset's name means the preset, whatever folder here shares it
+        if not is_local_backbone(backbone):
+            _check_hub_backbone(backbone, presets())
+        elif not (Path(backbone).expanduser() / "config.json").is_file():
+            raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
+                              f"{', '.join(presets())}")
+        else:
+            _check_weights(Path(backbone).expanduser())
     if num_frames is not None and image_size is not None:
         check_fits(ModelConfig(backbone=backbone, num_frames=num_frames, image_size=image_size))
+
+
+def _check_weights(folder: Path) -> None:
+    """Each safetensors file's header is read and its tensors must fit in the file (a truncated copy fails)."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="numpy") as weights:
+                weights.keys()
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ConfigError(f"backbone {str(folder)!r}: {path} is not a whole safetensors file ({err})") from None
 
 
 def _check_hub_backbone(backbone: str, presets) -> None:

@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true",
                         help="build under --root even where study/weights/ ships this build (to check it)")
     args = parser.parse_args(argv)
+    if not 0 <= args.seed <= 2**32 - 1:  # numpy's seeds are unsigned 32-bit
+        raise ConfigError(f"--seed {args.seed}: must be a whole number in 0..{2**32 - 1}")
     config, log = PretrainConfig(seed=args.seed), (lambda line: print(line, flush=True))
     folder = build_pretrained(config, args.root or pretrained_root(), log) if args.rebuild else \
         ensure_pretrained(config, args.root, log)

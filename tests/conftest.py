@@ -30,6 +30,14 @@ def synthetic_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _resume_key(tmp_path_factory):
+    """The key sweeps sign their folders with (study.sweep.trust): one per test session, never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOCIAL_ALIGN_RESUME_KEY", str(tmp_path_factory.mktemp("config") / "resume.key"))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _pretrained_backbone_root(tmp_path_factory):
     """One folder per test session for the synthetic pretrained backbone (study.pretrain): built by the first
     test that needs it (the smoke space names it), reused by the others and by Ray's workers and subprocesses."""

@@ -54,15 +54,16 @@ def test_analysis_command_scores_base_trials_and_language(experiment, tmp_path, 
     assert main([str(experiment), "--top-k", "2", "--out", str(out), "--n-boot", "50", "--n-splits", "5",
                  "--cache-dir", str(tmp_path / "cache")]) == 0
     metrics = pd.read_parquet(out / "metrics.parquet")
-    assert {"base", "trial t1", "trial t0", "language", "noise_ceiling"} <= set(metrics.model)
-    assert "trial t2" not in set(metrics.model)                       # errored trial is never scored
+    # models are named by the variant their config registers (contract C2), the table has no variant column
+    assert {"base", "hybrid t1", "hybrid t0", "language", "noise_ceiling"} <= set(metrics.model)
+    assert "hybrid t2" not in set(metrics.model)                      # errored trial is never scored
     acc = metrics[(metrics.metric == "ooo_acc_three_way") & (metrics.ci_over == "videos")]
     assert ((acc.ci_low <= acc.value) & (acc.value <= acc.ci_high)).all()
     assert metrics.metric.str.startswith("diff_vs_base_").any() and metrics.metric.str.startswith("vp_").any()
     # the paired explained-variance difference is the difference of the two models' explained variances
     ev = metrics[metrics.metric == "explained_variance"].set_index("model")["value"]
-    diff = metrics[(metrics.model == "trial t1") & (metrics.metric == "diff_vs_base_explained_variance")]
-    assert len(diff) == 1 and np.isclose(diff.value.iloc[0], ev["trial t1"] - ev["base"])
+    diff = metrics[(metrics.model == "hybrid t1") & (metrics.metric == "diff_vs_base_explained_variance")]
+    assert len(diff) == 1 and np.isclose(diff.value.iloc[0], ev["hybrid t1"] - ev["base"])
     assert diff.ci_low.iloc[0] <= diff.value.iloc[0] <= diff.ci_high.iloc[0]
     for name in ("metrics", "similarity_matrices", "variance_partitioning", "probes", "sweep_history"):
         assert (out / f"{name}.png").stat().st_size > 10_000
@@ -128,7 +129,7 @@ def test_the_best_trial_of_each_variant_is_scored_and_fine_tuning_is_paired_agai
     from analysis.__main__ import main
     from trainables.checkpoint import read_config, save_checkpoint
     from trainables.config import TrainConfig
-    from trainables.probe import build_variant_model
+    from trainables.model import build_variant_model
 
     frame = pd.read_parquet(experiment / "results.parquet")
     hybrid = frame.iloc[1]
@@ -150,7 +151,8 @@ def test_the_best_trial_of_each_variant_is_scored_and_fine_tuning_is_paired_agai
     assert {"base", "hybrid t1", "linear-probe p0", "language"} <= set(metrics.model)
     assert "hybrid h9" not in set(metrics.model)
     paired = metrics[metrics.metric.str.startswith("diff_vs_linear_probe_")]
-    assert set(paired.model) == {"hybrid t1"} and len(paired) == 4
+    # the four paired metrics and the four social-affective probes
+    assert set(paired.model) == {"hybrid t1"} and len(paired) == 8
     # an untrained probe is the base's geometry: its paired difference from the base is 0
     acc = metrics[(metrics.metric == "ooo_acc_three_way") & (metrics.ci_over == "videos")].set_index("model")["value"]
     assert acc["linear-probe p0"] == pytest.approx(acc["base"], abs=1e-9)

@@ -171,3 +171,10 @@ def test_timesformer_uses_fused_attention_by_default():
     assert len(fused) == 2 * model.config.num_hidden_layers  # spatial and temporal, every layer
     eager = load_backbone(ModelConfig(attention="eager", **SHAPE))
     assert not any(isinstance(m, FusedSelfAttention) for m in eager.modules())
+
+
+def test_the_lora_target_vocabulary_is_the_union_of_the_families_groups():
+    from trainables.config import LORA_TARGET_NAMES
+
+    groups = [g for family in families().values() for g in family.lora_groups]
+    assert set(groups) == set(LORA_TARGET_NAMES)  # a family's new group name goes into the config's vocabulary

@@ -13,7 +13,8 @@ from metrics.odd_one_out import odd_one_out_accuracy
 from search_spaces import Choice, SearchSpace
 from study.language_targets import ensure_language_targets, needs_language
 from trainables.config import TrainConfig
-from trainables.loop import StepData, train
+from trainables.loop import train
+from trainables.step import StepData
 
 
 @pytest.fixture(scope="module")

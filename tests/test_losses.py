@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.config import LossConfig
-from trainables.losses import beta_at, hybrid_loss, mine_hard_negatives, rsa_loss, triplet_loss
+from trainables.losses import mine_hard_negatives, rsa_loss, triplet_loss
 
 
 def _unit(*angles_deg: float) -> torch.Tensor:
@@ -65,19 +64,6 @@ def test_rsa_loss_gradient_raises_correlation():
         stepped = raw - 0.05 * raw.grad
     after = rsa_loss(torch.nn.functional.normalize(stepped, dim=1), human, observed)
     assert after.item() < before.item()
-
-
-def test_beta_schedule_ramps_by_step_and_caps():
-    config = LossConfig()  # paper: 0.3 -> 0.7, +0.1 per epoch
-    assert [round(beta_at(e, config), 10) for e in range(7)] == [0.3, 0.4, 0.5, 0.6, 0.7, 0.7, 0.7]
-
-
-@pytest.mark.parametrize("variant, expected", [("hybrid", 0.7 * 2.0 + 0.5 * -0.5), ("triplet-only", 2.0),
-                                               ("budget-matched", 2.0), ("rsa-only", -0.5)])
-def test_hybrid_loss_combines_terms_per_variant_and_returns_both_parts(variant, expected):
-    out = hybrid_loss(torch.tensor(2.0), torch.tensor(-0.5), epoch=2, config=LossConfig(variant=variant))
-    assert out.total.item() == pytest.approx(expected)
-    assert (out.triplet.item(), out.rsa.item()) == (2.0, -0.5)
 
 
 def test_mined_negative_is_the_eligible_pool_video_closest_to_the_anchor():

@@ -4,14 +4,18 @@ Hand-made tiny data: a prepared folder of random 4-frame 32 px clips, the tiny p
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
 import search_spaces
 import trainables.loop as loop
+import trainables.objectives.terms as terms
 from trainables.config import TrainConfig
-from trainables.losses import anchored_rsa_loss, beta_at, violation_extra_triplet
+from trainables.losses import anchored_rsa_loss, violation_extra_triplet
+from trainables.objectives import objective_of
 # The hand-made prepared folder; `prepared` is a fixture used by name.
 from paper_helpers import paper_config, prepared, run_loop  # noqa: F401
 
@@ -65,13 +69,13 @@ def test_bad_protocol_settings_name_the_setting_and_the_value(flat, message):
 
 def test_rsa_steps_per_epoch_k_and_m_and_which_embeddings_carry_gradient(prepared, monkeypatch):
     calls = []
-    real = loop.anchored_rsa_loss
+    real = terms.anchored_rsa_loss
 
     def spy(grad, const, distance, observed):
         calls.append((grad.shape[0], grad.requires_grad, const.shape[0], const.requires_grad))
         return real(grad, const, distance, observed)
 
-    monkeypatch.setattr(loop, "anchored_rsa_loss", spy)
+    monkeypatch.setattr(terms, "anchored_rsa_loss", spy)
     run_loop(paper_config(prepared))                       # 12 steps, 6 RSA steps: one every 12 // 6 = 2 steps
     assert calls == [(6, True, 18, False)] * 6
     calls.clear()
@@ -111,22 +115,22 @@ def test_anchored_rsa_uses_grad_x_grad_and_grad_x_constant_pairs_only():
 def test_train_mode_is_restored_after_the_no_grad_embedding(prepared):
     """Defect 3 of the authors' code: after an RSA step the model stayed in eval mode (dropout off)."""
     seen = []
-    original = loop.paper_step
+    original = terms.paper_terms
 
-    def watch(model, module, *args, **kwargs):
-        handle = module.head.register_forward_hook(
+    def watch(batch, **kwargs):
+        handle = batch.module.head.register_forward_hook(
             lambda mod, inp, out: seen.append((torch.is_grad_enabled(), mod.training)))
         try:
-            return original(model, module, *args, **kwargs)
+            return original(batch, **kwargs)
         finally:
             handle.remove()
-            seen.append(("after step", module.training))
+            seen.append(("after step", batch.module.training))
 
-    loop.paper_step = watch
+    terms.paper_terms = watch
     try:
         run_loop(paper_config(prepared))
     finally:
-        loop.paper_step = original
+        terms.paper_terms = original
     with_grad = [training for grad, training in seen if grad is True]
     without = [training for grad, training in seen if grad is False]
     after = [training for tag, training in seen if tag == "after step"]
@@ -137,14 +141,22 @@ def test_train_mode_is_restored_after_the_no_grad_embedding(prepared):
 
 # ------------------------------------------------------------------- beta ramps, RSA-only updates
 
-def test_the_ramps_hybrid_and_rsa_only():
-    loss = TrainConfig.from_dict(paper_config("")).loss
-    hybrid = [beta_at(e, loss) for e in range(7)]
-    rsa_only = [beta_at(e, TrainConfig.from_dict(paper_config("", variant="rsa-only")).loss) for e in range(8)]
+def _rsa_weights(config: dict, epochs: int, monkeypatch) -> list[float]:
+    """The weight the trial's objective puts on an RSA term of 1 (and a triplet term of 0), per epoch."""
+    one = (torch.tensor(0.0), torch.tensor(1.0))
+    monkeypatch.setattr(terms, "paper_terms", lambda batch, **kw: one)
+    monkeypatch.setattr(terms, "batch_terms", lambda batch, **kw: one)
+    loss = TrainConfig.from_dict(config).loss
+    return [float(objective_of(loss).step(SimpleNamespace(loss=loss, epoch=e, index=0, steps=1)).total)
+            for e in range(epochs)]
+
+
+def test_the_ramps_hybrid_and_rsa_only(monkeypatch):
+    hybrid = _rsa_weights(paper_config(""), 7, monkeypatch)
+    rsa_only = _rsa_weights(paper_config("", variant="rsa-only"), 8, monkeypatch)
     assert hybrid == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7, 0.7, 0.7])
     assert rsa_only == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.0, 1.0])
-    ours = TrainConfig.from_dict({"variant": "rsa-only"}).loss
-    assert [beta_at(e, ours) for e in range(3)] == [1.0, 1.0, 1.0]
+    assert _rsa_weights({"variant": "rsa-only"}, 3, monkeypatch) == [1.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("variant, updates", [("rsa-only", 6), ("hybrid", 12), ("triplet-only", 12)])
@@ -162,8 +174,8 @@ def test_rsa_only_updates_on_rsa_steps_only(prepared, monkeypatch, variant, upda
 def test_budget_matched_adds_the_authors_count_of_extra_constraints(prepared, monkeypatch, steps, budget, expected):
     """Every max(1, steps // budget)-th step one extra triplet, never more than budget an epoch."""
     calls = []
-    real = loop.violation_extra_triplet
-    monkeypatch.setattr(loop, "violation_extra_triplet", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    real = terms.violation_extra_triplet
+    monkeypatch.setattr(terms, "violation_extra_triplet", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
     run_loop(paper_config(prepared, variant="budget-matched", steps_per_epoch=steps, budget_constraints=budget))
     spacing = max(1, steps // budget)
     assert len(calls) == min(budget, len(range(0, steps, spacing))) == expected

@@ -68,7 +68,7 @@ def test_the_lock_is_held_while_its_process_lives_and_dropped_when_it_dies(tmp_p
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(sweep.ConfigError, match=f"in use by another sweep \\(pid {holder.pid}\\)"):
             sweep.claim_experiment(folder, create=False)
-        with pytest.raises(sweep.ConfigError, match="already exists"):
+        with pytest.raises(sweep.ConfigError, match="in use by another sweep"):  # unstarted, but held
             sweep.claim_experiment(folder, create=True)
     finally:
         holder.kill()
@@ -89,6 +89,7 @@ def _experiment(tmp_path: Path, data: Path) -> Path:
     (folder / "tuner.pkl").write_bytes(b"not unpickled by any test")
     optuna.create_study(study_name="exp", storage=f"sqlite:///{folder / 'optuna.db'}")
     folder.chmod(0o700)
+    sweep.sign_folder(folder)  # as this user's sweep would have
     return folder
 
 

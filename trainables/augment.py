@@ -75,12 +75,15 @@ AUGMENTATIONS = {"flip": Flip(), "rot90": Rot90(), "channels": ChannelOrder(), "
 
 
 def parse_augment(spec: str, setting: str = "augment") -> tuple[str, ...]:
-    """'flip,rot90' -> ('flip', 'rot90'); '' or 'none' -> (). ConfigError naming the setting and the value."""
+    """'flip,rot90' -> ('flip', 'rot90'); 'all' -> every name in AUGMENTATIONS, in its order; '' or 'none' -> ().
+    ConfigError naming the setting and the value."""
+    if spec.strip() == "all":
+        return tuple(AUGMENTATIONS)
     names = tuple(n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none")
     bad = [n for n in names if n not in AUGMENTATIONS]
     if bad or len(set(names)) != len(names):
-        raise ConfigError(f"{setting} must be 'none' or distinct names out of {sorted(AUGMENTATIONS)} separated by "
-                          f"commas, got {spec!r}")
+        raise ConfigError(f"{setting} must be 'none', 'all' or distinct names out of {sorted(AUGMENTATIONS)} "
+                          f"separated by commas, got {spec!r}")
     return names
 
 

@@ -1,4 +1,5 @@
-"""Checkpoint folder: `adapter/` (PEFT save_pretrained), `head.safetensors`, `config.json`, `train_state.pt`.
+"""Checkpoint folder: `adapter/` (PEFT save_pretrained), `head.safetensors`, `config.json`, `preprocessing.json`
+(the clip settings, pixel normalisation and pooling the model expects), `train_state.pt`.
 
 No pickled objects: the adapter and head are safetensors, the config is JSON, and the train state holds only
 tensors, numbers and lists, so `torch.load(..., weights_only=True)` reads it.
@@ -21,7 +22,7 @@ from common.atomic import atomic_folder
 from common.errors import DataError
 from data.clips import DecodeSettings
 from trainables.config import TrainConfig
-from trainables.backbones import family_of
+from trainables.backbones import Family, family_of
 from trainables.model import VideoEmbedder, peft_backbone
 
 ADAPTER, HEAD, CONFIG, STATE = "adapter", "head.safetensors", "config.json", "train_state.pt"
@@ -51,25 +52,26 @@ def write_checkpoint_files(directory: Path, model: VideoEmbedder, config: TrainC
     save_file({k: v.detach().cpu().contiguous() for k, v in module.head.state_dict().items()},
               str(directory / HEAD))
     (directory / CONFIG).write_text(config.to_json())
-    (directory / PREPROCESSING).write_text(json.dumps(preprocessing(config), sort_keys=True, indent=2))
+    (directory / PREPROCESSING).write_text(json.dumps(preprocessing(config, model.family), sort_keys=True,
+                                                      indent=2))
     if train_state is not None:
         torch.save(train_state, directory / STATE)
 
 
-def preprocessing(config: TrainConfig) -> dict:
+def preprocessing(config: TrainConfig, family: Family) -> dict:
     """What a clip must be for this model: frames, size, how they were picked and sized, and the backbone
     family's layout (channel order, per-channel mean and std) the model applies itself to uint8 pixels."""
     m = config.model
-    return {**asdict(m.decode()), "pixels": "uint8 0-255", "pooling": m.pooling,
-            **family_of(m.backbone).describe_layout(m)}
+    return {**asdict(m.decode()), "pixels": "uint8 0-255", "pooling": m.pooling, **family.describe_layout(m)}
 
 
-def read_preprocessing(directory: str | Path) -> dict:
+def read_preprocessing(directory: str | Path, family: Family | None = None) -> dict:
     """The checkpoint's preprocessing record (rebuilt from config.json for checkpoints older than the record);
     a record whose normalisation differs from what the checkpoint's family applies in this code raises
     DataError naming the file."""
     path = Path(directory) / PREPROCESSING
-    expected = preprocessing(read_config(directory))
+    config = read_config(directory)
+    expected = preprocessing(config, family or family_of(config.model.backbone))
     record = json.loads(path.read_text()) if path.is_file() else expected
     for key in ("pixel_mean", "pixel_std"):  # records before the families held one number for all channels
         if _per_channel(record.get(key)) != expected[key]:

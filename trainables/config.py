@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import ConfigError
+from data.budget import JUDGMENT_UNITS, check_budget
 from data.clips import DecodeSettings
 from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
-from trainables.variants import VARIANTS as _VARIANT_REGISTRY
+from trainables.objectives import DEFAULT as _DEFAULT_OBJECTIVE, OBJECTIVES
 
 LORA_TARGET_NAMES = ("qkv", "attn_out", "mlp_in", "mlp_out", "temporal_dense")
-VARIANTS = tuple(_VARIANT_REGISTRY)
+VARIANTS = tuple(OBJECTIVES)
 SAMPLINGS = ("uniform", "coverage", "hard-negative", "consensus")
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCHEDULES = ("warmup-cosine", "plateau")
@@ -38,8 +39,8 @@ def _decode_field(name: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = _help("A preset with fixed random weights (TimeSformer 'tiny', 'small', 'base-random'; "
-                          "'videomae-tiny', 'vjepa2-tiny', 'clip-tiny'), a hub id such as "
+    backbone: str = _help("A preset with fixed random weights (each family's, e.g. 'tiny': "
+                          "trainables.backbones.presets(); a name that is none lists them), a hub id such as "
                           "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder; its "
                           "family (trainables/backbones/) is the preset's or config.json's model_type.",
                           default="tiny")
@@ -92,12 +93,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    variant: str = _help("'hybrid' (alpha*triplet + beta(epoch)*RSA), 'triplet-only', 'rsa-only', "
-                         "'budget-matched' (triplet-only plus mined hard negatives from as many extra clips as "
-                         "the hybrid's RSA subset), or 'linear-probe' (the hybrid's objective on an "
-                         "identity-initialised linear map of the frozen base features, no LoRA: the floor a "
-                         "fine-tuned trial must beat). What each computes: trainables.variants.",
-                         default="hybrid")
+    variant: str = _help("The training objective: " + "; ".join(f"'{o.name}' ({o.help})" for o in
+                                                               OBJECTIVES.values()) +
+                         ". What each computes: trainables/objectives/.", default=_DEFAULT_OBJECTIVE)
     margin: float = _help("Triplet margin on cosine distance (paper 0.2).", default=0.2)
     alpha: float = _help("Weight of the triplet term in the hybrid (paper 0.7).", default=0.7)
     beta_start: float = _help("RSA weight in epoch 0 (paper 0.3).", default=0.3)
@@ -148,6 +146,11 @@ class SamplingConfig:
                                        "to be drawn as a satisfied one.", default=4.0)
     rsa_subset: int = _help("Extra training videos embedded per step (same forward pass) for the RSA term, or "
                             "as the negative pool of 'budget-matched'.", default=16)
+    judgment_fraction: float = _help("Share of the training judgments the trial trains on, in (0, 1], drawn from "
+                                     "the trial's seed (data.budget); validation and test never shrink.",
+                                     default=1.0)
+    judgment_unit: str = _help("What judgment_fraction counts: " + " or ".join(map(repr, JUDGMENT_UNITS)) +
+                               " (every training triplet of a share of the people).", default="triplets")
 
     def __post_init__(self):
         _check_choice(self, "sampling", SAMPLINGS)
@@ -155,13 +158,14 @@ class SamplingConfig:
             raise ConfigError(f"hard_negative_boost must be >= 1, got {self.hard_negative_boost!r}")
         if self.rsa_subset < 0:
             raise ConfigError(f"rsa_subset must be >= 0, got {self.rsa_subset!r}")
+        check_budget(self.judgment_fraction, self.judgment_unit)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     augment: str = _help("Content-preserving views each training clip is drawn under, per video per step, on "
                          "every training embedding path (the triplets' videos, the RSA subset, the mined "
-                         "negatives, the authors' RSA anchors): 'none' or names out of " +
+                         "negatives, the authors' RSA anchors): 'none', 'all' (every one) or names out of " +
                          ", ".join(AUGMENTATIONS) + " separated by commas (trainables.augment; the authors used "
                          "none).", default="none")
     eval_views: str = _help("The fixed views each clip's embedding is averaged over wherever it is evaluated "

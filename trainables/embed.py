@@ -10,15 +10,15 @@ from trainables.checkpoint import load_weights, read_config, read_preprocessing
 from trainables.config import ModelConfig, TrainConfig
 from trainables.augment import View, apply_view, eval_view_set
 from trainables.backbones import family_of
-from trainables.model import VideoEmbedder, load_backbone
-from trainables.probe import build_variant_model
+from trainables.model import VideoEmbedder, build_variant_model, load_backbone
 
 
 def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig]:
     """The model a checkpoint folder describes, in eval mode on the CPU, and its resolved config."""
     config = read_config(checkpoint_dir)
-    read_preprocessing(checkpoint_dir)  # refuses a checkpoint trained under another normalisation
-    model = build_variant_model(config)
+    family = family_of(config.model.backbone)
+    read_preprocessing(checkpoint_dir, family)  # refuses a checkpoint trained under another normalisation
+    model = build_variant_model(config, family)
     load_weights(checkpoint_dir, model)
     return model.eval(), config
 
@@ -27,7 +27,8 @@ def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig
 def embed_clips(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8,
                 views: list[View] | None = None) -> np.ndarray:
     """clips: uint8 (n, T, 3, H, W). Returns float32 (n, embed_dim) unit rows, in eval mode: each the mean of the
-    clip's unit embeddings over `views` (default: the model's eval_views, see trainables.probe), renormalised."""
+    clip's unit embeddings over `views` (default: the model's eval_views, trainables.model.build_variant_model),
+    renormalised."""
     inner = getattr(model, "module", model)
     if len(clips) == 0:
         head = inner.head[0] if isinstance(inner.head, torch.nn.Sequential) else inner.head
@@ -55,7 +56,8 @@ def backbone_features(config: TrainConfig | ModelConfig, clips: np.ndarray, batc
     float32 (n, hidden_size); for a TrainConfig, the mean over its eval_views, as the trained model is evaluated."""
     model_config = config.model if isinstance(config, TrainConfig) else config
     views = eval_view_set(config.augment.eval_views) if isinstance(config, TrainConfig) else [()]
-    family, backbone = family_of(model_config.backbone), load_backbone(model_config).eval()
+    family = family_of(model_config.backbone)
+    backbone = load_backbone(model_config, family).eval()
     total = 0
     for view in views:
         total = total + torch.cat([family.features(backbone, _viewed(clips[k:k + batch_size], view),

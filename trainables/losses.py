@@ -1,18 +1,9 @@
-"""Loss terms as pure tensor functions. Embeddings are L2-normalised, so cosine distance is 1 - dot product."""
+"""Loss terms as pure tensor functions. Embeddings are L2-normalised, so cosine distance is 1 - dot product.
+
+How an objective weighs them into its total: trainables.objectives."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
-
-from trainables.config import LossConfig
-from trainables.variants import VARIANTS
-
-
-class HybridLoss(NamedTuple):
-    total: torch.Tensor
-    triplet: torch.Tensor
-    rsa: torch.Tensor
 
 
 def cosine_distance_matrix(embeddings: torch.Tensor) -> torch.Tensor:
@@ -72,31 +63,6 @@ def _negative_pearson(model: torch.Tensor, human: torch.Tensor) -> torch.Tensor:
     model, human = model - model.mean(), human - human.mean()
     denom = torch.sqrt((model * model).sum() * (human * human).sum()).clamp_min(1e-12)
     return -(model * human).sum() / denom
-
-
-def beta_at(epoch: int, config: LossConfig) -> float:
-    """The RSA weight in an epoch: beta_start, rising by beta_step per epoch, capped at beta_end; 'rsa-only'
-    uses its own start and ceiling (1.0 and 1.0 by default: a constant 1)."""
-    if VARIANTS[config.variant].rsa_weight == "rsa-only":
-        return min(config.rsa_only_beta_end, config.rsa_only_beta_start + config.beta_step * epoch)
-    return min(config.beta_end, config.beta_start + config.beta_step * epoch)
-
-
-def hybrid_loss(triplet: torch.Tensor, rsa: torch.Tensor, *, epoch: int, config: LossConfig) -> HybridLoss:
-    """Combine the terms the variant uses; the parts are returned either way so both are always logged.
-
-    Both terms (hybrid, linear-probe) = alpha * triplet + beta(epoch) * rsa; RSA alone (rsa-only) = rsa; the
-    triplet alone (triplet-only, budget-matched) = triplet (the budget-matched triplet term already includes the
-    mined negatives). Which terms a variant uses: trainables.variants.
-    """
-    variant = VARIANTS[config.variant]
-    if variant.triplet and variant.rsa:
-        total = config.alpha * triplet + beta_at(epoch, config) * rsa
-    elif variant.rsa:
-        total = beta_at(epoch, config) * rsa
-    else:
-        total = triplet
-    return HybridLoss(total, triplet, rsa)
 
 
 def mine_hard_negatives(embeddings: torch.Tensor, triplets: torch.Tensor, pool: torch.Tensor,

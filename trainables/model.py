@@ -11,10 +11,11 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from common.errors import ConfigError, DataError
-from trainables.backbones import HOW_TO_POINT, Family, family_of, presets
-from trainables.config import ModelConfig
+from trainables.backbones import HOW_TO_POINT, Family, family_of
+from trainables.augment import eval_view_set
+from trainables.config import ModelConfig, TrainConfig
+from trainables.objectives import objective_of
 
-PRESETS = presets()  # preset name -> family name
 _DEFAULT = family_of(ModelConfig().backbone)
 # The default family's normalisation, for code that normalises without a model (study/pretrain.py).
 PIXEL_MEAN, PIXEL_STD = _DEFAULT.layout.mean[0], _DEFAULT.layout.std[0]
@@ -25,9 +26,10 @@ def normalise_clips(clips: torch.Tensor) -> torch.Tensor:
     return _DEFAULT.layout.normalise(clips)
 
 
-def load_backbone(config: ModelConfig) -> nn.Module:
-    """The trial's backbone from its family: preset, hub id or local folder, fitted to the trial's clips."""
-    family = family_of(config.backbone)
+def load_backbone(config: ModelConfig, family: Family | None = None) -> nn.Module:
+    """The trial's backbone from its family (resolved here when not given): preset, hub id or local folder,
+    fitted to the trial's clips."""
+    family = family or family_of(config.backbone)
     try:
         return family.build(config)
     except (OSError, ValueError) as err:
@@ -37,9 +39,9 @@ def load_backbone(config: ModelConfig) -> nn.Module:
                           + HOW_TO_POINT) from None
 
 
-def lora_config(config: ModelConfig) -> LoraConfig:
+def lora_config(config: ModelConfig, family: Family) -> LoraConfig:
     """PEFT LoRA over the chosen groups of each encoder layer's linear layers (the family names them)."""
-    target = family_of(config.backbone).lora_target_regex(config.target_groups())
+    target = family.lora_target_regex(config.target_groups())
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=target, bias="none")
 
@@ -71,14 +73,36 @@ class VideoEmbedder(nn.Module):
         return F.normalize(out.float(), dim=1)
 
 
-def build_model(config: ModelConfig) -> VideoEmbedder:
-    """Backbone with LoRA adapters (frozen base) and a fresh head; only adapters and head train."""
-    backbone = load_backbone(config)
-    adapted = get_peft_model(backbone, lora_config(config))
+def build_model(config: ModelConfig, family: Family | None = None) -> VideoEmbedder:
+    """Backbone with LoRA adapters (frozen base) and a fresh head; only adapters and head train. The family is
+    resolved once (here when not given) and the model carries it (`.family`)."""
+    family = family or family_of(config.backbone)
+    backbone = load_backbone(config, family)
+    adapted = get_peft_model(backbone, lora_config(config, family))
     if config.gradient_checkpointing:
         _enable_checkpointing(backbone)
-    family = family_of(config.backbone)
     return VideoEmbedder(adapted, config, family.hidden_size(backbone), family)
+
+
+def build_variant_model(config: TrainConfig, family: Family | None = None) -> VideoEmbedder:
+    """The model the trial's objective trains (LoRA adapters and a projection head, or the objective's own:
+    trainables.objectives), carrying its eval_views (what embed_clips averages over)."""
+    model = build_model(config.model, family)
+    model.eval_views = eval_view_set(config.augment.eval_views)
+    return objective_of(config).prepare_model(model)
+
+
+class IdentityLinear(nn.Linear):
+    """A square linear map initialised at the identity (the linear probe's head: no bias drift at the start)."""
+
+    def __init__(self, size: int):
+        super().__init__(size, size)
+        with torch.no_grad():
+            self.weight.copy_(torch.eye(size))
+            self.bias.zero_()
+
+    def distance_from_identity(self) -> torch.Tensor:
+        return ((self.weight - torch.eye(len(self.weight), device=self.weight.device)) ** 2).sum()
 
 
 def _enable_checkpointing(backbone: nn.Module) -> None:

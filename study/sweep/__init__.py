@@ -5,6 +5,7 @@ trial. One module per job:
 - overrides: the named space with the smoke sizes and the user's overrides laid over it, validated;
 - plan: every check before Ray is imported (space, experiment folder, Ray address, fit, data, backbone,
   storage; for --resume, a folder this user alone controls), then the folder created and locked;
+- trust: which folders a --resume may run code from (owner, mode, this user's keyed hash of Tune's state);
 - lock: the exclusive lock that makes one process the experiment folder's only writer;
 - interrupt: Ctrl-C stops the sweep resumably, a second one exits at once;
 - console: what the sweep prints, and where Ray's and the workers' output goes instead;
@@ -33,9 +34,10 @@ from study.sweep.overrides import (
     with_backbone_folder,
 )
 from study.sweep.plan import (
-    SweepPlan, check_fit, check_ray_address, check_trusted, data_dir, load_settings, plan_resume, plan_sweep,
+    SweepPlan, check_fit, check_ray_address, data_dir, load_settings, plan_resume, plan_sweep,
     this_machine, worker_bundle,
 )
+from study.sweep.trust import SIGNATURE_FILE, check_owned, check_signed, sign_folder
 from study.sweep.results import backbone_family, best_trial, pareto_mask, results_frame, write_outputs
 from study.sweep.settings import (
     BEST_FILE, METRICS, OBJECTIVES, RESULTS_FILE, SEED_MAX, SETTINGS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD,
@@ -44,11 +46,11 @@ from study.sweep.settings import (
 
 __all__ = [
     "BEST_FILE", "EXIT_INTERRUPTED", "LOCK_FILE", "METRICS", "OBJECTIVES", "RESULTS_FILE", "SEED_MAX",
-    "SETTINGS_FILE", "TRIAL_CONFIG_KEY", "TRIAL_RECORD", "ConfigError", "ExperimentLock", "SweepInterrupted",
+    "SETTINGS_FILE", "SIGNATURE_FILE", "TRIAL_CONFIG_KEY", "TRIAL_RECORD", "ConfigError", "ExperimentLock", "SweepInterrupted",
     "SweepOutcome", "SweepPlan", "SweepSettings", "backbone_family", "best_trial", "build_parser", "build_space",
-    "check_fit", "check_plain_name", "check_ray_address", "check_trusted", "claim_experiment", "clip_shape",
+    "check_fit", "check_owned", "check_plain_name", "check_ray_address", "check_signed", "claim_experiment", "clip_shape",
     "data_dir", "default_storage", "epoch_budget", "known_keys", "load_config_file", "load_settings", "main",
     "pareto_mask", "parse_value", "plan_resume", "plan_sweep", "quiet_warnings", "resolve_trial_config",
-    "results_frame", "settings_from_args", "space_backbones", "this_machine", "validate_space",
+    "results_frame", "settings_from_args", "sign_folder", "space_backbones", "this_machine", "validate_space",
     "with_backbone_folder", "worker_bundle", "write_outputs",
 ]

@@ -9,15 +9,18 @@ import argparse
 import dataclasses
 import errno
 import json
+import math
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
 
 import search_spaces
 from common.errors import ConfigError, cli_entry
+from common.storage import local_path, write_bytes
 from study.optuna_study import STUDY_FILE, storage_url
-from study.sweep.interrupt import EXIT_INTERRUPTED, SweepInterrupted
+from study.sweep.interrupt import RESUME_FILE, SweepInterrupted, exit_status, interruptible, say, signal_name
 from study.sweep.plan import plan_resume, plan_sweep
 from study.sweep.settings import SweepOutcome, SweepSettings, load_config_file, parse_value
 
@@ -47,9 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false", default=None,
                    help="Start the local Ray without its dashboard (faster start; tests use it).")
     p.add_argument("-v", "--verbose", action="store_true", default=None, help=_field_help("verbose"))
-    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR. Resuming runs code "
-                   "stored in DIR (Ray Tune's restore unpickles DIR/tuner.pkl): resume only your own folders; "
-                   "one owned by another user or writable by group or others is refused.")
+    p.add_argument("--resume", metavar="DIR", help="Continue the interrupted sweep in DIR (a path or file:// URI, "
+                   "or a bucket URI). Resuming runs code stored in DIR (Ray Tune's restore unpickles DIR/tuner.pkl): "
+                   "a folder owned by another user, writable by group or others, or whose Tune state your own "
+                   "sweep did not sign (copied, downloaded or edited) is refused.")
+    p.add_argument("--trust-folder", action="store_true", help="With --resume: run the folder's stored code even "
+                   "though your sweep did not sign it (a folder you copied or downloaded and trust); the resumed "
+                   "sweep then signs it as yours.")
     return p
 
 
@@ -75,6 +82,21 @@ def settings_from_args(args: argparse.Namespace) -> SweepSettings:
         return SweepSettings(**{**sweep, **flags, "overrides": params})
     except TypeError as err:
         raise ConfigError(str(err)) from None
+
+
+# What a resume keeps from the sweep it continues (sweep.json); --ray-address, --top-k and the output flags
+# are honoured, every other setting is refused rather than ignored.
+RESUME_KEEPS = ("space", "set", "config", "smoke", "num_samples", "workers_per_trial", "cpus_per_worker",
+                "gpus_per_worker", "storage_path", "name", "data", "split", "seed", "max_failures",
+                "max_concurrent", "objectives")
+
+
+def check_resume_flags(args: argparse.Namespace) -> None:
+    given = [name for name in RESUME_KEEPS if getattr(args, name) not in (None, [], False)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ConfigError(f"--resume {args.resume}: {flags} cannot change on a resume (the sweep continues with "
+                          "the settings saved in its sweep.json); drop them, or start a new sweep")
 
 
 def _print_spaces() -> None:
@@ -152,22 +174,36 @@ def quiet_warnings() -> None:
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
+    with interruptible() as interrupts:  # every phase: checks, data, Ray's start, Tune, the analysis
+        try:
+            code = _run(build_parser().parse_args(argv))
+            interrupts.raise_pending()  # one that arrived where Python could not raise it
+            return code
+        except SweepInterrupted as stop:
+            return _stopped_resumably(stop)
+        except KeyboardInterrupt as stop:
+            signum = getattr(stop, "signum", signal.SIGINT)
+            say(f"\n{signal_name(signum)}: stopped (no trial was running: nothing to resume)")
+            return exit_status(signum)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            say(f"error: disk full writing {err.filename or 'the experiment folder'}; free space there and "
+                "--resume the experiment folder (the files the sweep writes itself are whole or absent)")
+            return 1
+
+
+def _stopped_resumably(stop: SweepInterrupted) -> int:
+    """Print the --resume command and leave it in the folder too (after SIGHUP no terminal may read it)."""
+    command = f"python -m study.sweep --resume {stop.experiment}"
     try:
-        return _run(build_parser().parse_args(argv))
-    except SweepInterrupted as stop:
-        print(f"sweep interrupted; nothing was written that claims a result. Continue it with:\n"
-              f"  python -m study.sweep --resume {stop.experiment}", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        print("\ninterrupted (no trial was running: nothing to resume)", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
-    except OSError as err:
-        if err.errno != errno.ENOSPC:
-            raise
-        print(f"error: disk full writing {err.filename or 'the experiment folder'}; free space there and "
-              "--resume the experiment folder (the files the sweep writes itself are whole or absent)",
-              file=sys.stderr, flush=True)
-        return 1
+        write_bytes(f"{stop.experiment}/{RESUME_FILE}", f"{command}\n".encode())
+        kept = f" (also in {stop.experiment}/{RESUME_FILE})"
+    except OSError:
+        kept = ""
+    say(f"sweep stopped by {signal_name(stop.signum)}; nothing was written that claims a result. Continue it "
+        f"with{kept}:\n  {command}")
+    return exit_status(stop.signum)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -175,20 +211,33 @@ def _run(args: argparse.Namespace) -> int:
         _print_spaces()
         return 0
     if args.resume:
-        settings, plan = plan_resume(args.resume, ray_address=args.ray_address, analysis=args.analysis,
-                                     dashboard=args.dashboard, verbose=args.verbose)
+        check_resume_flags(args)
+        settings, plan = plan_resume(args.resume, trust_folder=args.trust_folder, ray_address=args.ray_address,
+                                     analysis=args.analysis, dashboard=args.dashboard, verbose=args.verbose,
+                                     top_k=args.top_k)
         quiet_warnings()
         from study.sweep.tune import resume_sweep  # Ray and torch: only past every check
 
         outcome = resume_sweep(args.resume, checked=(settings, plan))
     else:
+        if args.trust_folder:
+            raise ConfigError("--trust-folder goes with --resume DIR only")
         settings = settings_from_args(args)
         plan = plan_sweep(settings)
         quiet_warnings()
         from study.sweep.tune import run_sweep
 
         outcome = run_sweep(settings, plan=plan)
+    leftover = local_path(f"{outcome.experiment_dir}/{RESUME_FILE}")
+    if leftover is not None:
+        leftover.unlink(missing_ok=True)  # the sweep is finished: nothing to resume any more
     _report(outcome)
+    value = outcome.best.get("value")
+    if value is None or not math.isfinite(value):
+        say(f"error: no trial reached a finite {outcome.best['metric']} (every trial failed, or its objective was "
+            f"NaN or infinite: see the lines above and {outcome.experiment_dir}/trial_*/worker-rank*.log); "
+            "no analysis was run")
+        return 1
     if settings.analysis and outcome.best.get("checkpoint") and not _analyse(outcome, settings.top_k):
         return 1
     return 0

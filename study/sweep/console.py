@@ -32,6 +32,9 @@ def quiet_console(experiment: str, verbose: bool) -> None:
     transformers.utils.logging.set_verbosity_error()
     log = Path(experiment) / RAY_LOG
     handler = logging.FileHandler(log)
+    # A log line that cannot be written (a full disk) is dropped, not reported on the console as
+    # "--- Logging error ---" once per line: the sweep's own write that fails says so in one line.
+    handler.handleError = lambda record: None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("ray", "optuna"):
         logger = logging.getLogger(name)

@@ -10,6 +10,17 @@ from pathlib import Path
 from common.errors import ConfigError
 
 LOCK_FILE = ".sweep.lock"
+# What a sweep stopped before Tune began leaves in its folder; such a folder can be run again under its name.
+_UNSTARTED = {LOCK_FILE, "sweep.json", "ray.log", ".sweep-signature"}
+
+
+def unstarted(folder: Path) -> bool:
+    """A folder a sweep made and locked but that Tune never wrote into (stopped during checks or data)."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return False
+    return any(e.name == LOCK_FILE for e in entries) and all(e.name in _UNSTARTED and e.is_file() for e in entries)
 
 
 class ExperimentLock:
@@ -26,12 +37,15 @@ class ExperimentLock:
 
 def claim_experiment(folder: Path, *, create: bool) -> ExperimentLock:
     """Create `folder` (create=True: it must not exist; of two sweeps started together one wins, the other is
-    refused) or open an existing one, and lock it; ConfigError naming the folder when another process holds it."""
+    refused; one left unstarted by a stopped sweep is taken over) or open an existing one, and lock it;
+    ConfigError naming the folder when another process holds it."""
     if create:
         folder.parent.mkdir(parents=True, exist_ok=True)
         try:
             folder.mkdir()
         except FileExistsError:
+            if unstarted(folder):
+                return claim_experiment(folder, create=False)
             raise ConfigError(f"experiment folder {folder} already exists; use --resume {folder} or another "
                               "--name") from None
     path = folder / LOCK_FILE

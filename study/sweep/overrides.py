@@ -4,6 +4,7 @@ before any trial starts; and the trial's sampled settings resolved to what train
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import search_spaces
@@ -11,7 +12,7 @@ from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace
 from common.errors import ConfigError
 from study.preflight import check_backbone
 from data.clips import DECODE_KEYS
-from study.sweep.settings import SweepSettings
+from study.sweep.settings import SEED_MAX, SweepSettings
 
 
 def known_keys() -> dict[str, str]:
@@ -43,6 +44,7 @@ def _override(space: SearchSpace, values: dict) -> SearchSpace:
     for key, value in values.items():
         if key not in known:
             raise ConfigError(f"unknown parameter {key!r} (value {value!r}); known: {', '.join(sorted(known))}")
+        _check_value(key, value)
         fixed.pop(key, None)
         params.pop(key, None)
         param = _as_param(key, value, grid=space.is_grid)
@@ -53,6 +55,19 @@ def _override(space: SearchSpace, values: dict) -> SearchSpace:
         return dataclasses.replace(space, fixed=fixed, params=params, points_to_evaluate=tuple(p for p in points if p))
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def _check_value(key: str, value: Any) -> None:
+    """What its flag would refuse is refused here too: a number that is not finite (NaN, inf) for any
+    setting, and a seed outside numpy's and Optuna's unsigned 32-bit range (as --seed)."""
+    values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else (value,)
+    for item in values:
+        if isinstance(item, (list, dict)):
+            _check_value(key, item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(f"parameter {key!r}: {item!r} is not a finite number")
+        elif key == "seed" and (isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= SEED_MAX):
+            raise ConfigError(f"parameter 'seed': {item!r} must be a whole number in 0..{SEED_MAX} (as --seed)")
 
 
 def _as_param(key: str, value: Any, *, grid: bool):

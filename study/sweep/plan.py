@@ -11,7 +11,6 @@ import json
 import math
 import os
 import socket
-import stat
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,11 @@ from common.errors import ConfigError
 from search_spaces import SearchSpace
 from study.optuna_study import STUDY_FILE, check_study_file
 from study.preflight import check_backbone, preflight
-from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment
+from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment, unstarted
 from study.sweep.overrides import build_space, clip_shape, space_backbones
-from common.storage import read_bytes
+from common.storage import local_path, read_bytes
 from study.sweep.settings import SETTINGS_FILE, SweepSettings
+from study.sweep.trust import check_owned, check_signed
 
 RAY_CONNECT_TIMEOUT_S = 5.0
 
@@ -53,58 +53,71 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     return SweepPlan(space, storage, name, lock)
 
 
-def plan_resume(experiment_dir: str, **changes) -> tuple[SweepSettings, SweepPlan]:
-    """Every check of a --resume: a folder this user owns and no one else can write (resuming runs code
-    from it: Ray's restore unpickles tuner.pkl), its sweep.json and optuna.db, the data; then the lock."""
-    path = experiment_dir if "://" in experiment_dir else str(Path(experiment_dir).expanduser().resolve())
+def plan_resume(experiment_dir: str, *, trust_folder: bool = False, **changes) -> tuple[SweepSettings, SweepPlan]:
+    """Every check of a --resume, whatever the spelling of the folder (a path or a file:// URI: both are the
+    local folder): one this user owns and no one else can write, whose state this user's sweep signed
+    (resuming runs code from it: Ray's restore unpickles tuner.pkl; study.sweep.trust), its sweep.json and
+    optuna.db, the data; then the lock. A bucket's folder is checked for what a bucket can tell (sweep.json,
+    the data); docs/sweep.md says what is not checked there."""
+    local = local_location(experiment_dir)
+    path = str(local) if local is not None else experiment_dir.rstrip("/")
     lock = None
-    if "://" not in path:
-        check_trusted(Path(path))
-        if (Path(path) / LOCK_FILE).is_file():  # a sweep made this folder; one still writing it: refused here
-            lock = claim_experiment(Path(path), create=False)
+    if local is not None:
+        check_owned(local)
+        if (local / LOCK_FILE).is_file():  # a sweep made this folder; one still writing it: refused here
+            lock = claim_experiment(local, create=False)
     try:
-        return _checked_resume(experiment_dir, path, lock, changes)
+        return _checked_resume(experiment_dir, path, lock, changes, trust_folder)
     except BaseException:
         if lock is not None:
             lock.release()  # refused: the folder is free again (for a corrected --resume in this process too)
         raise
 
 
-def _checked_resume(experiment_dir: str, path: str, lock: ExperimentLock | None,
-                    changes: dict) -> tuple[SweepSettings, SweepPlan]:
-    if read_bytes(f"{path}/{SETTINGS_FILE}") is None:
+def local_location(experiment_dir: str, setting: str = "--resume") -> Path | None:
+    """The local folder a path or file:// URI names, resolved; None for a bucket."""
+    try:
+        local = local_path(experiment_dir)
+    except Exception as err:  # noqa: BLE001 - pyarrow's own error for a URI it cannot parse
+        raise ConfigError(f"{setting} {experiment_dir}: not a folder or a storage URI pyarrow can open "
+                          f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    return None if local is None else local.expanduser().resolve()
+
+
+def _checked_resume(experiment_dir: str, path: str, lock: ExperimentLock | None, changes: dict,
+                    trust_folder: bool) -> tuple[SweepSettings, SweepPlan]:
+    local = "://" not in path
+    if read_bytes(f"{path}/{SETTINGS_FILE}") is None or (local and not (Path(path) / "tuner.pkl").is_file()):
         raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                           "Tune experiment state there)")
+    if local and not trust_folder:
+        check_signed(Path(path), "--resume")
     settings = load_settings(path, **changes)
     space = build_space(settings, backbone=False)
-    if "://" not in path and not space.is_grid:
+    if local and not space.is_grid:
         check_study_file(Path(path) / STUDY_FILE, setting="--resume")
     _check_ray(settings)
     _run_preflight(settings, space, path, "--resume")
-    if "://" not in path and lock is None:  # a folder from before the lock existed
+    if local and lock is None:  # a folder from before the lock existed
         lock = claim_experiment(Path(path), create=False)
     storage, _, name = path.rpartition("/")
     return settings, SweepPlan(space, storage, name, lock)
 
 
-def check_trusted(folder: Path) -> None:
-    """Refuse a folder (or its Tune state) owned by another user or writable by group or others."""
-    if not folder.is_dir():
-        raise ConfigError(f"--resume {folder}: no such folder")
-    for path in (folder, *sorted(folder.glob("*.pkl")), *sorted(folder.glob("experiment_state-*.json"))):
-        info = path.lstat()
-        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or stat.S_ISLNK(info.st_mode):
-            raise ConfigError(f"--resume {folder}: {path} is not trusted (owner uid {info.st_uid}, mode "
-                              f"{stat.filemode(info.st_mode)}); resuming runs code stored in the folder, so it "
-                              "must be yours and writable by you alone (chmod go-w)")
-
-
 def load_settings(experiment: str, **changes) -> SweepSettings:
     """The settings a sweep saved in its sweep.json; keyword arguments that are not None replace them."""
-    saved = json.loads(read_bytes(f"{experiment}/{SETTINGS_FILE}"))["settings"]
-    known = {f.name for f in dataclasses.fields(SweepSettings)}
-    return SweepSettings(**{k: v for k, v in saved.items() if k in known}
-                         | {k: v for k, v in changes.items() if v is not None or k == "ray_address"})
+    source = f"{experiment}/{SETTINGS_FILE}"
+    try:
+        saved = json.loads(read_bytes(source) or b"")["settings"]
+        known = {f.name for f in dataclasses.fields(SweepSettings)}
+        kept = {k: v for k, v in saved.items() if k in known}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ConfigError(f"{source}: not a sweep's settings file ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else 'unreadable'})") from None
+    try:
+        return SweepSettings(**kept | {k: v for k, v in changes.items() if v is not None or k == "ray_address"})
+    except TypeError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
@@ -112,10 +125,13 @@ def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
     name = settings.name or f"{settings.space}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     storage = settings.storage_path
     if "://" in storage:
-        return storage, name
+        local = local_location(storage, setting="--storage-path")  # file:// is a local folder like any other
+        if local is None:  # a bucket: probed by the preflight
+            return storage, name
+        storage = str(local)
     storage = str(Path(storage).expanduser().resolve())
     target = Path(storage) / name
-    if target.exists():
+    if target.exists() and not unstarted(target):
         raise ConfigError(f"experiment folder {target} already exists; use --resume {target} or another --name")
     return storage, name
 
@@ -124,7 +140,7 @@ def _run_preflight(settings: SweepSettings, space: SearchSpace, storage: str, se
     """study.preflight on the folder the trials and the analysis will read, then the backbone (its check
     imports torch, so it comes after every cheaper one); one line on success."""
     report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
-                       analysis=settings.analysis, backbone=None, storage=storage, storage_setting=setting)
+                       analysis=settings.analysis, storage=storage, storage_setting=setting)
     from study.pretrain import BACKBONE_NAME  # the backbone the command builds itself
 
     frames, size = clip_shape(space)
@@ -166,11 +182,37 @@ def check_ray_address(address: str, *, setting: str, timeout: float = RAY_CONNEC
     if not host or not port:
         raise ConfigError(f"{setting} {address!r}: write HOST:PORT, ray://HOST:PORT or auto")
     try:
-        socket.create_connection((host, port), timeout=timeout).close()
+        answer = _grpc_handshake(host, port, timeout)
     except OSError as err:
         raise ConfigError(f"{setting} {address}: nothing answers at {host}:{port} within {timeout:g} s "
                           f"({err.strerror or type(err).__name__}); start Ray there or leave {setting} unset "
                           "for a local Ray") from None
+    if len(answer) < 9 or answer[3] != _HTTP2_SETTINGS:
+        raise ConfigError(f"{setting} {address}: something answers at {host}:{port}, but not Ray (no gRPC "
+                          f"handshake within {timeout:g} s); give the Ray head's GCS address (HOST:6379) or "
+                          "ray://HOST:10001")
+
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + empty SETTINGS
+_HTTP2_SETTINGS = 4
+
+
+def _grpc_handshake(host: str, port: int, timeout: float) -> bytes:
+    """The first frame header a server sends after HTTP/2's client preface: Ray's GCS and its client server
+    speak gRPC, which answers with a SETTINGS frame; anything else answers otherwise, or not at all."""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.settimeout(timeout)
+        conn.sendall(_HTTP2_PREFACE)
+        answer = b""
+        try:
+            while len(answer) < 9:
+                chunk = conn.recv(9 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+        except (socket.timeout, ConnectionError):
+            pass
+        return answer
 
 
 def worker_bundle(settings: SweepSettings) -> dict:

@@ -29,11 +29,13 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, SyncConfig
 from ray.tune.stopper import Stopper
 
 from analysis.ranking import ranked
-from common.storage import read_bytes, write_bytes
+from common.storage import local_path, read_bytes, write_bytes
 from search_spaces import SearchSpace
 from study.sweep.console import TrialLines
 from study.sweep.interrupt import fit_or_stop
-from study.sweep.plan import SweepPlan, check_trusted
+from study.sweep.plan import SweepPlan
+from study.sweep.signer import StateSigner, signing
+from study.sweep.trust import check_owned, check_signed, sign_folder
 from study.sweep.results import trial_id_of
 from study.sweep.settings import TRIAL_CONFIG_KEY, SweepSettings
 
@@ -136,17 +138,27 @@ def run_replicates(search: pd.DataFrame, grid, settings: SweepSettings, plan: Sw
         write_bytes(f"{plan.experiment}/{PLAN_FILE}", json.dumps(stage, indent=1, sort_keys=True).encode())
     _announce(stage)
     folder = f"{plan.experiment}/{STAGE_DIR}"
-    if tune.Tuner.can_restore(folder):
-        if "://" not in folder:
-            check_trusted(Path(folder))  # restoring unpickles its tuner.pkl, as the search's --resume does
-        tuner = tune.Tuner.restore(folder, trainable=trainer, resume_unfinished=True)
-    else:
-        tuner = tune.Tuner(trainer, param_space={TRIAL_CONFIG_KEY: tune.grid_search([t["config"] for t in
-                                                                                     stage["trials"]])},
-                           tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=settings.max_concurrent,
-                                                       trial_dirname_creator=_dirname),
-                           run_config=_run_config(plan.experiment, settings))
-    return fit_or_stop(tuner, interrupts, plan.experiment)
+    with signing(folder):  # its own Tune state, signed as the search's is (study.sweep.trust)
+        if tune.Tuner.can_restore(folder):
+            local = local_path(folder)
+            if local is not None:  # restoring unpickles its tuner.pkl, as the search's --resume does
+                check_owned(local)
+                check_signed(local, "--resume")
+            tuner = tune.Tuner.restore(folder, trainable=trainer, resume_unfinished=True)
+        else:
+            tuner = tune.Tuner(trainer, param_space={TRIAL_CONFIG_KEY: tune.grid_search(
+                                   [t["config"] for t in stage["trials"]])},
+                               tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=settings.max_concurrent,
+                                                           trial_dirname_creator=_dirname),
+                               run_config=_run_config(plan.experiment, settings))
+        _sign_experiment(plan.experiment)  # replicates.json and replicates/tuner.pkl, before any trial runs
+        return fit_or_stop(tuner, interrupts, plan.experiment)
+
+
+def _sign_experiment(experiment: str) -> None:
+    local = local_path(experiment)
+    if local is not None:
+        sign_folder(local)
 
 
 def _announce(stage: dict) -> None:
@@ -162,7 +174,7 @@ def _dirname(trial) -> str:
 def _run_config(experiment: str, settings: SweepSettings) -> RunConfig:
     return RunConfig(
         name=STAGE_DIR, storage_path=experiment, verbose=2 if settings.verbose else 0, stop=EpochRule(),
-        callbacks=[TrialLines(0)],  # 0: no ASHA here, every replicate that ends is "finished"
+        callbacks=[TrialLines(0), StateSigner()],  # 0: no ASHA here, every replicate that ends is "finished"
         failure_config=FailureConfig(max_failures=settings.max_failures),
         checkpoint_config=CheckpointConfig(num_to_keep=1),  # the latest: the rule's epoch once the trial ends
         sync_config=SyncConfig(sync_artifacts=True))

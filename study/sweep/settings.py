@@ -85,6 +85,7 @@ class SweepSettings:
 
 
 SEED_MAX = 2**32 - 1
+NAME_MAX = 255
 
 
 def _flag(name: str) -> str:
@@ -112,6 +113,8 @@ def check_plain_name(name: str) -> None:
             or "/" in name or "\\" in name or "\0" in name:
         raise ConfigError(f"--name {name!r}: must be a plain folder name (no '/', no '..', not absolute, "
                           "not starting with '.')")
+    if len(name.encode()) > NAME_MAX:  # a file system's limit on one folder name
+        raise ConfigError(f"--name {name[:40]!r}... ({len(name.encode())} bytes): must be at most {NAME_MAX} bytes")
 
 
 @dataclass(frozen=True)

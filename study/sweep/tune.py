@@ -30,12 +30,13 @@ from common.errors import ConfigError
 from common.storage import write_bytes
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.sweep.console import TrialLines, quiet_console
-from study.sweep.interrupt import SweepInterrupted, fit_or_stop, interruptible
+from study.sweep.interrupt import SweepInterrupted, fit_or_stop, hangup_deferred, interruptible
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
 from study.sweep.replicates import run_replicates
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray
 from study.sweep.results import best_trial, results_frame, write_outputs
+from study.sweep.signer import StateSigner, signing
 from study.sweep.settings import SETTINGS_FILE, TRIAL_CONFIG_KEY, SweepOutcome, SweepSettings
 from study.sweep.trial import TrialData, package_versions, prepare_data, trial_worker
 
@@ -103,7 +104,7 @@ def build_trainer(settings: SweepSettings, worker: Callable[..., None] = trial_w
 def run_config(storage: str, name: str, space: SearchSpace, settings: SweepSettings) -> RunConfig:
     return RunConfig(
         name=name, storage_path=storage, verbose=2 if settings.verbose else 0,
-        callbacks=[TrialLines(epoch_budget(space.fixed))],
+        callbacks=[TrialLines(epoch_budget(space.fixed)), StateSigner()],
         failure_config=FailureConfig(max_failures=settings.max_failures),
         # The best checkpoint is evaluated later; the latest is always kept for crash recovery.
         checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric,
@@ -131,20 +132,24 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
     """prepared: prepare_data's (what the folder was made from, the folder, the data fingerprint)."""
     data, folder, fingerprint = prepared
     quiet_console(plan.experiment, settings.verbose)
-    started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+    started = not ray.is_initialized()  # until start_ray answers: a stop during it shuts down what it began
     try:
+        with hangup_deferred():
+            started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+        interrupts.raise_pending()
         fit = check_resources(scaling_config(settings), node_capacities())
         if settings.max_concurrent is None and not Path("~/ray_bootstrap_config.yaml").expanduser().is_file():
             settings = dataclasses.replace(settings, max_concurrent=fit)
         constants = {"prepared_dir": folder, "seed": space.fixed.get("seed", settings.seed),
                      "select_metric": space.metric}  # the trial's best epoch, plateau and early stop use it too
         _save_settings(plan.experiment, settings, space, fingerprint)
-        tuner = tune.Tuner(build_trainer(settings, worker, data), param_space=param_space(space, constants),
-                           tune_config=tune_config(space, settings, plan.experiment),
-                           run_config=run_config(plan.storage, plan.name, space, settings))
-        grid = fit_or_stop(tuner, interrupts, plan.experiment)
-        return _finish(grid, _replicate(grid, settings, plan, space, build_trainer(settings, worker, data),
-                                        interrupts), plan.experiment, space, settings)
+        with signing(plan.experiment):  # tuner.pkl and Tune's state: signed as this user's (study.sweep.trust)
+            tuner = tune.Tuner(build_trainer(settings, worker, data), param_space=param_space(space, constants),
+                               tune_config=tune_config(space, settings, plan.experiment),
+                               run_config=run_config(plan.storage, plan.name, space, settings))
+            grid = fit_or_stop(tuner, interrupts, plan.experiment)
+            replicates = _replicate(grid, settings, plan, space, build_trainer(settings, worker, data), interrupts)
+        return _finish(grid, replicates, plan.experiment, space, settings)
     finally:
         if started:
             ray.shutdown()
@@ -180,15 +185,20 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
     space = with_backbone_folder(plan.space)
     quiet_console(plan.experiment, settings.verbose)
     with interruptible() as interrupts:
-        started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+        started = not ray.is_initialized()  # as in _run_tuner
         try:
+            with hangup_deferred():
+                started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
+            interrupts.raise_pending()
             check_resources(scaling_config(settings), node_capacities())
             data = TrialData.for_sweep(settings, space)
-            tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker, data),
-                                       resume_unfinished=True)
-            grid = fit_or_stop(tuner, interrupts, plan.experiment)
-            return _finish(grid, _replicate(grid, settings, plan, space, build_trainer(settings, worker, data),
-                                            interrupts), plan.experiment, space, settings)
+            with signing(plan.experiment):
+                tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker, data),
+                                           resume_unfinished=True)
+                grid = fit_or_stop(tuner, interrupts, plan.experiment)
+                replicates = _replicate(grid, settings, plan, space, build_trainer(settings, worker, data),
+                                        interrupts)
+            return _finish(grid, replicates, plan.experiment, space, settings)
         finally:
             if started:
                 ray.shutdown()

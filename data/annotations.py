@@ -1,4 +1,5 @@
-"""Reading a data folder's per-video ratings and captions, with errors that name the file."""
+"""A data folder's per-video annotations: the ratings (annotations.csv) and the captions (captions.csv), read
+beside the judgments (data.judgments) with errors that name the file."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,3 +39,17 @@ def read_ratings(data_dir: str | Path, video_names, attributes=RATINGS) -> pd.Da
     if bad.any():
         raise DataError(f"{path}: empty rating for video {out.index[np.argmax(bad)]!r}")
     return out.reset_index(drop=True)
+
+
+def read_captions(data_dir: str | Path) -> pd.DataFrame:
+    """captions.csv (video_name, caption_index, caption); ValueError naming the file when unusable."""
+    path = Path(data_dir) / "captions.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no captions file (needed for the language baseline)")
+    frame = read_csv_text(path)
+    missing = {"video_name", "caption"} - set(frame.columns)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {sorted(missing)}")
+    if "caption_index" in frame.columns:
+        frame["caption_index"] = numeric_columns(frame, ["caption_index"], path)["caption_index"]
+    return frame[frame["caption"].str.strip().ne("")]
