@@ -1,7 +1,8 @@
 """Score a finished sweep: the base model, the best K trials and the caption-language baseline on the
 held-out test videos; write metrics.parquet, report.md and PNG plots.
 
-    python -m analysis EXPERIMENT_DIR [--top-k K] [--per-family] [--out DIR]
+    python -m analysis EXPERIMENT_DIR [--top-k K] [--per-family] [--out DIR] [--transfer DATA_DIR ...]
+                                      [--attention N]
 
 EXPERIMENT_DIR is a sweep's folder (runs/NAME); the data folder, its test videos, captions.csv and
 annotations.csv are found through the trials' prepared folders."""
@@ -24,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the best --top-k trials of each backbone family, side by side, each against its "
                         "family's base")
     p.add_argument("--out", default=None, help="output folder or URI (default EXPERIMENT_DIR/analysis)")
+    p.add_argument("--transfer", action="append", default=[], metavar="DATA_DIR",
+                   help="another judgments folder (with videos/) to score the same models on, zero-shot; repeatable")
+    p.add_argument("--attention", type=int, default=0, metavar="N",
+                   help="draw the attention rollout of the base and the trials for N test videos (attention.png) "
+                        "and score attention_on_agents where the data has agent masks")
     return add_settings_arguments(p)
 
 
@@ -40,12 +46,40 @@ def _main(argv: list[str] | None = None) -> int:
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
     settings, captions = settings_from_args(args)
+    if args.attention < 0:
+        raise ConfigError(f"--attention must be >= 0, got {args.attention}")
+    sections = _sections(args, captions)  # checks the transfer folders before any model loads
     out = args.out or f"{args.experiment_dir}/analysis"
     metrics = run_analysis(args.experiment_dir, args.top_k, per_family=args.per_family, out_dir=out,
-                           settings=settings, captions=captions)
-    print(main_table(metrics))
+                           settings=settings, captions=captions, sections=sections)
+    _print_tables(metrics, main_table)
     print(f"\nreport: {out}/report.md")
     return 0
+
+
+def _sections(args, captions):
+    """The transfer and attention sections (analysis.sections), or None; each transfer folder checked here."""
+    if not args.transfer and not args.attention:
+        return None
+    from analysis.sections import Sections
+    from analysis.transfer import check_transfer_folder
+    from common.errors import ConfigError
+
+    names = [check_transfer_folder(folder) for folder in args.transfer]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"--transfer folders must have different names (rows are named by them), got {names}")
+    return Sections(tuple(args.transfer), args.attention, captions.language_model, captions.combine,
+                    captions.cache_dir)
+
+
+def _print_tables(metrics, main_table) -> None:
+    """The main table, then one table per transfer set."""
+    if "transfer_set" not in metrics.columns:
+        print(main_table(metrics))
+        return
+    for name, rows in metrics.groupby("transfer_set", sort=False):
+        print(f"\n## zero-shot transfer: {name}\n" if name else "", end="")
+        print(main_table(rows.drop(columns="transfer_set")))
 
 
 def main(argv: list[str] | None = None) -> int:

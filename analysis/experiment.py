@@ -197,9 +197,11 @@ def _embed(model, clips: np.ndarray) -> np.ndarray:
 
 def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool = False,
                  out_dir: str | Path | None = None, settings: SuiteSettings = SuiteSettings(),
-                 captions: CaptionSettings = CaptionSettings(), plots: bool = True) -> pd.DataFrame:
+                 captions: CaptionSettings = CaptionSettings(), plots: bool = True, sections=None) -> pd.DataFrame:
     """Everything `python -m analysis EXPERIMENT_DIR` does; returns the tidy metrics table. Writes
-    metrics.parquet, report.md and PNG plots into out_dir (default EXPERIMENT_DIR/analysis)."""
+    metrics.parquet, report.md and PNG plots into out_dir (default EXPERIMENT_DIR/analysis). sections: called as
+    sections(metrics, trials, emb, settings, out) -> (metrics, markdown) after the main table (analysis.sections:
+    transfer, attention)."""
     from analysis.human import language_model_note
     from analysis.plots import experiment_plots
     from analysis.replicates import replicates_of
@@ -214,6 +216,9 @@ def run_analysis(experiment_dir: str | Path, top_k: int = 1, *, per_family: bool
     metrics, extras = score_embedded(emb, settings=settings)
     with output_folder(str(out_dir or f"{experiment_dir}/analysis")) as out:
         figures = experiment_plots(out, metrics, extras, results) if plots else []
-        write_tables(out, metrics, report=experiment_report(metrics, trials, figures) + "\n\n"
-                     + language_model_note(captions.language_model) + "\n")
+        report = experiment_report(metrics, trials, figures) + "\n\n" + language_model_note(captions.language_model) + "\n"
+        if sections is not None:
+            metrics, more = sections(metrics, trials, emb, settings, out)
+            report += "\n" + more + "\n"
+        write_tables(out, metrics, report=report)
     return metrics

@@ -27,7 +27,7 @@ def plot_curve(result: dict, path: Path) -> Path:
     ax.axhline(base, color="black", ls=":", label="base (no fine-tuning)")
     ax.axhline(1 / 3, color="gray", ls="--", lw=0.8, label="chance")
     hybrid = curve["hybrid"]
-    if np.isfinite(hybrid["n90"]):
+    if np.isfinite(hybrid["n90"]) and hybrid["gain_interval"][-1][0] > 0:  # only where there is a gain to reach
         ax.axvline(hybrid["n90"], color=COLOURS["hybrid"], ls="--", lw=0.8, label="90% of the full-data gain")
     ax.axvline(result["paper_judgments"], color="black", lw=0.8)
     ax.text(result["paper_judgments"], ax.get_ylim()[0], " paper: 49k judgments", rotation=90, va="bottom",

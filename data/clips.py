@@ -112,6 +112,22 @@ def decode_clip(path: str | Path, settings: DecodeSettings = DecodeSettings()) -
     return np.ascontiguousarray(sized.transpose(0, 3, 1, 2))
 
 
+def clip_masks(masks: np.ndarray, settings: DecodeSettings = DecodeSettings()) -> np.ndarray:
+    """A video's per-frame masks (T0, H0, W0) in [0, 1] -> float32 (T, S, S) aligned with `decode_clip`'s frames
+    of the same video: the same frame indices and the same resize (and crop) geometry, bilinear on coverage."""
+    from PIL import Image
+
+    masks = np.asarray(masks, dtype=np.float32)
+    picked = masks[frame_indices(len(masks), settings.num_frames, settings.frame_sampling)]
+    height, width = masks.shape[1:]
+    size = (settings.image_size,) * 2 if settings.resize == "squash" else \
+        _short_side_size(width, height, settings.image_size)
+    resized = np.stack([np.asarray(Image.fromarray(m, mode="F").resize(size, Image.BILINEAR)) for m in picked])
+    if settings.resize == "squash":
+        return np.clip(resized, 0.0, 1.0)
+    return np.clip(_center_crop(resized[..., None], settings.image_size)[..., 0], 0.0, 1.0)
+
+
 def _squash(frames: np.ndarray, size: int) -> np.ndarray:
     """frames: (T, H, W, 3) -> (T, size, size, 3), bilinear with antialiasing (PIL, as torchvision's Resize)."""
     from PIL import Image
@@ -196,11 +212,15 @@ def _open_checked(target: Path, n_videos: int, settings: DecodeSettings) -> np.n
     return clips
 
 
-def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 8, crf: int = 12) -> Path:
+def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 8, crf: int = 12,
+               lossless: bool = False) -> Path:
     """Write RGB uint8 frames (T, H, W, 3), H and W even, as H.264 .mp4 with PyAV (decord cannot write).
 
-    x264 pinned to one thread, its lookahead too; even so its bytes are not always repeatable here (1 clip write in
-    about 30 decodes a few levels apart from another of the same frames: tests/test_synthetic.py); temp name then
+    x264 pinned to one thread, its lookahead too; even so its lossy bytes are not always repeatable here (1 clip
+    write in about 30 decodes a few levels apart from another of the same frames). lossless=True writes H.264 at
+    qp 0 in full-resolution colour (yuv444p, High 4:4:4): the only loss is the RGB -> YUV rounding (at most 2
+    levels), which is deterministic, so every write decodes to the same pixels (docs/synthetic.md gives the disk
+    cost). libx264rgb would keep RGB exactly, but decord cannot resize its frames while decoding. Temp name then
     rename.
     """
     import av
@@ -213,9 +233,10 @@ def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 
     with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-            stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
-                              "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv444p" if lossless else "yuv420p"
+            stream.options = {**({"qp": "0"} if lossless else {"crf": str(crf)}), "preset": "veryfast",
+                              "threads": "1", "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
             stream.codec_context.thread_count = 1
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))

@@ -114,6 +114,8 @@ def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0
 def prepare_budget(prepared_dir: str | Path, budget: JudgmentBudget) -> Path:
     """The sibling of a prepared folder made from the same data and settings with this judgment budget (the
     folder itself when the budget matches its own); its clips come from the same clip cache, not decoded again."""
+    if not Path(prepared_dir).is_dir():
+        return Path(prepared_dir)  # load_prepared names the missing folder
     meta = read_meta(prepared_dir)
     if budget.settings() == {k: v for k, v in meta.settings.items() if k.startswith("judgment_")}:
         return Path(prepared_dir)
@@ -247,6 +249,11 @@ def write_language_similarity(directory: str | Path, similarity: np.ndarray) -> 
     with atomic_path(directory / LANGUAGE_FILE) as tmp:
         np.save(tmp, similarity)
     return directory / LANGUAGE_FILE
+
+
+def load_video_ids(directory: str | Path) -> np.ndarray:
+    """video_ids.npy: the global video id of each row of clips.npy (study.budget reads the training videos' ids)."""
+    return _load(Path(directory) / "video_ids.npy")
 
 
 def load_rows_train(directory: str | Path) -> np.ndarray:

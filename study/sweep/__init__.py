@@ -13,6 +13,7 @@ trial. One module per job:
 - tune: Tune's objects, the per-trial TorchTrainer and the Tuner (`run_sweep`, `resume_sweep`);
 - resources: the per-trial ScalingConfig, starting Ray, the check that a trial fits;
 - trial: the Ray Train worker function and the data it trains on (TrialData);
+- replicates: the replication stage (the selected configuration of each variant on fresh seeds);
 - results: results.parquet and best.json;
 - command: the command line;
 - train_v1: Ray Train V1, chosen before any module here imports Ray.
@@ -20,7 +21,7 @@ trial. One module per job:
 The package re-exports the names of the modules that import neither Ray nor torch, so `python -m study.sweep`
 checks its arguments and files before either is loaded (a refusal returns in about a second). The Ray side is
 imported from its own modules: `study.sweep.tune`, `study.sweep.resources`, `study.sweep.trial`,
-`study.sweep.console`.
+`study.sweep.console`, `study.sweep.replicates`.
 """
 from __future__ import annotations
 

@@ -11,9 +11,13 @@ from common.errors import ConfigError
 
 
 GENERATOR_VERSION = 3  # bump whenever the same config would produce different files
+# How the clips are encoded; part of the benchmark's cache key but not of GENERATOR_VERSION, which the shipped
+# pretrained backbone's key holds (its corpus keeps data.clips' lossy default: study/pretrain.py).
+CLIP_ENCODING = "x264-yuv444-qp0"  # lossless in YUV: every generation decodes to the same pixels
 SOCIAL_LATENTS = ("agent_distance", "facingness", "joint_action", "communication", "valence", "arousal", "dominance")
 RATING_COLUMNS = ("indoor", "expanse", "object", "agent_distance", "facingness", "joint_action", "communication",
                   "valence", "arousal", "intimacy", "dominance")
+DOMAINS = ("default", "shapes")  # visual domains (study.synthetic.domain; docs/synthetic.md)
 TRIPLET_COLUMNS = ("participation", "task", "trial", "stim1_name", "stim2_name", "stim3_name", "choice",
                    "response_time", "catch_trial_flag", "token", "survey_code")
 
@@ -25,7 +29,7 @@ def _help(text: str, default):
 @dataclass(frozen=True)
 class SyntheticConfig:
     """Sizes, noise and seed of a synthetic benchmark. Same config and seed -> byte-identical tables and ground
-    truth, and clips from the same rendered frames (x264 bytes are not always repeatable: docs/synthetic.md)."""
+    truth, and clips that decode to the same pixels every time (lossless H.264: docs/synthetic.md)."""
 
     seed: int = _help("seed of every random draw (latents, rendering, judgments, annotations, noise ceiling)", 0)
     n_videos: int = _help("number of videos", 400)
@@ -56,6 +60,9 @@ class SyntheticConfig:
                                 "split_seed) holds out for validation: where the validation collection is drawn",
                                 0.2)
     split_seed: int = _help("the sweep's split seed the validation collection is drawn for", 0)
+    domain: str = _help("visual domain the world is rendered in: 'default' (discs with noses) or 'shapes' (the "
+                        "out-of-distribution world: squares with heading bars, other palettes, camera zoom and pan)",
+                        "default")
     main_includes_test: bool = _help("whether the main collection's triplets are drawn over every video, the test "
                                      "videos too (as in the real study), or only over the non-test videos, the "
                                      "test videos then being judged by the evaluation collection alone (a "
@@ -76,6 +83,8 @@ class SyntheticConfig:
         self._check_relations()
 
     def _check_relations(self):
+        if self.domain not in DOMAINS:
+            raise ConfigError(f"SyntheticConfig.domain must be one of {DOMAINS}, got {self.domain!r}")
         if not isinstance(self.main_includes_test, bool):
             raise ConfigError(f"SyntheticConfig.main_includes_test must be true or false, got "
                               f"{self.main_includes_test!r}")
@@ -108,11 +117,17 @@ class SyntheticConfig:
         return cls(**{**base, **overrides})
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "social_weights": list(self.social_weights)}
+        """Every setting; the default domain is left out, so benchmarks named before domains existed keep their
+        keys (their pixels are the same)."""
+        doc = {**asdict(self), "social_weights": list(self.social_weights)}
+        if doc["domain"] == "default":
+            del doc["domain"]
+        return doc
 
     def key(self) -> str:
-        """Stable hash of the config and generator version: names the cached benchmark folder."""
-        doc = json.dumps({"generator_version": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
+        """Stable hash of the config, generator version and clip encoding: names the cached benchmark folder."""
+        doc = json.dumps({"generator_version": GENERATOR_VERSION, "clip_encoding": CLIP_ENCODING, **self.to_dict()},
+                         sort_keys=True)
         return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 

@@ -11,10 +11,11 @@ import pandas as pd
 from common.atomic import atomic_folder
 from common.errors import ConfigError
 from study.synthetic.annotate import annotation_table, captions_frame, sample_captions
-from study.synthetic.config import GENERATOR_VERSION, SOCIAL_LATENTS, SyntheticConfig
+from study.synthetic.config import CLIP_ENCODING, GENERATOR_VERSION, SOCIAL_LATENTS, SyntheticConfig
 from study.synthetic.ground_truth import evaluation_figures, noise_ceiling_figures
 from study.synthetic.participants import evaluation_collection, judgments_among, true_similarity, validation_videos
-from study.synthetic.world import render_clip, sample_latents, sample_nuisance
+from study.synthetic.domain import render
+from study.synthetic.world import sample_latents, sample_nuisance
 from data.clips import default_cache_root, write_clip
 
 
@@ -48,7 +49,7 @@ def write_all(folder: Path, config: SyntheticConfig) -> None:
     nuisance = sample_nuisance(rng_render, config.n_videos, config.nuisance_strength)
     names = [f"synth_{i:04d}.mp4" for i in range(config.n_videos)]
     test_set = np.sort(rng_latent.permutation(config.n_videos)[: config.n_test])
-    videos = _write_videos(folder / "videos", names, latents, nuisance, config)
+    videos, masks = _write_videos(folder / "videos", names, latents, nuisance, config)
     # The main collection: over every video (the real study's design) or over the non-test videos only.
     judged = np.arange(config.n_videos) if config.main_includes_test else np.setdiff1d(np.arange(config.n_videos),
                                                                                          test_set)
@@ -66,16 +67,28 @@ def write_all(folder: Path, config: SyntheticConfig) -> None:
     similarity = true_similarity(latents, config.social_weights)
     ceiling = noise_ceiling_figures(rng_mc, latents, judged, similarity, trials, videos, config)
     ceiling |= evaluation_figures(similarity, evaluation)
+    _write_masks(folder / "ground_truth", names, masks)
     _write_ground_truth(folder / "ground_truth", names, latents, nuisance, similarity, ceiling, config)
 
 
-def _write_videos(folder: Path, names, latents, nuisance: pd.DataFrame, config: SyntheticConfig) -> np.ndarray:
-    """Render and encode every clip; returns the rendered frames (n, T, H, W, 3) for the pixel check."""
-    videos = np.stack([render_clip(latents[i], nuisance.iloc[i], config.num_frames, config.frame_size)
-                       for i in range(config.n_videos)])
+def _write_videos(folder: Path, names, latents, nuisance: pd.DataFrame, config: SyntheticConfig):
+    """Render (in config.domain) and encode every clip losslessly (each decodes to its rendered frames, in every
+    generation); returns the rendered frames (n, T, H, W, 3) for the pixel check and the agents' masks
+    (n, T, H, W)."""
+    rendered = [render(config.domain, latents[i], nuisance.iloc[i], config.num_frames, config.frame_size)
+                for i in range(config.n_videos)]
+    videos, masks = np.stack([r[0] for r in rendered]), np.stack([r[1] for r in rendered])
     for name, frames in zip(names, videos):
-        write_clip(folder / name, frames, fps=config.num_frames / config.duration_s)
-    return videos
+        write_clip(folder / name, frames, fps=config.num_frames / config.duration_s, lossless=True)
+    return videos, masks
+
+
+def _write_masks(folder: Path, names, masks: np.ndarray) -> None:
+    """ground_truth/agent_masks.npz: per video name, uint8 (T, H, W) agent coverage of its written frames x 255
+    (read by data.clips.read_agent_masks)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / "agent_masks.npz",
+                        **{name: np.round(m * 255).astype(np.uint8) for name, m in zip(names, masks)})
 
 
 def _write_tables(folder: Path, names, test_set, triplets, annotations, captions) -> None:
@@ -101,7 +114,8 @@ def _write_ground_truth(folder: Path, names, latents, nuisance, similarity, ceil
     np.save(folder / "true_similarity.npy", similarity)
     _dump_json(folder / "noise_ceiling.json", {k: _round(v) for k, v in ceiling.items()})
     # Written last: its presence marks a finished benchmark (ensure_benchmark and overwrite checks use it).
-    _dump_json(folder / "config.json", {"generator_version": GENERATOR_VERSION, **config.to_dict()})
+    _dump_json(folder / "config.json",
+               {"generator_version": GENERATOR_VERSION, "clip_encoding": CLIP_ENCODING, **config.to_dict()})
 
 
 def _round(value):

@@ -150,3 +150,16 @@ def render_clip(z: np.ndarray, nu: pd.Series, num_frames: int, size: int) -> np.
         nose = _disc(yy, xx, nose_y, nose_x, max(1.2, 0.4 * radius))[..., None]
         frames = frames * (1 - nose) + nose * 0.05
     return (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def agent_masks(z: np.ndarray, nu: pd.Series, num_frames: int, size: int) -> np.ndarray:
+    """float32 (T, H, W) in [0, 1]: how much of each pixel the agents' bodies and noses cover in `render_clip`'s
+    frames (the same soft discs; the turn halo around a body is not the agent)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    state = agent_state(z, nu, num_frames, size)
+    cover = np.zeros((num_frames, size, size), np.float32)
+    for pos, radius, heading in zip(state["pos"], state["radius"], state["heading"]):
+        nose_x, nose_y = pos[:, 0] + 0.7 * radius * np.cos(heading), pos[:, 1] + 0.7 * radius * np.sin(heading)
+        cover = np.maximum(cover, _disc(yy, xx, pos[:, 1], pos[:, 0], radius))
+        cover = np.maximum(cover, _disc(yy, xx, nose_y, nose_x, max(1.2, 0.4 * radius)))
+    return cover

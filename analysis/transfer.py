@@ -1,0 +1,116 @@
+"""Zero-shot transfer: the base and the analysed trials, as they are (no training), scored on another judgments
+folder's test videos with the same suite as the main table (analysis.experiment.score_embedded: the same metrics
+and the same paired differences). Rows carry `transfer_set`, the folder's name ("" for the main rows).
+
+    python -m analysis RUN --transfer DATA_DIR [--transfer DATA_DIR ...]
+
+`check_transfer_folder` runs before any model loads: the folder's judgments must read, its videos must be there
+(a checkpoint embeds clips; a judgments folder without videos cannot be scored zero-shot) and so must captions.csv
+(the language baseline)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.experiment import Embedded
+from analysis.scoring import LANGUAGE, score_embedded
+from analysis.suite import SuiteSettings
+from common.errors import DataError
+
+TRANSFER_SET = "transfer_set"
+
+
+def check_transfer_folder(data_dir: str | Path) -> str:
+    """The folder's name, or DataError (one line naming the folder and what is missing). Loads no model."""
+    from data.judgments import load_judgments
+
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise DataError(f"--transfer {data_dir}: no such folder (give a judgments folder with videos/)")
+    judgments = load_judgments(folder)
+    missing = [n for n in judgments.video_names if not (folder / "videos" / n).is_file()]
+    if missing:
+        raise DataError(f"--transfer {data_dir}: {len(missing)} of {len(judgments.video_names)} videos are not in "
+                        f"{folder / 'videos'} (first: {missing[0]}); the checkpoints embed video clips, so a folder "
+                        "without them cannot be scored zero-shot")
+    if not (folder / "captions.csv").is_file():
+        raise DataError(f"--transfer {data_dir}: no captions.csv (needed for the caption-language baseline)")
+    return folder.name
+
+
+def transfer_embedded(loaded: list, emb: Embedded, data_dir: str | Path, *, language_model=None,
+                      combine: str = "mean", cache_dir: Path | None = None) -> tuple[Embedded, np.ndarray]:
+    """Every model of the main analysis (same labels, same bases) embedding every video of `data_dir`, each
+    decoded as its checkpoint's clips were. loaded: (label, model, TrainConfig) per analysed trial, in the order of
+    `single_runs(emb)`. Returns the Embedded and the clips of the test videos (for the attention maps). A
+    replicated model's seeds are not scored here (its search run is)."""
+    from analysis.human import cached_caption_embeddings
+    from data.judgments import load_judgments
+
+    data_dir = Path(data_dir)
+    judgments = load_judgments(data_dir)
+    names, ids = list(judgments.video_names), np.arange(judgments.n_videos)
+    models: dict[str, np.ndarray] = {}
+    for label, model, config in loaded:
+        clips = _clips(data_dir, names, config)
+        base = emb.base_of[label]
+        if base not in models:
+            models[base] = _backbone(config, clips)
+        models[label] = _embed(label, model, clips)
+    language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
+    models[LANGUAGE] = language
+    ordered = {k: models[k] for k in emb.models if k in models}  # the main table's column order
+    test_clips = _clips(data_dir, [names[i] for i in judgments.test_videos], loaded[0][2])
+    labels = [label for label, _, _ in loaded]
+    return Embedded(ids, ordered, data_dir, np.asarray(judgments.test_videos),
+                    {k: emb.base_of[k] for k in labels}, variants={k: emb.variants[k] for k in labels},
+                    probes=tuple(k for k in emb.probes if k in labels)), test_clips
+
+
+def single_runs(emb: Embedded) -> list[str]:
+    """The analysed trials' labels, one per trial in the trials' order (a replicated model's seed mean left out)."""
+    return [label for label in emb.base_of if label in emb.models]
+
+
+def transfer_rows(loaded: list, emb: Embedded, data_dir: str | Path, settings: SuiteSettings, **kwargs
+                  ) -> tuple[pd.DataFrame, Embedded, np.ndarray]:
+    """The suite's rows for `data_dir`, tagged with its name in TRANSFER_SET."""
+    transfer, test_clips = transfer_embedded(loaded, emb, data_dir, **kwargs)
+    metrics, _ = score_embedded(transfer, settings=settings)
+    return metrics.assign(**{TRANSFER_SET: Path(data_dir).name}), transfer, test_clips
+
+
+def transfer_report(metrics: pd.DataFrame, name: str, source: str) -> str:
+    """A report section: the main table of one transfer set."""
+    from analysis.report import main_table
+
+    shown = metrics[metrics[TRANSFER_SET] == name].drop(columns=TRANSFER_SET)
+    return "\n".join([f"## Zero-shot transfer: {name}", "",
+                      f"The same models, not trained on it, scored on the test videos of {source}; "
+                      "`diff_vs_base_*` are paired against the base on the same resamples.", "",
+                      main_table(shown), ""])
+
+
+def _clips(data_dir: Path, names: list[str], config) -> np.ndarray:
+    """The videos decoded with the decode settings of the checkpoint's prepared folder."""
+    from data.clips import load_clips
+    from data.prepared import read_meta
+
+    return np.asarray(load_clips(data_dir, names, read_meta(config.prepared_dir).decode))
+
+
+def _backbone(config, clips: np.ndarray) -> np.ndarray:
+    from trainables.embed import backbone_features
+
+    return np.asarray(backbone_features(config, clips), dtype=np.float64)
+
+
+def _embed(label: str, model, clips: np.ndarray) -> np.ndarray:
+    from trainables.embed import embed_clips
+
+    try:
+        return np.asarray(embed_clips(model, clips), dtype=np.float64)
+    except (RuntimeError, ValueError) as err:
+        raise DataError(f"{label}: cannot take the transfer folder's clips: {err}") from None
