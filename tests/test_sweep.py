@@ -133,12 +133,13 @@ def _arm_crash(epoch: int, times: int, marker: Path) -> None:
 
 @pytest.mark.slow
 def test_a_sweep_on_a_uri_storage_path_ends_with_the_analysis_table(synthetic_dir, cache, tmp_path, capsys):
-    """Tune and the final analysis both go through pyarrow's filesystem: file:// here, s3:// on a cluster."""
+    """A file:// storage path is the local folder it names (every check, the lock, the printed paths); the
+    pyarrow path of a bucket is run against an S3 server in tests/test_storage_check.py."""
     storage = f"file://{tmp_path}/runs"
     assert run(["--data", str(synthetic_dir), "--storage-path", storage, "--name", "uri", "--num-samples", "1",
                 "--set", "epochs=1", "--set", "steps_per_epoch=2", "--no-dashboard", "--replicates", "0"]) == 0
     out = capsys.readouterr().out
-    assert "| metric |" in out and "| ooo_acc_three_way |" in out and f"{storage}/uri/analysis/report.md" in out
+    assert "| metric |" in out and "| ooo_acc_three_way |" in out and f"{tmp_path}/runs/uri/analysis/report.md" in out
     analysed = pd.read_parquet(tmp_path / "runs" / "uri" / "analysis" / "metrics.parquet")
     assert {"base", "language"} < set(analysed["model"]) and analysed["value"].notna().any()
 
