@@ -72,7 +72,7 @@ def test_a_name_left_holding_only_the_lock_runs_again(tmp_path, synthetic_dir, c
 
 
 def _outcome(tmp_path, status: str, value: float):
-    frame = pd.DataFrame({"trial_id": ["a"], "status": [status], "stopped_early": [False],
+    frame = pd.DataFrame({"trial_id": ["a"], "status": [status], "stopped_early": [False], "stage": ["search"],
                           "best_val_ooo_acc": [value]})
     best = {"metric": "val_ooo_acc", "trial_id": None} if math.isnan(value) else \
         {"metric": "val_ooo_acc", "trial_id": "a", "value": value, "checkpoint": None}
