@@ -7,6 +7,7 @@ Every training run takes the same number of optimiser steps whatever its budget 
 until the steps are spent), so the curve measures data, not compute."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,8 @@ GPU = {"world": {}, "train": GPU_TRAIN, "total_steps": 120, "fractions": (0.03, 
 GPU_QUICK = {**GPU, "train": {**GPU_TRAIN, "batch_size": 4, "steps_per_epoch": 2, "rsa_subset": 4},
              "total_steps": 2, "fractions": (0.03, 1.0), "seeds": (0,), "campaign_seeds": (0,),
              "campaign": {"start_fraction": 0.1, "rounds": 1, "batch_share": 0.2}}
-PAPER_JUDGMENTS = 49_484  # all_triplets.csv rows of the real study (the paper's "about 49,000")
+PAPER_JUDGMENTS = 49_484
+_START = time.perf_counter()  # all_triplets.csv rows of the real study (the paper's "about 49,000")
 
 
 def plan(settings: BenchSettings) -> dict:
@@ -111,6 +113,7 @@ def data_efficiency(full: Path, test, sizes: dict, work: Path) -> list[dict]:
                 checkpoint = fine_tune(full, config, seed, work)
                 rows.append({"variant": variant, "fraction": fraction, "seed": seed, "n_train_triplets": n,
                              **score(embed_rows(checkpoint, test.clips), test)})
+                _progress("curve", rows[-1])
     return rows
 
 
@@ -125,6 +128,8 @@ def campaign_runs(world_dir: Path, full: Path, test, sizes: dict, work: Path) ->
                                         rounds=steps["rounds"], train=sizes["train"],
                                         total_steps=sizes["total_steps"], decode=DECODE)
             rows += run_campaign(world, settings, test, work)
+            for row in rows[-(steps["rounds"] + 1):]:
+                _progress("campaign", row)
     return rows
 
 
@@ -171,6 +176,13 @@ def campaign_headline(rows: list[dict], base: np.ndarray, full_gain: float, n_fu
         out[name] = {"rounds": per_round, "reaches_full_gain_with_half": None if not full_gain > 0 else bool(
             half and max(p["gain"] for p in half) >= full_gain)}
     return out
+
+
+def _progress(part: str, row: dict) -> None:
+    """One line per scored model (the log keeps what a run cut short had measured)."""
+    shown = {k: v for k, v in row.items() if k not in ("credit", "explained_variance")}
+    print(f"[budget] {part} {shown} ev={row['explained_variance']:.4f} t={time.perf_counter() - _START:.0f}s",
+          flush=True)
 
 
 def _mean_range(rows, fraction, key) -> list[float]:
