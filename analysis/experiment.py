@@ -77,7 +77,11 @@ def read_results(experiment_dir: str | Path) -> pd.DataFrame:
     data = read_bytes(path)
     if data is None:
         raise DataError(f"{path}: no results table (is {experiment_dir} a finished sweep's folder?)")
-    return pq.read_table(pa.BufferReader(data)).to_pandas()
+    try:
+        return pq.read_table(pa.BufferReader(data)).to_pandas()
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: not a parquet table ({str(err).splitlines()[0] if str(err) else 'unreadable'})") \
+            from None
 
 
 def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame] | None = None,

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "data_path": "data_path", "step_efficiency": "step_efficiency", "analysis": "analysis_timing",
     "gpu": "gpu", "ray_overhead": "ray_overhead", "search_efficiency": "search_efficiency",
-    "memory": "memory", "attention": "attention", "budget": "budget",
+    "memory": "memory", "attention": "attention", "budget": "budget", "refusals": "refusal_timing",
 }
 
 

@@ -26,7 +26,8 @@ PSS_EVERY = 5  # PSS reads /proc/PID/smaps, which is slow: every 5th sample
 
 
 def run(settings: BenchSettings, work_dir: Path) -> dict:
-    args = ["--num-samples", "1", "--set", "epochs=1", "--no-analysis"] if settings.quick else []
+    args = ["--num-samples", "1", "--set", "epochs=1", "--no-analysis", "--replicates", "0"] if settings.quick \
+        else []
     command = [sys.executable, "-m", "study.sweep", "--storage-path", str(work_dir / "sweeps"),
                "--name", f"memory-{uuid.uuid4().hex[:8]}", *args]
     peaks = sample_tree(command)

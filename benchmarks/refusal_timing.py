@@ -123,6 +123,11 @@ def measure(data: Path, work: Path, repeats: int) -> dict:
 
 
 @cli_entry
+def run(settings, work_dir: Path) -> dict:
+    """The suite's entry (`python -m benchmarks --only refusals`): settings.repeats interleaved repeats."""
+    return measure(Path(ensure_benchmark()), work_dir, settings.repeats)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.refusal_timing", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -257,6 +257,16 @@ def _attention(r: dict) -> list[str]:
             f"{'n/a' if ratio is None else f'{ratio:.2f}x'} |"]
 
 
+def _refusals(r: dict) -> list[str]:
+    lines = [f"Each command run whole as a child process (Python's start and imports included) until it exits 2 "
+             f"with one `error:` line; the preflight (study.preflight on the synthetic benchmark, in process) "
+             f"takes {fmt(r['preflight_s'], 2)} s.", "", "| command | seconds | x preflight |", "|---|---|---|"]
+    lines += [f"| `python -m study.sweep`: {name} | {fmt(t['seconds'], 2)} | {fmt(t['ratio_to_preflight'], 1)} |"
+              for name, t in r["refusals"].items()]
+    lines += [f"| `python -m {name}` | {fmt(t['seconds'], 2)} | |" for name, t in r.get("entry_points", {}).items()]
+    return lines
+
+
 class _Section:
     def __init__(self, title, body):
         self.title, self.body = title, body
@@ -271,4 +281,5 @@ SECTIONS = [
     ("memory", _Section("6. Memory of the default sweep", _memory)),
     ("gpu", _Section("7. GPU", _gpu)),
     ("attention", _Section("8. Fused attention: TimeSformer eager vs SDPA", _attention)),
+    ("refusals", _Section("9. Refusals: how long each command takes to refuse bad input", _refusals)),
 ]

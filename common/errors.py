@@ -20,7 +20,8 @@ FILE_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectory
 
 def cli_entry(main: Callable[..., int | None]) -> Callable[..., int]:
     """Wrap a command's main(): bad input (a DataError, a ConfigError, or a file that is missing or cannot be
-    read or written) prints one line `error: ...` on stderr and exits 2, no traceback."""
+    read or written) prints one line `error: ...` on stderr and exits 2, no traceback; Ctrl-C is one line
+    and exit 130 (the files a command writes are whole or absent: common.atomic)."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs) -> int:
@@ -30,6 +31,9 @@ def cli_entry(main: Callable[..., int | None]) -> Callable[..., int]:
         except (DataError, ConfigError) as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            raise SystemExit(130) from None
 
     return wrapped
 

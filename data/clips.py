@@ -212,11 +212,15 @@ def _open_checked(target: Path, n_videos: int, settings: DecodeSettings) -> np.n
     return clips
 
 
-def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 8, crf: int = 12) -> Path:
+def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 8, crf: int = 12,
+               lossless: bool = False) -> Path:
     """Write RGB uint8 frames (T, H, W, 3), H and W even, as H.264 .mp4 with PyAV (decord cannot write).
 
-    x264 pinned to one thread, its lookahead too; even so its bytes are not always repeatable here (1 clip write in
-    about 30 decodes a few levels apart from another of the same frames: tests/test_synthetic.py); temp name then
+    x264 pinned to one thread, its lookahead too; even so its lossy bytes are not always repeatable here (1 clip
+    write in about 30 decodes a few levels apart from another of the same frames). lossless=True writes H.264 at
+    qp 0 in full-resolution colour (yuv444p, High 4:4:4): the only loss is the RGB -> YUV rounding (at most 2
+    levels), which is deterministic, so every write decodes to the same pixels (docs/synthetic.md gives the disk
+    cost). libx264rgb would keep RGB exactly, but decord cannot resize its frames while decoding. Temp name then
     rename.
     """
     import av
@@ -229,9 +233,10 @@ def write_clip(path: str | Path, frames: np.ndarray, *, fps: float | Fraction = 
     with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-            stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
-                              "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv444p" if lossless else "yuv420p"
+            stream.options = {**({"qp": "0"} if lossless else {"crf": str(crf)}), "preset": "veryfast",
+                              "threads": "1", "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
             stream.codec_context.thread_count = 1
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))

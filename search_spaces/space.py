@@ -80,6 +80,9 @@ class SearchSpace:
     asha: bool = field(default=True, metadata={"help": "Stop weak trials early with ASHA."})
     asha_grace_period: int = field(default=1, metadata={"help": "Epochs every trial runs before ASHA judges."})
     asha_reduction_factor: int = field(default=2, metadata={"help": "ASHA keeps 1/this of trials per rung."})
+    replicates: int = field(default=3, metadata={
+        "help": "Fresh seeds the selected configuration of each variant is trained again on after the search "
+                "(--replicates overrides; 0: none)."})
     smoke: Mapping[str, Any] = field(default_factory=dict, metadata={
         "help": "What --smoke lays over this space after the smoke sizes (written as --set values), e.g. the "
                 "tiny presets in place of hub backbones."})
@@ -90,6 +93,8 @@ class SearchSpace:
             raise ValueError(f"space {self.name!r}: {both} are both fixed and searched")
         if self.mode not in ("max", "min"):
             raise ValueError(f"space {self.name!r}: mode must be 'max' or 'min', got {self.mode!r}")
+        if isinstance(self.replicates, bool) or not isinstance(self.replicates, int) or self.replicates < 0:
+            raise ValueError(f"space {self.name!r}: replicates must be a whole number >= 0, got {self.replicates!r}")
         if self.num_samples < 1:
             raise ValueError(f"space {self.name!r}: num_samples must be >= 1, got {self.num_samples!r}")
         if self.is_grid and any(not isinstance(p, Grid) for p in self.params.values()):

@@ -14,7 +14,7 @@ from search_spaces import Grid
 from study.sweep.settings import SweepSettings
 from trainables.backbones import families
 
-SHORT = ["--set", "steps_per_epoch=2", "--set", "epochs=1", "--no-dashboard"]
+SHORT = ["--set", "steps_per_epoch=2", "--set", "epochs=1", "--no-dashboard", "--replicates", "0"]
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def backbones_sweep(synthetic_dir, cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("backbones")
     assert sweep.main(["--space", "backbones", "--smoke", "--data", str(synthetic_dir), "--storage-path", str(root),
                        "--name", "bb", "--set", "steps_per_epoch=1", "--set", "epochs=1", "--no-dashboard",
-                       "--no-analysis"]) == 0
+                       "--no-analysis", "--replicates", "0"]) == 0
     ray.shutdown()
     return root / "bb"
 

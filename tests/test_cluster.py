@@ -66,7 +66,7 @@ def test_sweep_on_a_simulated_two_node_cluster_places_trials_on_both_nodes(synth
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         settings = sweep.SweepSettings(data=str(synthetic_dir), storage_path=str(tmp_path / "runs"), name="two",
-                                       num_samples=2, ray_address=cluster.address, analysis=False,
+                                       num_samples=2, ray_address=cluster.address, analysis=False, replicates=0,
                                        overrides={"epochs": 1, "steps_per_epoch": 2})
         outcome = run_sweep(settings)
         assert ray.is_initialized()  # connected to a cluster it did not start: left for its owner

@@ -39,7 +39,8 @@ def test_the_study_is_stored_with_every_trial_and_a_failed_analysis_exits_1_with
 
     monkeypatch.setattr(analysis, "run_analysis", broken_analysis)
     code = sweep.main(["--data", str(synthetic_dir), "--storage-path", str(tmp_path), "--name", "default",
-                       "--num-samples", "3", "--set", "epochs=1", "--set", "steps_per_epoch=2", "--no-dashboard"])
+                       "--num-samples", "3", "--set", "epochs=1", "--set", "steps_per_epoch=2", "--no-dashboard",
+                       "--replicates", "0"])
     experiment = tmp_path / "default"
     captured = capsys.readouterr()
     assert code == 1

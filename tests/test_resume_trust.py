@@ -123,3 +123,19 @@ def test_the_key_is_made_once_private_and_a_shared_key_is_refused(tmp_path, monk
     key_path().chmod(0o644)
     with pytest.raises(sweep.ConfigError, match="must be yours and private"):
         resume_key(create=False)
+
+
+def test_state_signed_in_tune_s_staging_folder_verifies_before_and_after_its_copy(tmp_path):
+    folder, staging = tmp_path / "exp", tmp_path / "staging"
+    folder.mkdir()
+    staging.mkdir()
+    (folder / "tuner.pkl").write_bytes(b"tuner")
+    (folder / "experiment_state-x.json").write_bytes(b"old state")
+    (staging / "experiment_state-x.json").write_bytes(b"new state")  # Tune's next snapshot, not yet copied
+    sweep.sign_folder(folder, staging)
+    sweep.check_signed(folder, "--resume")  # a kill before the copy
+    (folder / "experiment_state-x.json").write_bytes(b"new state")
+    sweep.check_signed(folder, "--resume")  # a kill after it
+    (folder / "experiment_state-x.json").write_bytes(b"edited state")
+    with pytest.raises(sweep.ConfigError, match="is not as this user's sweep wrote it"):
+        sweep.check_signed(folder, "--resume")

@@ -22,7 +22,7 @@ from study.sweep.resources import check_resources, scaling_config
 from study.sweep.trial import trial_worker
 from study.sweep.tune import run_sweep, tune_config
 
-SHORT = ["--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
+SHORT = ["--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard", "--replicates", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_a_sweep_on_a_uri_storage_path_ends_with_the_analysis_table(synthetic_di
     """Tune and the final analysis both go through pyarrow's filesystem: file:// here, s3:// on a cluster."""
     storage = f"file://{tmp_path}/runs"
     assert run(["--data", str(synthetic_dir), "--storage-path", storage, "--name", "uri", "--num-samples", "1",
-                "--set", "epochs=1", "--set", "steps_per_epoch=2", "--no-dashboard"]) == 0
+                "--set", "epochs=1", "--set", "steps_per_epoch=2", "--no-dashboard", "--replicates", "0"]) == 0
     out = capsys.readouterr().out
     assert "| metric |" in out and "| ooo_acc_three_way |" in out and f"{storage}/uri/analysis/report.md" in out
     analysed = pd.read_parquet(tmp_path / "runs" / "uri" / "analysis" / "metrics.parquet")

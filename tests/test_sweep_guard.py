@@ -34,7 +34,7 @@ def test_two_sweeps_started_together_on_one_name_leave_one_writer(synthetic_dir,
     store = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": str(REPO), "SOCIAL_ALIGN_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "study.sweep", "--data", str(synthetic_dir), "--storage-path", str(store),
-           "--name", "same", "--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
+           "--name", "same", "--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard", "--replicates", "0"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, start_new_session=True) for _ in range(2)]
     try:

@@ -87,3 +87,43 @@ def test_a_sweep_without_a_finite_objective_does_not_exit_0(tmp_path, synthetic_
     assert sweep.main(["--data", str(synthetic_dir), "--storage-path", str(tmp_path), "--no-analysis"]) == 1
     err = capsys.readouterr().err
     assert "error: no trial reached a finite val_ooo_acc" in err
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(capsys):
+    from common.errors import cli_entry
+
+    @cli_entry
+    def command() -> int:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stop:
+        command()
+    assert stop.value.code == 130 and capsys.readouterr().err.strip().splitlines() == ["interrupted"]
+
+
+def test_the_signer_leaves_a_full_disk_to_the_signing_when_the_sweep_stops(tmp_path, monkeypatch):
+    import errno
+
+    from study.sweep.signer import StateSigner, signing
+
+    (tmp_path / "tuner.pkl").write_bytes(b"state")
+
+    def full(folder, staging=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder))
+
+    monkeypatch.setattr("study.sweep.signer.sign_folder", full)
+    StateSigner().refresh(tmp_path)  # inside Tune's loop: no exception to break the loop
+    with pytest.raises(OSError) as err, signing(str(tmp_path)):
+        pass
+    assert err.value.errno == errno.ENOSPC  # the command turns it into its one "disk full" line
+
+
+def test_analysis_of_a_folder_whose_results_table_is_not_parquet_is_one_line(tmp_path, capsys):
+    import analysis.__main__ as command
+
+    (tmp_path / "results.parquet").write_text("trial_id,status\nx,TERMINATED\n")
+    with pytest.raises(SystemExit) as stop:
+        command.main([str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1
+    assert err[0].startswith(f"error: {tmp_path}/results.parquet: not a parquet table")

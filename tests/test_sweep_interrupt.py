@@ -41,7 +41,7 @@ def test_ctrl_c_stops_the_sweep_resumably_and_resume_finishes_it(synthetic_dir, 
     env = {**os.environ, "PYTHONPATH": str(REPO), "SOCIAL_ALIGN_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "study.sweep", "--data", str(synthetic_dir), "--storage-path",
            str(tmp_path / "runs"), "--name", "ctrlc", "--num-samples", "3", "--set", "epochs=3",
-           "--set", "steps_per_epoch=6", "--no-analysis", "--no-dashboard"]
+           "--set", "steps_per_epoch=6", "--no-analysis", "--no-dashboard", "--replicates", "0"]
     log = tmp_path / "sweep.log"
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,

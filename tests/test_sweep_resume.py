@@ -71,7 +71,8 @@ def test_sweep_killed_after_its_first_finished_trial_resumes_to_completion(synth
     # Two workers per trial fill the 2-CPU local Ray: trials run one at a time, with DDP.
     cmd = [sys.executable, "-m", "study.sweep", "--data", str(synthetic_dir), "--storage-path",
            str(tmp_path / "runs"), "--name", "killed", "--num-samples", "2", "--workers-per-trial", "2",
-           "--set", "epochs=2", "--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard"]
+           "--set", "epochs=2", "--set", "steps_per_epoch=2", "--no-analysis", "--no-dashboard",
+           "--replicates", "0"]
     finished = kill_after_first_finished_trial(cmd, env, experiment, tmp_path / "sweep.log")
     before = {t: Path(next(experiment.glob(f"trial_{t}")), "result.json").read_text() for t in finished}
     storage = f"sqlite:///{experiment / 'optuna.db'}"

@@ -18,7 +18,7 @@ from common.errors import ConfigError
 from data.judgments import load_judgments
 from data.splits import similarity_matrix
 from study.synthetic import SyntheticConfig, ensure_benchmark, expected_ooo_accuracy, generate_benchmark
-from data.clips import DecodeSettings, decode_clip
+from data.clips import DecodeSettings, decode_clip, write_clip
 
 TABLES = ("all_triplets.csv", "video_mapping.csv", "test.csv", "train.csv", "annotations.csv", "captions.csv")
 TRUTH = ("latents.csv", "true_similarity.npy", "noise_ceiling.json", "config.json")
@@ -119,24 +119,42 @@ def test_split_half_reliability_agrees_with_the_data_s_own_halves(synthetic_dir)
     assert abs(np.mean(corrected) - ceiling["split_half_reliability"]) < 0.1
 
 
-def test_same_config_same_tables_and_clips_other_seed_other_data(tmp_path):
-    # Tables and ground truth are byte-identical. The .mp4 bytes are not always: x264 here is not bitwise
-    # repeatable even single-threaded (measured: 17 of 480 clip writes over 40 regenerations of this folder
-    # differed, decoding at most 8 levels and on average at most 0.8 levels apart), so clips are compared decoded.
-    first, second = (generate_benchmark(tmp_path / name, _mini()) for name in ("a", "b"))
+def test_same_config_same_files_and_clips_that_decode_to_the_same_pixels(tmp_path, monkeypatch):
+    # Tables and ground truth are byte-identical, and every clip decodes (decord, the path a user's real mp4s take,
+    # resizing while decoding included) to the same pixels in both generations: lossless H.264 (qp 0, yuv444p),
+    # whose only loss, the RGB -> YUV rounding, is deterministic (at most 2 levels from the rendered frames).
+    rendered = {}
+
+    def recording(path, frames, **kwargs):
+        rendered[Path(path).name] = np.array(frames)
+        return write_clip(path, frames, **kwargs)
+
+    monkeypatch.setattr(synthetic_folder, "write_clip", recording)
+    first = generate_benchmark(tmp_path / "a", _mini(frame_size=64))
+    second = generate_benchmark(tmp_path / "b", _mini(frame_size=64))
     a, b = _digests(first), _digests(second)
     assert {k: v for k, v in a.items() if not k.endswith(".mp4")} == {k: v for k, v in b.items()
                                                                        if not k.endswith(".mp4")}
     assert sorted(k for k in a if k.endswith(".mp4")) == sorted(k for k in b if k.endswith(".mp4"))
-    settings = DecodeSettings(num_frames=4, image_size=32)
+    native = DecodeSettings(num_frames=4, image_size=64)  # the clips' own frame count and size
+    small = DecodeSettings(num_frames=2, image_size=32)  # resized by decord while decoding
     for clip in sorted((first / "videos").glob("*.mp4")):
-        gap = np.abs(decode_clip(clip, settings).astype(int) - decode_clip(second / "videos" / clip.name,
-                                                                           settings).astype(int))
-        assert gap.max() <= 16 and gap.mean() <= 2.0, (clip.name, gap.max(), gap.mean())
+        decoded = decode_clip(clip, native)
+        assert np.array_equal(decoded, decode_clip(second / "videos" / clip.name, native)), clip.name
+        assert np.array_equal(decode_clip(clip, small), decode_clip(second / "videos" / clip.name, small))
+        gap = np.abs(decoded.transpose(0, 2, 3, 1).astype(int) - rendered[clip.name])
+        assert gap.max() <= 2, (clip.name, gap.max())
     other = _digests(generate_benchmark(tmp_path / "c", _mini(seed=1)))
     assert other["all_triplets.csv"] != a["all_triplets.csv"]
     assert other["true_similarity.npy"] != a["true_similarity.npy"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"], "no temporary folders left behind"
+
+
+def test_the_clip_encoding_names_the_cached_benchmark(monkeypatch):
+    """A cached world written with another encoding is not reused: the encoding is part of the folder's key."""
+    key = SyntheticConfig().key()
+    monkeypatch.setattr("study.synthetic.config.CLIP_ENCODING", "x264-crf12")
+    assert SyntheticConfig().key() != key
 
 
 def test_nuisance_strength_shrinks_only_the_nuisance_factors(tmp_path):

@@ -7,11 +7,13 @@ trial. One module per job:
   storage; for --resume, a folder this user alone controls), then the folder created and locked;
 - trust: which folders a --resume may run code from (owner, mode, this user's keyed hash of Tune's state);
 - lock: the exclusive lock that makes one process the experiment folder's only writer;
-- interrupt: Ctrl-C stops the sweep resumably, a second one exits at once;
+- interrupt: Ctrl-C, SIGTERM and SIGHUP stop the sweep resumably, a second one exits at once;
+- signer: the Tune callback that signs the experiment folder as Tune writes it (imports Ray);
 - console: what the sweep prints, and where Ray's and the workers' output goes instead;
 - tune: Tune's objects, the per-trial TorchTrainer and the Tuner (`run_sweep`, `resume_sweep`);
 - resources: the per-trial ScalingConfig, starting Ray, the check that a trial fits;
 - trial: the Ray Train worker function and the data it trains on (TrialData);
+- replicates: the replication stage (the selected configuration of each variant on fresh seeds);
 - results: results.parquet and best.json;
 - command: the command line;
 - train_v1: Ray Train V1, chosen before any module here imports Ray.
@@ -19,7 +21,7 @@ trial. One module per job:
 The package re-exports the names of the modules that import neither Ray nor torch, so `python -m study.sweep`
 checks its arguments and files before either is loaded (a refusal returns in about a second). The Ray side is
 imported from its own modules: `study.sweep.tune`, `study.sweep.resources`, `study.sweep.trial`,
-`study.sweep.console`.
+`study.sweep.console`, `study.sweep.replicates`.
 """
 from __future__ import annotations
 

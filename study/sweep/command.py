@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kind in (("--num-samples", int), ("--workers-per-trial", int), ("--cpus-per-worker", float),
                        ("--gpus-per-worker", float), ("--storage-path", str), ("--name", str), ("--data", str),
                        ("--split", str), ("--seed", int), ("--max-failures", int), ("--max-concurrent", int),
-                       ("--ray-address", str), ("--top-k", int)):
+                       ("--ray-address", str), ("--top-k", int), ("--replicates", int)):
         help_text = _field_help(flag[2:].replace("-", "_"))
         p.add_argument(flag, type=kind, help=help_text)
     p.add_argument("--objectives", help="Comma-separated metrics for multi-objective Optuna, e.g. "
@@ -108,13 +108,19 @@ def _print_spaces() -> None:
 
 
 def _report(outcome: SweepOutcome) -> None:
-    best, frame = outcome.best, outcome.results
+    best, every = outcome.best, outcome.results
+    frame = every[every["stage"] == "search"] if len(every) else every
     counts = frame["status"].value_counts() if len(frame) else {}
     failed, finished = int(counts.get("ERROR", 0)), int(counts.get("TERMINATED", 0))
     early = int(frame["stopped_early"].sum()) if len(frame) else 0
     unstarted = len(frame) - failed - finished
     print(f"\n{len(frame)} trials: {finished} finished ({early} stopped early by ASHA), {failed} failed"
           + (f", {unstarted} never started" if unstarted else ""))
+    copies = every[every["stage"] == "replicate"] if len(every) else every
+    if len(copies):
+        print(f"{len(copies)} replicates: {int(copies['status'].eq('TERMINATED').sum())} finished, "
+              f"{int(copies['status'].eq('ERROR').sum())} failed, of {copies['replicate_of'].nunique()} "
+              f"selected configuration(s) ({', '.join(sorted(copies['replicate_of'].unique()))})")
     print(f"best trial: {best.get('trial_id')} {best['metric']}={best.get('value', float('nan')):.4f}")
     print(f"best config: {json.dumps(best.get('config', {}), sort_keys=True, default=str)}")
     print(f"best checkpoint: {best.get('checkpoint')}")

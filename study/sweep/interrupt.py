@@ -115,6 +115,35 @@ def hangup_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+@contextlib.contextmanager
+def ray_start_stopped() -> Iterator[None]:
+    """Around `ray.init`: a stop signal in the middle of it ends the Ray processes it had started."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        end_ray_children()
+        raise
+
+
+def end_ray_children() -> None:
+    """Kill the Ray processes this one started and still runs: after a stop in the middle of `ray.init`, Ray
+    has not yet registered them, so `ray.shutdown` would leave its agents running."""
+    import psutil
+
+    children = [c for c in psutil.Process().children(recursive=True) if _is_ray(c)]
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(children, timeout=10)
+
+
+def _is_ray(process) -> bool:
+    try:
+        return "ray" in " ".join(process.cmdline())
+    except Exception:  # noqa: BLE001 - psutil.Error: gone already, or not ours to read
+        return False
+
+
 def fit_or_stop(tuner, handler: Interrupts, experiment: str):
     """tuner.fit() under the handler; SweepInterrupted when a stop signal stopped it."""
     handler.install()

@@ -8,20 +8,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.ranking import ranked
 from common.storage import write_bytes
 from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
 from study.sweep.overrides import epoch_budget, resolve_trial_config
 from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD
 
 
-def results_frame(grid, space: SearchSpace, objectives: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Tune's ResultGrid -> one flat row per trial: status, config, final and best metrics, epochs run, wall time, checkpoint."""
-    rows = [_result_row(result, space) for result in grid]
-    frame = pd.DataFrame(rows)
+def results_frame(grid, space: SearchSpace, objectives: tuple[str, ...] = (), replicates=None) -> pd.DataFrame:
+    """Tune's ResultGrids -> one flat row per trial: stage, status, config, final and best metrics, epochs run, wall
+    time, checkpoint; in the order Tune created them. `grid` is the search's; `replicates` the replication stage's
+    (study.sweep.replicates), whose rows follow the search's in its plan's order (stage "replicate",
+    `replicate_of` the search trial, `replicate_index` 0..K-1)."""
+    frame = pd.DataFrame([_result_row(result, space) for result in grid])
     if objectives and len(frame):
         values = frame[[f"best_{m}" for m in objectives]].to_numpy(dtype=float)
         frame["pareto"] = pareto_mask(values)
-    return frame.sort_values("trial_id", ignore_index=True) if len(frame) else frame
+    # Rows in the order Tune created the trials (the order they were suggested), not by their random ids: the
+    # ranking breaks ties by table order, so a tie goes to the earlier suggestion in every run of the same seed.
+    if replicates is None:
+        return frame
+    copies = pd.DataFrame([_result_row(result, space) for result in replicates])
+    if objectives and len(copies):
+        copies["pareto"] = False  # the front is the search's
+    return pd.concat([frame, copies], ignore_index=True)
+
+
+def trial_id_of(result) -> str:
+    """A Tune result's trial id (from its last result, else its folder name)."""
+    return (result.metrics or {}).get("trial_id") or Path(result.path).name.split("_")[-1]
 
 
 def _result_row(result, space: SearchSpace) -> dict:
@@ -33,13 +48,16 @@ def _result_row(result, space: SearchSpace) -> dict:
     epochs = int(history["epoch"].max()) if "epoch" in history and len(history) else 0
     max_epochs = epoch_budget(config)
     record = _read_record(result)
-    row = {"trial_id": metrics.get("trial_id") or Path(result.path).name.split("_")[-1],
+    replicate = "_replicate_of" in config  # study.sweep.replicates' trial: stopped by its epoch rule, not ASHA
+    row = {"trial_id": trial_id_of(result), "stage": "replicate" if replicate else "search",
+           "replicate_of": config.get("_replicate_of"), "replicate_index": config.get("_replicate_index", np.nan),
            "status": "ERROR" if result.error else "TERMINATED" if epochs else "NOT_STARTED",
-           "stopped_early": bool(result.error is None and 0 < epochs < max_epochs),
+           "stopped_early": bool(result.error is None and 0 < epochs < max_epochs and not replicate),
            "error": _one_line(result.error), "epochs_run": epochs,
            "time_total_s": float(metrics.get("time_total_s", np.nan)),
            **_span(history),
-           "checkpoint_path": _best_checkpoint(result, space),
+           # A replicate's checkpoint is its latest, the epoch rule's; a search trial's its best by the metric.
+           "checkpoint_path": _latest_checkpoint(result) if replicate else _best_checkpoint(result, space),
            "trial_dir": result.path, "selection_metric": space.metric,
            "data_fingerprint": record.get("data_fingerprint"),
            "node_id": record.get("node_id"), "hostname": record.get("hostname"),
@@ -93,6 +111,10 @@ def _best_checkpoint(result, space: SearchSpace) -> str | None:
     return best.path if best is not None else None
 
 
+def _latest_checkpoint(result) -> str | None:
+    return result.checkpoint.path if result.checkpoint is not None else None
+
+
 def _one_line(error) -> str | None:
     if error is None:
         return None
@@ -111,11 +133,11 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
 
 def best_trial(frame: pd.DataFrame, space: SearchSpace, objectives: tuple[str, ...]) -> dict:
     column = f"best_{space.metric}"
-    # Stable: ties go to the lower trial_id, the order analysis.run_analysis ranks by too.
-    ranked = frame.dropna(subset=[column]).sort_values(column, ascending=space.mode == "min", kind="stable")
-    if not len(ranked):
+    # The analysis' one rule (analysis.ranking): search rows only, by this metric, ties to the earlier row.
+    rows = ranked(frame) if len(frame) else frame
+    if not len(rows):
         return {"metric": space.metric, "mode": space.mode, "trial_id": None}
-    top = ranked.iloc[0]
+    top = rows.iloc[0]
     best = {"trial_id": top["trial_id"], "metric": space.metric, "mode": space.mode, "value": float(top[column]),
             "checkpoint": top["checkpoint_path"], "trial_dir": top["trial_dir"],
             "config": {k[len("config/"):]: _plain(v) for k, v in top.items() if k.startswith("config/")}}

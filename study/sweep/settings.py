@@ -47,6 +47,9 @@ class SweepSettings:
     seed: int = field(default=0, metadata={"help": "Seed of the searcher, the split and every trial."})
     objectives: tuple[str, ...] = field(default=(), metadata={
         "help": "Two or more metrics for multi-objective Optuna (all maximised); empty = the space's metric."})
+    replicates: int | None = field(default=None, metadata={
+        "help": "Fresh seeds each selected configuration is trained again on after the search (0: none; default: "
+                "the space's, 3 for every shipped space)."})
     max_failures: int = field(default=2, metadata={"help": "Restarts of a failing trial from its checkpoint."})
     max_concurrent: int | None = field(default=None, metadata={"help": "Cap on concurrent trials."})
     ray_address: str | None = field(default=None, metadata={"help": "Existing Ray cluster (else RAY_ADDRESS, "
@@ -62,6 +65,8 @@ class SweepSettings:
     def __post_init__(self):
         for name, low in (("workers_per_trial", 1), ("top_k", 1), ("max_failures", 0)):
             _integer(name, getattr(self, name), low)
+        if self.replicates is not None:
+            _integer("replicates", self.replicates, 0)
         for name in ("num_samples", "max_concurrent"):
             if getattr(self, name) is not None:
                 _integer(name, getattr(self, name), 1)

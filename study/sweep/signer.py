@@ -26,13 +26,16 @@ class StateSigner(Callback):
 
     def on_step_end(self, iteration, trials, **info) -> None:
         if _active:
-            self.refresh(_active[-1])
+            # Tune has just written its state into its local staging folder and copies it in the background.
+            staging = getattr(getattr(trials[0], "storage", None), "experiment_driver_staging_path", None) \
+                if trials else None
+            self.refresh(_active[-1], staging)
 
-    def refresh(self, folder: Path) -> None:
-        now = fingerprint(folder)
+    def refresh(self, folder: Path, staging: str | None = None) -> None:
+        now = (fingerprint(folder), fingerprint(Path(staging)) if staging and Path(staging).is_dir() else ())
         if now != self._last:
             try:
-                sign_folder(folder)
+                sign_folder(folder, staging)
             except OSError:  # a full disk: Tune's loop goes on; the signing when the sweep stops says so
                 return
             self._last = now

@@ -64,8 +64,9 @@ def signed_files(folder: Path) -> list[Path]:
     return sorted(p for p in (*top, *folder.glob("*/*.pkl")) if p.is_file() or p.is_symlink())
 
 
-def _digest(key: bytes, folder: Path, path: Path) -> str:
-    mac = hmac.new(key, path.relative_to(folder).as_posix().encode() + b"\0", hashlib.sha256)
+def _digest(key: bytes, name: str, path: Path) -> str:
+    """HMAC of the file at `path`, bound to its name in the experiment folder."""
+    mac = hmac.new(key, name.encode() + b"\0", hashlib.sha256)
     mac.update(path.read_bytes())
     return mac.hexdigest()
 
@@ -82,19 +83,36 @@ def fingerprint(folder: Path) -> tuple:
     return tuple(out)
 
 
-def sign_folder(folder: str | Path) -> None:
-    """Record this user's keyed hash of every file restore would unpickle (written whole, 0600)."""
+def sign_folder(folder: str | Path, staging: str | Path | None = None) -> None:
+    """Record this user's keyed hash of every file restore would unpickle (written whole, 0600). With
+    `staging` (the local folder Tune writes its state into before copying it to `folder`, in the background),
+    the state being copied is signed ahead of its copy, and the digests signed last are kept, so the folder
+    verifies before, during and after the copy, whenever the sweep is killed."""
     folder = Path(folder)
     key = resume_key(create=True)
-    record = {}
-    for path in signed_files(folder):
-        try:
-            record[path.relative_to(folder).as_posix()] = _digest(key, folder, path)
-        except FileNotFoundError:  # Tune replaced it as we read; the next signing takes the new one
-            continue
+    record = {name: [d] if isinstance(d, str) else list(d) for name, d in _record(folder).items()}
+    sources = [(folder, signed_files(folder))]
+    if staging is not None and Path(staging).is_dir():
+        sources.append((Path(staging), [p for p in Path(staging).iterdir() if p.suffix in (".pkl", ".json")]))
+    for root, paths in sources:
+        for path in paths:
+            name = path.relative_to(root).as_posix()
+            try:
+                digest = _digest(key, name, path)
+            except FileNotFoundError:  # Tune replaced it as we read; the next signing takes the new one
+                continue
+            record[name] = [digest, *[d for d in record.get(name, []) if d != digest]][:3]
     with atomic_path(folder / SIGNATURE_FILE) as tmp:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
         tmp.chmod(0o600)
+
+
+def _record(folder: Path) -> dict:
+    try:
+        record = json.loads((folder / SIGNATURE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def check_signed(folder: Path, setting: str) -> None:
@@ -111,8 +129,9 @@ def check_signed(folder: Path, setting: str) -> None:
     for path in signed_files(folder):
         name = path.relative_to(folder).as_posix()
         expected = record.get(name)
-        if path.is_symlink() or not isinstance(expected, str) or \
-                not hmac.compare_digest(expected, _digest(key, folder, path)):
+        expected = [expected] if isinstance(expected, str) else expected if isinstance(expected, list) else []
+        actual = _digest(key, name, path)
+        if path.is_symlink() or not any(isinstance(e, str) and hmac.compare_digest(e, actual) for e in expected):
             raise ConfigError(f"{setting} {folder}: {path} is not as this user's sweep wrote it (its keyed hash "
                               f"does not match {SIGNATURE_FILE}); {how}")
 

@@ -30,9 +30,10 @@ from common.errors import ConfigError
 from common.storage import write_bytes
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.sweep.console import TrialLines, quiet_console
-from study.sweep.interrupt import fit_or_stop, hangup_deferred, interruptible
+from study.sweep.interrupt import SweepInterrupted, fit_or_stop, hangup_deferred, interruptible, ray_start_stopped
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
+from study.sweep.replicates import run_replicates
 from study.sweep.resources import check_resources, node_capacities, scaling_config, start_ray
 from study.sweep.results import best_trial, results_frame, write_outputs
 from study.sweep.signer import StateSigner, signing
@@ -133,7 +134,7 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
     quiet_console(plan.experiment, settings.verbose)
     started = not ray.is_initialized()  # until start_ray answers: a stop during it shuts down what it began
     try:
-        with hangup_deferred():
+        with hangup_deferred(), ray_start_stopped():
             started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
         interrupts.raise_pending()
         fit = check_resources(scaling_config(settings), node_capacities())
@@ -147,7 +148,8 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
                                tune_config=tune_config(space, settings, plan.experiment),
                                run_config=run_config(plan.storage, plan.name, space, settings))
             grid = fit_or_stop(tuner, interrupts, plan.experiment)
-        return _finish(grid, plan.experiment, space, settings)
+            replicates = _replicate(grid, settings, plan, space, build_trainer(settings, worker, data), interrupts)
+        return _finish(grid, replicates, plan.experiment, space, settings)
     finally:
         if started:
             ray.shutdown()
@@ -185,22 +187,36 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
     with interruptible() as interrupts:
         started = not ray.is_initialized()  # as in _run_tuner
         try:
-            with hangup_deferred():
+            with hangup_deferred(), ray_start_stopped():
                 started = start_ray(settings.ray_address, settings.dashboard, verbose=settings.verbose)
             interrupts.raise_pending()
             check_resources(scaling_config(settings), node_capacities())
-            trainer = build_trainer(settings, worker, TrialData.for_sweep(settings, space))
+            data = TrialData.for_sweep(settings, space)
             with signing(plan.experiment):
-                tuner = tune.Tuner.restore(plan.experiment, trainable=trainer, resume_unfinished=True)
+                tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker, data),
+                                           resume_unfinished=True)
                 grid = fit_or_stop(tuner, interrupts, plan.experiment)
-            return _finish(grid, plan.experiment, space, settings)
+                replicates = _replicate(grid, settings, plan, space, build_trainer(settings, worker, data),
+                                        interrupts)
+            return _finish(grid, replicates, plan.experiment, space, settings)
         finally:
             if started:
                 ray.shutdown()
 
 
-def _finish(grid: tune.ResultGrid, experiment: str, space: SearchSpace, settings: SweepSettings) -> SweepOutcome:
-    frame = results_frame(grid, space, settings.objectives)
+def _replicate(grid: tune.ResultGrid, settings: SweepSettings, plan: SweepPlan, space: SearchSpace,
+               trainer: TorchTrainer, interrupts) -> tune.ResultGrid | None:
+    """The replication stage (study.sweep.replicates) on the finished search; None when it is off. A Ctrl-C
+    between the two stages (no Tune loop running) leaves a finished search: resumable like one inside a stage."""
+    try:
+        return run_replicates(results_frame(grid, space), grid, settings, plan, space, trainer, interrupts)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(plan.experiment) from None
+
+
+def _finish(grid: tune.ResultGrid, replicates: tune.ResultGrid | None, experiment: str, space: SearchSpace,
+            settings: SweepSettings) -> SweepOutcome:
+    frame = results_frame(grid, space, settings.objectives, replicates)
     best = best_trial(frame, space, settings.objectives) | {"experiment_dir": experiment}
     results_path, best_path = write_outputs(experiment, frame, best)
     if not space.is_grid:

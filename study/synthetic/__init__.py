@@ -12,14 +12,17 @@ judgments), ground_truth (expected accuracy, split-half reliability), annotate (
 (writing, `ensure_benchmark`), command (`python -m study.synthetic`).
 """
 from study.synthetic.command import main
-from study.synthetic.config import GENERATOR_VERSION, RATING_COLUMNS, SOCIAL_LATENTS, TRIPLET_COLUMNS, SyntheticConfig
+from study.synthetic.config import (
+    CLIP_ENCODING, GENERATOR_VERSION, RATING_COLUMNS, SOCIAL_LATENTS, TRIPLET_COLUMNS, SyntheticConfig,
+)
 from study.synthetic.folder import ensure_benchmark, generate_benchmark
 from study.synthetic.ground_truth import expected_ooo_accuracy, pixel_similarity_spearman
 from study.synthetic.participants import true_similarity, validation_videos
 from study.synthetic.world import INTERACTIONS, agent_state, render_clip, sample_interactions, sample_latents, sample_nuisance
 
 __all__ = [
-    "GENERATOR_VERSION", "INTERACTIONS", "agent_state", "RATING_COLUMNS", "SOCIAL_LATENTS", "TRIPLET_COLUMNS", "SyntheticConfig",
+    "CLIP_ENCODING", "GENERATOR_VERSION", "INTERACTIONS", "agent_state", "RATING_COLUMNS", "SOCIAL_LATENTS",
+    "TRIPLET_COLUMNS", "SyntheticConfig",
     "ensure_benchmark", "expected_ooo_accuracy", "generate_benchmark", "main", "pixel_similarity_spearman",
     "render_clip", "sample_interactions", "sample_latents", "sample_nuisance", "true_similarity",
     "validation_videos",

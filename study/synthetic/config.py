@@ -11,6 +11,9 @@ from common.errors import ConfigError
 
 
 GENERATOR_VERSION = 3  # bump whenever the same config would produce different files
+# How the clips are encoded; part of the benchmark's cache key but not of GENERATOR_VERSION, which the shipped
+# pretrained backbone's key holds (its corpus keeps data.clips' lossy default: study/pretrain.py).
+CLIP_ENCODING = "x264-yuv444-qp0"  # lossless in YUV: every generation decodes to the same pixels
 SOCIAL_LATENTS = ("agent_distance", "facingness", "joint_action", "communication", "valence", "arousal", "dominance")
 RATING_COLUMNS = ("indoor", "expanse", "object", "agent_distance", "facingness", "joint_action", "communication",
                   "valence", "arousal", "intimacy", "dominance")
@@ -26,7 +29,7 @@ def _help(text: str, default):
 @dataclass(frozen=True)
 class SyntheticConfig:
     """Sizes, noise and seed of a synthetic benchmark. Same config and seed -> byte-identical tables and ground
-    truth, and clips from the same rendered frames (x264 bytes are not always repeatable: docs/synthetic.md)."""
+    truth, and clips that decode to the same pixels every time (lossless H.264: docs/synthetic.md)."""
 
     seed: int = _help("seed of every random draw (latents, rendering, judgments, annotations, noise ceiling)", 0)
     n_videos: int = _help("number of videos", 400)
@@ -122,8 +125,9 @@ class SyntheticConfig:
         return doc
 
     def key(self) -> str:
-        """Stable hash of the config and generator version: names the cached benchmark folder."""
-        doc = json.dumps({"generator_version": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
+        """Stable hash of the config, generator version and clip encoding: names the cached benchmark folder."""
+        doc = json.dumps({"generator_version": GENERATOR_VERSION, "clip_encoding": CLIP_ENCODING, **self.to_dict()},
+                         sort_keys=True)
         return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 

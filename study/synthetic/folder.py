@@ -11,7 +11,7 @@ import pandas as pd
 from common.atomic import atomic_folder
 from common.errors import ConfigError
 from study.synthetic.annotate import annotation_table, captions_frame, sample_captions
-from study.synthetic.config import GENERATOR_VERSION, SOCIAL_LATENTS, SyntheticConfig
+from study.synthetic.config import CLIP_ENCODING, GENERATOR_VERSION, SOCIAL_LATENTS, SyntheticConfig
 from study.synthetic.ground_truth import evaluation_figures, noise_ceiling_figures
 from study.synthetic.participants import evaluation_collection, judgments_among, true_similarity, validation_videos
 from study.synthetic.domain import render
@@ -72,13 +72,14 @@ def write_all(folder: Path, config: SyntheticConfig) -> None:
 
 
 def _write_videos(folder: Path, names, latents, nuisance: pd.DataFrame, config: SyntheticConfig):
-    """Render (in config.domain) and encode every clip; returns the rendered frames (n, T, H, W, 3) for the pixel
-    check and the agents' masks (n, T, H, W)."""
+    """Render (in config.domain) and encode every clip losslessly (each decodes to its rendered frames, in every
+    generation); returns the rendered frames (n, T, H, W, 3) for the pixel check and the agents' masks
+    (n, T, H, W)."""
     rendered = [render(config.domain, latents[i], nuisance.iloc[i], config.num_frames, config.frame_size)
                 for i in range(config.n_videos)]
     videos, masks = np.stack([r[0] for r in rendered]), np.stack([r[1] for r in rendered])
     for name, frames in zip(names, videos):
-        write_clip(folder / name, frames, fps=config.num_frames / config.duration_s)
+        write_clip(folder / name, frames, fps=config.num_frames / config.duration_s, lossless=True)
     return videos, masks
 
 
@@ -113,7 +114,8 @@ def _write_ground_truth(folder: Path, names, latents, nuisance, similarity, ceil
     np.save(folder / "true_similarity.npy", similarity)
     _dump_json(folder / "noise_ceiling.json", {k: _round(v) for k, v in ceiling.items()})
     # Written last: its presence marks a finished benchmark (ensure_benchmark and overwrite checks use it).
-    _dump_json(folder / "config.json", {"generator_version": GENERATOR_VERSION, **config.to_dict()})
+    _dump_json(folder / "config.json",
+               {"generator_version": GENERATOR_VERSION, "clip_encoding": CLIP_ENCODING, **config.to_dict()})
 
 
 def _round(value):
