@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per side (default 7, quick 2)")
     p.add_argument("--report-only", action="store_true",
                    help="measure nothing: rewrite RESULTS.md and the plot from the JSON in --out/results")
+    p.add_argument("--size", default="cpu", help="budget benchmark preset: cpu (default) or gpu (benchmarks/BUDGET.md)")
     p.add_argument("--work-dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     return p
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("--quick needs --out DIR (quick figures must not replace benchmarks/RESULTS.md)")
     try:
         repeats = args.repeats if args.repeats is not None else (2 if args.quick else 7)
-        settings = BenchSettings(quick=args.quick, repeats=repeats)
+        settings = BenchSettings(quick=args.quick, repeats=repeats, size=args.size)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     out = args.out or HERE

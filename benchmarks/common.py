@@ -17,6 +17,8 @@ from typing import Callable
 import numpy as np
 
 from common.atomic import atomic_path
+SIZES = ("cpu", "gpu")
+
 
 @dataclass(frozen=True)
 class BenchSettings:
@@ -25,10 +27,14 @@ class BenchSettings:
     quick: bool = field(default=False, metadata={"help": "tiny sizes: checks the scripts run, not the speed"})
     repeats: int = field(default=7, metadata={"help": "timed repeats of each side of a ratio"})
     seed: int = field(default=0, metadata={"help": "seed of data, models and samplers"})
+    size: str = field(default="cpu", metadata={"help": "preset of the budget benchmark: 'cpu' (the shared machine) "
+                                                       "or 'gpu' (one lent GPU, minutes)"})
 
     def __post_init__(self):
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
             raise ValueError(f"BenchSettings.repeats must be an integer >= 1, got {self.repeats!r}")
+        if self.size not in SIZES:
+            raise ValueError(f"BenchSettings.size must be one of {', '.join(SIZES)}, got {self.size!r}")
 
 
 def spread(values) -> dict:

@@ -89,7 +89,8 @@ def test_gpu_row_and_results_md(quick_run):
 
 
 @pytest.mark.parametrize("argv", [["--only", "nope", "--out", "x"], ["--quick"], ["--quick", "--out", "x",
-                                                                                      "--repeats", "0"]])
+                                                                                      "--repeats", "0"],
+                                  ["--quick", "--out", "x", "--size", "tpu"]])
 def test_bad_setting_exits_2_with_one_line(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

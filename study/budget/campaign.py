@@ -140,9 +140,13 @@ def _settings_key(config: dict) -> str:
 
 
 def embed_rows(checkpoint: Path, clips: np.ndarray) -> np.ndarray:
+    """The trained model's embeddings of these clips, on the GPU when there is one (as training is)."""
+    import torch
+
     from trainables.embed import embed_clips, load_trained
 
-    return embed_clips(load_trained(checkpoint)[0], clips)
+    model = load_trained(checkpoint)[0].to("cuda" if torch.cuda.is_available() else "cpu")
+    return embed_clips(model, clips)
 
 
 def _similarity(checkpoint: Path, prepared: Path, train_ids: np.ndarray, n_videos: int) -> np.ndarray:
