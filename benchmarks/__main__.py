@@ -3,6 +3,7 @@
     python -m benchmarks                 # full suite (~30 min on 2 cores) -> benchmarks/results/*.json, RESULTS.md
     python -m benchmarks --quick --out DIR   # tiny sizes, seconds each: checks the scripts, not the speed
     python -m benchmarks --only data_path,step_efficiency
+    python -m benchmarks --only budget --size gpu   # the budget benchmark at its GPU size (benchmarks/BUDGET.md)
 """
 from __future__ import annotations
 
