@@ -111,7 +111,8 @@ def test_a_sweep_and_its_analysis_run_on_an_s3_compatible_server(synthetic_dir, 
     monkeypatch.setenv("SOCIAL_ALIGN_CACHE", str(tmp_path / "cache"))
     try:
         assert sweep.main(["--data", str(synthetic_dir), "--storage-path", moto_s3, "--name", "s3", "--num-samples",
-                           "1", "--set", "epochs=1", "--set", "steps_per_epoch=2", "--no-dashboard"]) == 0
+                           "1", "--set", "epochs=1", "--set", "steps_per_epoch=2", "--replicates", "1",
+                           "--no-dashboard"]) == 0  # one replicate: the replication stage on the bucket too
     finally:
         ray.shutdown()
     out = capsys.readouterr().out
