@@ -3,7 +3,6 @@ the exact --resume command printed, no results.parquet or best.json, Tune's tria
 RUNNING (resumable, not FAIL); `--resume` then finishes the sweep with every trial run once."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,27 +11,16 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import optuna
 import pandas as pd
 import pyarrow.fs
 import pytest
-import ray
 
 import search_spaces
 import study.sweep as sweep
+from sweep_helpers import optuna_states, resume_here, tune_states
 from study.sweep.interrupt import Interrupts
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _states(experiment: Path) -> list[str]:
-    (state,) = experiment.glob("experiment_state-*.json")
-    return [json.loads(trial)["status"] for trial, _ in json.loads(state.read_text())["trial_data"]]
-
-
-def _optuna_states(experiment: Path) -> list[str]:
-    study = optuna.load_study(study_name=experiment.name, storage=f"sqlite:///{experiment / 'optuna.db'}")
-    return [t.state.name for t in study.trials]
 
 
 @pytest.mark.slow
@@ -60,18 +48,13 @@ def test_ctrl_c_stops_the_sweep_resumably_and_resume_finishes_it(synthetic_dir, 
     text = log.read_text()
     assert text.rstrip().endswith(f"python -m study.sweep --resume {experiment}")
     assert not (experiment / "results.parquet").exists() and not (experiment / "best.json").exists()
-    assert "RUNNING" in _states(experiment) and "ERROR" not in _states(experiment)
-    assert "FAIL" not in _optuna_states(experiment) and "RUNNING" in _optuna_states(experiment)
+    assert "RUNNING" in tune_states(experiment) and "ERROR" not in tune_states(experiment)
+    assert "FAIL" not in optuna_states(experiment) and "RUNNING" in optuna_states(experiment)
 
-    os.environ["SOCIAL_ALIGN_CACHE"] = env["SOCIAL_ALIGN_CACHE"]
-    try:
-        assert sweep.main(["--resume", str(experiment), "--no-dashboard"]) == 0
-    finally:
-        os.environ.pop("SOCIAL_ALIGN_CACHE")
-        ray.shutdown()
+    assert resume_here(experiment, env["SOCIAL_ALIGN_CACHE"]) == 0
     frame = pd.read_parquet(experiment / "results.parquet")
     assert len(frame) == 3 and frame["trial_id"].is_unique and (frame["status"] == "TERMINATED").all()
-    assert _optuna_states(experiment) == ["COMPLETE"] * 3  # each trial told once, none FAIL
+    assert optuna_states(experiment) == ["COMPLETE"] * 3  # each trial told once, none FAIL
     assert "3 trials: 3 finished" in capsys.readouterr().out
 
 

@@ -22,7 +22,7 @@ import search_spaces
 import study.sweep as sweep
 from trainables.checkpoint import STATE
 from study.sweep.replicates import EpochRule, replicate_seeds, selected_trials
-from tests.sweep_helpers import refused
+from tests.sweep_helpers import refused, resume_here
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,12 +99,7 @@ def test_replicates_run_after_the_search_are_resumed_after_ctrl_c_and_never_reac
     assert not (experiment / "results.parquet").exists()
     plan = json.loads((experiment / "replicates.json").read_text())
 
-    os.environ["SOCIAL_ALIGN_CACHE"] = env["SOCIAL_ALIGN_CACHE"]
-    try:
-        assert sweep.main(["--resume", str(experiment), "--no-dashboard"]) == 0
-    finally:
-        os.environ.pop("SOCIAL_ALIGN_CACHE")
-        ray.shutdown()
+    assert resume_here(experiment, env["SOCIAL_ALIGN_CACHE"]) == 0
     assert json.loads((experiment / "replicates.json").read_text()) == plan  # the recorded plan, not a new one
     frame = pd.read_parquet(experiment / "results.parquet")
     search, copies = frame[frame["stage"] == "search"], frame[frame["stage"] == "replicate"]

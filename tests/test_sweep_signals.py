@@ -13,12 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import pytest
-import ray
 
-import study.sweep as sweep
+from sweep_helpers import optuna_states, resume_here, tune_states
 from study.sweep.interrupt import RESUME_FILE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,24 +60,14 @@ def _stop(proc: subprocess.Popen, log: Path, send, expected: int) -> None:
             proc.wait()
 
 
-def _states(experiment: Path) -> list[str]:
-    (state,) = experiment.glob("experiment_state-*.json")
-    return [json.loads(trial)["status"] for trial, _ in json.loads(state.read_text())["trial_data"]]
-
-
-def _optuna_states(experiment: Path) -> list[str]:
-    study = optuna.load_study(study_name=experiment.name, storage=f"sqlite:///{experiment / 'optuna.db'}")
-    return [t.state.name for t in study.trials]
-
-
 def _stopped_resumably(experiment: Path, log: Path, name: str) -> None:
     command = f"python -m study.sweep --resume {experiment}"
     assert log.read_text().rstrip().endswith(command) and f"sweep stopped by {name}" in log.read_text()
     assert (experiment / RESUME_FILE).read_text().strip() == command
     assert "Traceback" not in log.read_text()
     assert not (experiment / "results.parquet").exists()
-    assert "RUNNING" in _states(experiment) and "ERROR" not in _states(experiment)
-    assert "FAIL" not in _optuna_states(experiment) and "RUNNING" in _optuna_states(experiment)
+    assert "RUNNING" in tune_states(experiment) and "ERROR" not in tune_states(experiment)
+    assert "FAIL" not in optuna_states(experiment) and "RUNNING" in optuna_states(experiment)
 
 
 @pytest.mark.slow
@@ -91,15 +79,10 @@ def test_sigterm_stops_the_sweep_resumably_and_resume_runs_each_trial_once(synth
     experiment = tmp_path / "runs" / "term"
     _stopped_resumably(experiment, log, "SIGTERM")
 
-    os.environ["SOCIAL_ALIGN_CACHE"] = str(tmp_path / "cache")
-    try:
-        assert sweep.main(["--resume", str(experiment), "--no-analysis", "--no-dashboard"]) == 0
-    finally:
-        os.environ.pop("SOCIAL_ALIGN_CACHE")
-        ray.shutdown()
+    assert resume_here(experiment, tmp_path / "cache", "--no-analysis") == 0
     frame = pd.read_parquet(experiment / "results.parquet")
     assert len(frame) == 2 and frame["trial_id"].is_unique and (frame["status"] == "TERMINATED").all()
-    assert _optuna_states(experiment) == ["COMPLETE"] * 2  # each trial told once
+    assert optuna_states(experiment) == ["COMPLETE"] * 2  # each trial told once
     for trial in experiment.glob("trial_*"):  # no epoch reported twice: resumed from the checkpoint, not rerun
         epochs = [json.loads(line)["training_iteration"] for line in (trial / "result.json").read_text().splitlines()]
         assert epochs == sorted(set(epochs)), (trial.name, epochs)
