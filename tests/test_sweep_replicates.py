@@ -22,7 +22,7 @@ import search_spaces
 import study.sweep as sweep
 from trainables.checkpoint import STATE
 from study.sweep.replicates import EpochRule, replicate_seeds, selected_trials
-from tests.sweep_helpers import refused, resume_here
+from sweep_helpers import refused, resume_here
 
 REPO = Path(__file__).resolve().parents[1]
 
