@@ -33,6 +33,9 @@ class Embedded:
     runs: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
     variants: dict[str, str] = field(default_factory=dict)
     probes: tuple[str, ...] = ()  # the trial models whose objective is a probe of frozen features, best first
+    # a model -> what its seed resampling is keyed by (analysis.replicates.draw_seed): its name without the trial
+    # id, which Tune draws at random, so a second run of the same sweep gives the same intervals; default: name
+    identities: dict[str, str] = field(default_factory=dict)
 
 
 def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,), *,
@@ -102,7 +105,7 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
     clips, ids, data_dir, test, names = _clips_for(prepared)
     family = {trial.trial_id: model.family.name for trial, model, _ in loaded}  # each model carries its family
     several, replicated = len(set(family.values())) > 1, any(len(r) for r in replicates.values())
-    models, runs, base_of, configs = {}, {}, {}, {}
+    models, runs, base_of, configs, identities = {}, {}, {}, {}, {}
     for trial, model, config in loaded:
         suffix = f" ({family[trial.trial_id]})" if several else ""
         if BASE + suffix not in models:  # the family's base: its first (best) trial's backbone, no fine-tuning
@@ -116,12 +119,14 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
             runs[pooled] = [_embed_replicate(row.checkpoint_path, config.prepared_dir, clips)
                             for row in seeds.itertuples()]
             base_of[pooled], configs[pooled] = BASE + suffix, config
+            identity = pooled.replace(f" {trial.trial_id}", "", 1)
+            identities[pooled] = pooled if identity in identities.values() else identity
     language = cached_caption_embeddings(data_dir, names, model=captions.language_model, combine=captions.combine,
                                          cache_dir=captions.cache_dir)
     models[LANGUAGE] = language[ids]
     variants = {m: objective_of(c).name for m, c in configs.items()}  # contract C2: from the config, not a label
     probes = tuple(m for m in base_of if objective_of(configs[m]).probe)
-    return Embedded(ids, models, data_dir, test, base_of, runs, variants, probes)
+    return Embedded(ids, models, data_dir, test, base_of, runs, variants, probes, identities)
 
 
 def _loaded(checkpoint_path: str, prepared_dir: str | None):

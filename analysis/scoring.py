@@ -47,6 +47,11 @@ class _Test:
         self.train_rows = np.flatnonzero(~np.isin(emb.video_ids, emb.test_videos))
         self.ratings = read_ratings(emb.data_dir, [j.video_names[i] for i in emb.video_ids])
         self.language_rdm = model_rdm(emb.models[LANGUAGE][self.test_rows], method=s.rdm_method)
+        self.identities = emb.identities
+
+    def key(self, name: str) -> str:
+        """What a model's seed draws are keyed by (analysis.replicates.draw_seed)."""
+        return self.identities.get(name, name)
 
     def score(self, name: str, x: np.ndarray, extra: dict) -> tuple[list[dict], Scored]:
         """The suite's rows, probe rows and (for a video model) variance partitions of one run."""
@@ -79,8 +84,9 @@ def score_embedded(emb, *, settings: SuiteSettings = SuiteSettings()) -> tuple[p
             new, one = test.score(name, x, {"seed": seed, "seeds": 1})
             rows, runs = rows + new, runs + [one]
         scored[name] = runs
-        rows += [{**r, "seeds": len(runs)} for r in pooled_rows(name, [r.scores for r in runs], settings)
-                 + _pooled_probe_rows(name, runs, settings)]
+        rows += [{**r, "seeds": len(runs)} for r in pooled_rows(name, [r.scores for r in runs], settings,
+                                                                 test.key(name))
+                 + _pooled_probe_rows(name, runs, settings, test.key(name))]
     rows += _comparisons(emb, scored, test)
     return pd.DataFrame(rows), _extras(scored, test)
 
@@ -109,9 +115,10 @@ def _paired(name: str, other: str, label: str, scored: dict, test: _Test) -> lis
     runs_a, runs_b, s = _as_runs(scored[name]), _as_runs(scored[other]), test.s
     if isinstance(scored[name], Scored) and isinstance(scored[other], Scored):
         return [{**r, "seeds": 1} for r in _single_pair(name, runs_a[0], other, runs_b[0], test, label)]
-    rows = pooled_paired_rows(name, [r.scores for r in runs_a], other, [r.scores for r in runs_b], s, label)
+    keys = (test.key(name), test.key(other))
+    rows = pooled_paired_rows(name, [r.scores for r in runs_a], other, [r.scores for r in runs_b], s, label, keys)
     rows = [{**r, "seeds": len(runs_a)} for r in rows + _probe_differences(name, runs_a, other, runs_b, s, label,
-                                                                           pooled=True)]
+                                                                           pooled=True, keys=keys)]
     if len(runs_b) == 1:
         rows += [{**r, "seed": a.seed, "seeds": 1} for a in runs_a
                  for r in _single_pair(name, a, other, runs_b[0], test, label)]
@@ -123,16 +130,17 @@ def _single_pair(name: str, a: Scored, other: str, b: Scored, test: _Test, label
             + _probe_differences(name, [a], other, [b], test.s, label, pooled=False))
 
 
-def _probe_differences(name, runs_a, other, runs_b, s, label, *, pooled: bool) -> list[dict]:
-    """diff_vs_<label>_probe_r2_<rating> for the social-affective ratings, on the same test-video resamples."""
-    rows, fit = [], runs_a[0].probes
+def _probe_differences(name, runs_a, other, runs_b, s, label, *, pooled: bool, keys=None) -> list[dict]:
+    """diff_vs_<label>_probe_r2_<rating> for the social-affective ratings, on the same test-video resamples
+    (pooled: each side's seeds drawn by draw_seed of its key, default its name)."""
+    rows, fit, (key_a, key_b) = [], runs_a[0].probes, keys or (name, other)
     for k, attribute in enumerate(fit.attributes):
         if attribute not in SOCIAL_AFFECTIVE:
             continue
         va, sa = np.array([r.probes.r2[k] for r in runs_a]), np.stack([r.probes.samples[k] for r in runs_a])
         vb, sb = np.array([r.probes.r2[k] for r in runs_b]), np.stack([r.probes.samples[k] for r in runs_b])
         if pooled:
-            d = two_level_difference(va, sa, vb, sb, ci=s.ci, seed_a=draw_seed(name, s), seed_b=draw_seed(other, s))
+            d = two_level_difference(va, sa, vb, sb, ci=s.ci, seed_a=draw_seed(key_a, s), seed_b=draw_seed(key_b, s))
         else:
             d = paired_difference(va[0], vb[0], sa[0], sb[0], s.ci)
         over = f"{SEEDS_AND_VIDEOS if pooled else 'videos'} (p={d.p_value:.3g})"
@@ -141,12 +149,12 @@ def _probe_differences(name, runs_a, other, runs_b, s, label, *, pooled: bool) -
     return rows
 
 
-def _pooled_probe_rows(name: str, runs: list[Scored], s: SuiteSettings) -> list[dict]:
+def _pooled_probe_rows(name: str, runs: list[Scored], s: SuiteSettings, key: str | None = None) -> list[dict]:
     fit = runs[0].probes
     rows = []
     for k, attribute in enumerate(fit.attributes):
         est = two_level_estimate([r.probes.r2[k] for r in runs], np.stack([r.probes.samples[k] for r in runs]),
-                                 ci=s.ci, seed=draw_seed(name, s))
+                                 ci=s.ci, seed=draw_seed(key or name, s))
         rows.append(row(name, f"probe_r2_{attribute}", est.value, est.ci_low, est.ci_high, fit.n_test,
                         SEEDS_AND_VIDEOS))
     return rows
@@ -191,7 +199,7 @@ def _extras(scored: dict, test: _Test) -> dict:
         extras["rdms"][shown] = runs[0].rdm
         if runs[0].partition is not None:
             extras["partitions"][shown] = runs[0].partition
-        pooled = pd.DataFrame(_pooled_probe_rows(name, runs, test.s)) if len(runs) > 1 else None
+        pooled = pd.DataFrame(_pooled_probe_rows(name, runs, test.s, test.key(name))) if len(runs) > 1 else None
         extras["probes"][name] = probe_table(runs[0].probes, test.s.ci) if pooled is None else pooled.assign(
             attribute=pooled.metric.str.removeprefix("probe_r2_"), r2=pooled.value)
     return extras
