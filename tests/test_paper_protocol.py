@@ -181,6 +181,17 @@ def test_budget_matched_adds_the_authors_count_of_extra_constraints(prepared, mo
     assert len(calls) == min(budget, len(range(0, steps, spacing))) == expected
 
 
+@pytest.mark.parametrize("variant", ["hybrid", "triplet-only", "rsa-only"])
+def test_only_budget_matched_adds_extra_constraints(prepared, monkeypatch, variant):
+    """The paper space sets budget_constraints for every variant (it is one grid); the authors' hybrid is
+    alpha * triplet + beta * RSA with no extra triplet (until 2026-12-05 ours added the budget-matched ones)."""
+    calls = []
+    real = terms.violation_extra_triplet
+    monkeypatch.setattr(terms, "violation_extra_triplet", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    run_loop(paper_config(prepared, variant=variant, steps_per_epoch=12, budget_constraints=738))
+    assert calls == []
+
+
 def test_the_extra_constraint_is_the_worst_anchor_against_its_hardest_other_negative():
     e = torch.nn.functional.normalize(torch.tensor([
         [1.0, 0.0], [0.9, 0.1], [0.0, 1.0],      # triplet 0: satisfied (positive close, negative far)

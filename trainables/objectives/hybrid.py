@@ -10,12 +10,13 @@ class Hybrid(Objective):
     extra_videos = True
 
     def step(self, batch) -> Terms:
-        from trainables.objectives.terms import batch_terms, extra_step, paper_terms, rsa_step
+        from trainables.objectives.terms import batch_terms, paper_terms, rsa_step
 
         if batch.loss.rsa_steps_per_epoch:  # the authors' cadence: RSA on every max(1, steps // N)-th step
-            # budget_constraints > 0 adds the budget-matched extra triplets here too, as the loop did before the
-            # objectives; docs/paper.md lists them for budget-matched only (the paper space sets both)
-            triplet, rsa = paper_terms(batch, rsa=rsa_step(batch), extra=extra_step(batch))
+            # no budget-matched extra triplets, whatever budget_constraints says: the authors' hybrid is
+            # alpha * triplet + beta * RSA (their run_hybrid), and the paper space sets budget_constraints for
+            # the budget-matched variant it runs beside it
+            triplet, rsa = paper_terms(batch, rsa=rsa_step(batch))
         else:
             triplet, rsa = batch_terms(batch)
         return Terms(batch.loss.alpha * triplet + ramp(batch.epoch, batch.loss) * rsa,
