@@ -92,13 +92,15 @@ def markdown(folder: str | Path) -> str:
         raise ConfigError(f"{folder}/analysis/metrics.parquet: no replicated model (run the sweep with "
                           "--replicates K >= 2, then python -m analysis on it)")
     table, diffs = variant_table(rows), differences(rows)
-    lines = [f"Each variant's selected configuration x {table['seeds'].min()}-{table['seeds'].max()} seeds; "
+    seeds = sorted(set(table["seeds"]))
+    lines = [f"Each variant's selected configuration x {'-'.join(map(str, seeds))} seeds; "
              "mean over seeds [95% interval, seeds x test videos]:", ""]
     lines += markdown_table(table, ["variant", "seeds", *[m for m in METRICS if m in table.columns], "paper"])
-    lines += ["", f"Paired differences of {ORDER_METRIC} between variants (row minus column's variant, same "
+    rank = {v: k for k, v in enumerate(table["variant"])}  # each pair once: the higher mean minus the lower
+    shown = diffs[diffs["variant"].map(rank) < diffs["versus"].map(rank)]
+    lines += ["", f"Paired differences of {ORDER_METRIC} between variants (higher mean minus lower, same "
                   "resamples; resolved = interval excludes 0):", ""]
-    lines += markdown_table(diffs.sort_values("value", ascending=False),
-                            ["variant", "versus", "difference", "resolved"])
+    lines += markdown_table(shown.sort_values("value", ascending=False), ["variant", "versus", "difference", "resolved"])
     lines += ["", f"ordering by mean held-out {ORDER_METRIC} ('>' resolved, '~' not): {ordering(table, diffs)}",
               "the paper's ordering (its rule, real videos): hybrid > triplet-only > rsa-only"]
     return "\n".join(lines)
