@@ -17,6 +17,7 @@ from benchmarks.budget_stats import boot_gain, curve_headline, interval, resampl
 from benchmarks.common import BenchSettings
 from data.budget import JudgmentBudget
 from data.clips import DecodeSettings
+from search_spaces import SYNTHETIC_CLIPS
 from data.prepared import prepare_budget, prepare_dataset, read_meta
 from study.budget.campaign import CampaignSettings, embed_rows, equal_steps, fine_tune, run_campaign
 from study.budget.heldout import score, test_set
@@ -24,7 +25,7 @@ from study.budget.population import load_world
 from study.budget.strategies import STRATEGIES
 from study.synthetic import SyntheticConfig, ensure_benchmark
 
-DECODE = DecodeSettings(num_frames=4, image_size=32)
+DECODE = DecodeSettings(**SYNTHETIC_CLIPS)
 # A 120-video world with the nuisance dialled down to 0.3, where the random tiny preset learns in minutes on CPU
 # (docs/trainer.md); the test videos are judged only by the evaluation collection (a held-out set).
 WORLD = dict(n_videos=120, test_fraction=0.3, num_frames=8, frame_size=32, nuisance_strength=0.3,

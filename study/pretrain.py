@@ -37,6 +37,7 @@ from transformers import TimesformerConfig, TimesformerModel
 
 from common.atomic import atomic_folder
 from common.errors import ConfigError, cli_entry
+from search_spaces import SYNTHETIC_CLIPS
 from study.synthetic import GENERATOR_VERSION, INTERACTIONS, agent_state, render_clip, sample_interactions, \
     sample_nuisance
 from trainables.augment import parse_augment, random_view, apply_view
@@ -62,8 +63,9 @@ class PretrainConfig:
 
     seed: int = _help("seed of the corpus (its own stream, disjoint from every benchmark) and of the training", 0)
     n_videos: int = _help("videos in the pretraining corpus (a tenth held out to report the pretext fit)", 2000)
-    num_frames: int = _help("frames the backbone sees (the smoke space's num_frames)", 4)
-    image_size: int = _help("frame side the backbone sees (the smoke space's image_size)", 32)
+    num_frames: int = _help("frames the backbone sees (search_spaces.SYNTHETIC_CLIPS)", SYNTHETIC_CLIPS["num_frames"])
+    image_size: int = _help("frame side the backbone sees (search_spaces.SYNTHETIC_CLIPS)",
+                            SYNTHETIC_CLIPS["image_size"])
     source_frames: int = _help("frames rendered per clip before decoding (the benchmark's num_frames)", 16)
     frame_size: int = _help("side of the rendered frames (the benchmark's frame_size)", 64)
     latent_spread: float = _help("std of the corpus latents around their archetype (the benchmark's)", 0.15)
