@@ -291,17 +291,12 @@ def build_pretrained(config: PretrainConfig, root: Path, log=None) -> Path:
     return target
 
 
-def resolve_backbone(name: str, num_frames: int | None = None, image_size: int | None = None) -> str:
-    """BACKBONE_NAME -> the folder of ensure_pretrained() (built on first use); any other name unchanged.
-    num_frames, image_size: the trial's, checked against the backbone's (ConfigError naming both)."""
+def resolve_backbone(name: str) -> str:
+    """BACKBONE_NAME -> the folder of ensure_pretrained() (built on first use); any other name unchanged. Whether
+    the clips fit it is study.preflight.check_backbone's to say."""
     if name != BACKBONE_NAME:
         return name
-    config = PretrainConfig()
-    for key, value in (("num_frames", num_frames), ("image_size", image_size)):
-        if value is not None and value != getattr(config, key):
-            raise ConfigError(f"backbone {BACKBONE_NAME!r} is pretrained at {key}={getattr(config, key)}, "
-                              f"got {key}={value}")
-    return str(ensure_pretrained(config, log=lambda line: print(line, flush=True)))
+    return str(ensure_pretrained(PretrainConfig(), log=lambda line: print(line, flush=True)))
 
 
 @cli_entry
