@@ -19,6 +19,7 @@ from transformers.models.videomae.modeling_videomae import VideoMAESelfAttention
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2RopeAttention
 
 from analysis.rollout import divided_mixing, pixel_map, pooled_attribution, rollout
+from data.clips import DecodeSettings
 from trainables.backbones import family_of
 from trainables.checkpoint import load_weights
 from trainables.config import ModelConfig, TrainConfig
@@ -28,13 +29,15 @@ from trainables.model import build_variant_model
 _RETURNS_WEIGHTS = (VideoMAESelfAttention, VJEPA2RopeAttention, CLIPAttention)  # (context, weights) when eager
 
 
-def attention_backbone(config: TrainConfig, checkpoint: str | Path | None = None) -> torch.nn.Module:
-    """The backbone a trial scores with, on the eager attention path: the base (checkpoint None) or the trial's
-    adapted backbone from its checkpoint, in eval mode."""
+def attention_backbone(config: TrainConfig, decode: DecodeSettings, checkpoint: str | Path | None = None
+                       ) -> torch.nn.Module:
+    """The backbone a trial scores with, on the eager attention path, for clips decoded as `decode` (the trial's:
+    its model's `.decode`): the base (checkpoint None) or the trial's adapted backbone from its checkpoint, in
+    eval mode."""
     eager = replace(config, model=replace(config.model, attention="eager"))
     if checkpoint is None:
-        return load_backbone(eager.model).eval()
-    model = build_variant_model(eager)
+        return load_backbone(eager.model, decode).eval()
+    model = build_variant_model(eager, decode)
     load_weights(checkpoint, model)
     return model.backbone.eval()
 
@@ -50,7 +53,7 @@ def attention_maps(backbone: torch.nn.Module, config: ModelConfig, clips: np.nda
     for k in range(0, len(clips), batch_size):
         batch = torch.from_numpy(np.array(clips[k:k + batch_size]))
         captured = capture_attention(backbone, lambda: family.features(backbone, batch, config.pooling))
-        maps += _maps(captured, hf, family, config, batch.shape[1])
+        maps += _maps(captured, hf, family, config, batch.shape[1], batch.shape[-1])
     return np.stack(maps)
 
 
@@ -99,8 +102,8 @@ def _timesformer_hook(name: str, captured: list):
     return hook
 
 
-def _maps(captured, hf, family, config: ModelConfig, frames: int) -> list[np.ndarray]:
-    patch, grid = hf.patch_size, config.image_size // hf.patch_size
+def _maps(captured, hf, family, config: ModelConfig, frames: int, size: int) -> list[np.ndarray]:
+    patch, grid = hf.patch_size, size // hf.patch_size
     if family.frames_key is None:  # an image model: one rollout per frame, the clip is their mean
         r = rollout([w for _, w in captured])  # (batch * frames, N, N)
         per_frame = np.stack([pooled_attribution(x, config.pooling, family.has_cls) for x in r])

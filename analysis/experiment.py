@@ -130,11 +130,13 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
 
 
 def _loaded(checkpoint_path: str, prepared_dir: str | None):
-    """(model, config) of a checkpoint, its clip settings checked against the prepared folder (its own where
-    prepared_dir is None); a bucket's checkpoint is copied down first."""
+    """(model, config) of a checkpoint; a bucket's checkpoint is copied down first. Its model is built for the
+    clips of its own prepared folder (read from there when it trained); scored on another folder's clips
+    (prepared_dir), it must fit those."""
     with local_folder(checkpoint_path) as checkpoint:
         model, config = _load_checkpoint(checkpoint)
-        _check_clips_match(checkpoint, prepared_dir or config.prepared_dir)
+        if prepared_dir is not None and prepared_dir != config.prepared_dir:
+            _check_clips_match(checkpoint, model.decode, prepared_dir)
     return model, config
 
 
@@ -155,15 +157,15 @@ def _load_checkpoint(path: Path):
                         f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from None
 
 
-def _check_clips_match(checkpoint_path: Path, prepared_dir: str) -> None:
-    """The checkpoint's frames, size, frame picking and resizing must be the clips' (defect 2 of the authors')."""
+def _check_clips_match(checkpoint_path: Path, trained, prepared_dir: str) -> None:
+    """The frames, size, frame picking and resizing the checkpoint trained on must be the clips' (defect 2 of the
+    authors')."""
     from common.errors import DataError
     from data.prepared import META_FILE, read_meta
-    from trainables.checkpoint import check_clip_settings, read_preprocessing
+    from trainables.checkpoint import check_clip_settings
 
     try:
-        check_clip_settings(read_preprocessing(checkpoint_path), read_meta(prepared_dir).decode,
-                            str(Path(prepared_dir) / META_FILE))
+        check_clip_settings(trained, read_meta(prepared_dir).decode, str(Path(prepared_dir) / META_FILE))
     except ValueError as err:
         raise DataError(f"{checkpoint_path}: {err}") from None
 

@@ -116,7 +116,8 @@ def _load(trials: pd.DataFrame, emb: Embedded, *, eager: bool) -> list[Analysed]
     for trial, label in zip(trials.itertuples(), single_runs(emb)):
         with local_folder(trial.checkpoint_path) as checkpoint:
             model, config = load_trained(checkpoint)
-            out.append(Analysed(label, model, config, attention_backbone(config, checkpoint) if eager else None))
+            eager_backbone = attention_backbone(config, model.decode, checkpoint) if eager else None
+            out.append(Analysed(label, model, config, eager_backbone))
     return out
 
 
@@ -126,7 +127,7 @@ def _bases(analysed: list[Analysed], emb: Embedded) -> dict:
     for a in analysed:
         base = emb.base_of[a.label]
         if base not in bases:
-            bases[base] = (attention_backbone(a.config), a.config.model)
+            bases[base] = (attention_backbone(a.config, a.model.decode), a.config.model)
     return bases
 
 

@@ -50,14 +50,15 @@ class _Step:
     """One side's model, optimiser and batch; calling it runs one training step."""
 
     def __init__(self, shape: dict, attention: str, device: torch.device, seed: int):
+        from data.clips import DecodeSettings
         from trainables.config import ModelConfig
         from trainables.model import build_model, trainable_parameters
 
-        config = ModelConfig(backbone=shape["backbone"], num_frames=shape["num_frames"],
-                             image_size=shape["image_size"], attention=attention, precision="fp32",
+        config = ModelConfig(backbone=shape["backbone"], attention=attention, precision="fp32",
                              lora_dropout=0.0, head_dropout=0.0)
+        decode = DecodeSettings(num_frames=shape["num_frames"], image_size=shape["image_size"])
         torch.manual_seed(seed)  # the same head on both sides
-        self.model = build_model(config).to(device).train()
+        self.model = build_model(config, decode).to(device).train()
         self.optimizer = torch.optim.AdamW(trainable_parameters(self.model), lr=1e-4)
         generator = torch.Generator().manual_seed(seed)
         size = (shape["batch"], shape["num_frames"], 3, shape["image_size"], shape["image_size"])

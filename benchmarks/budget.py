@@ -17,6 +17,7 @@ from benchmarks.budget_stats import boot_gain, curve_headline, interval, resampl
 from benchmarks.common import BenchSettings
 from data.budget import JudgmentBudget
 from data.clips import DecodeSettings
+from search_spaces import SYNTHETIC_CLIPS
 from data.prepared import prepare_budget, prepare_dataset, read_meta
 from study.budget.campaign import CampaignSettings, embed_rows, equal_steps, fine_tune, run_campaign
 from study.budget.heldout import score, test_set
@@ -24,7 +25,7 @@ from study.budget.population import load_world
 from study.budget.strategies import STRATEGIES
 from study.synthetic import SyntheticConfig, ensure_benchmark
 
-DECODE = DecodeSettings(num_frames=4, image_size=32)
+DECODE = DecodeSettings(**SYNTHETIC_CLIPS)
 # A 120-video world with the nuisance dialled down to 0.3, where the random tiny preset learns in minutes on CPU
 # (docs/trainer.md); the test videos are judged only by the evaluation collection (a held-out set).
 WORLD = dict(n_videos=120, test_fraction=0.3, num_frames=8, frame_size=32, nuisance_strength=0.3,
@@ -32,7 +33,7 @@ WORLD = dict(n_videos=120, test_fraction=0.3, num_frames=8, frame_size=32, nuisa
              n_replications=20, n_captions=1, main_includes_test=False)
 QUICK_WORLD = {**WORLD, "n_videos": 45, "n_participants": 8, "n_sets": 3, "trials_per_set": 15,
                "n_eval_participants": 4}
-TRAIN = {"image_size": 32, "num_frames": 4, "batch_size": 8, "steps_per_epoch": 10, "rsa_subset": 4,
+TRAIN = {"batch_size": 8, "steps_per_epoch": 10, "rsa_subset": 4,
          "lr": 1e-3, "lora_r": 4, "lora_alpha": 8.0}
 TOTAL_STEPS = {False: 30, True: 2}
 QUICK_TRAIN = {**TRAIN, "batch_size": 4, "steps_per_epoch": 2, "rsa_subset": 4}
@@ -44,7 +45,7 @@ CAMPAIGN = {False: {"start_fraction": 0.1, "rounds": 2, "batch_share": 0.2},
 # `--size gpu`: the default world (400 videos, 200 test videos judged by the evaluation collection alone, 5,280
 # test triplets) and the learning tests' training (tests/test_train.py LEARNING_RUN: 4 x 30 steps of 16 triplets)
 # from the pretrained backbone (study.pretrain), which gains about +0.10 held-out accuracy with every judgment.
-GPU_TRAIN = {"image_size": 32, "num_frames": 4, "batch_size": 16, "steps_per_epoch": 30, "rsa_subset": 16,
+GPU_TRAIN = {"batch_size": 16, "steps_per_epoch": 30, "rsa_subset": 16,
              "lr": 1e-3, "lora_r": 4, "lora_alpha": 8.0}
 GPU = {"world": {}, "train": GPU_TRAIN, "total_steps": 120, "fractions": (0.03, 0.1, 0.3, 0.6, 1.0),
        "seeds": (0, 1, 2), "campaign_seeds": (0, 1, 2),

@@ -24,11 +24,13 @@ def run(settings: BenchSettings, work_dir: Path) -> dict:
 
 
 def _measure(settings: BenchSettings) -> dict:
+    from data.clips import DecodeSettings
     from trainables.config import ModelConfig
     from trainables.model import build_model, trainable_parameters, use_device
 
-    config = ModelConfig(backbone="base-random", num_frames=8, image_size=224, precision="bf16")
-    model = use_device(build_model(config), config, torch.device("cuda")).train()
+    config = ModelConfig(backbone="base-random", precision="bf16")
+    model = use_device(build_model(config, DecodeSettings(num_frames=8, image_size=224)), config,
+                       torch.device("cuda")).train()
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-4)
     batch = 8
     clips = torch.randint(0, 256, (batch, 8, 3, 224, 224), dtype=torch.uint8, device="cuda")

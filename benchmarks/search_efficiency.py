@@ -32,7 +32,7 @@ import search_spaces
 from benchmarks.common import BenchSettings, spread
 from benchmarks.steps import SWEEP_DEFAULT, benchmark_data
 from common.atomic import atomic_path
-from data.clips import DecodeSettings
+from data.clips import DECODE_KEYS, DecodeSettings
 from data.prepared import prepare_dataset
 from study.pretrain import resolve_backbone
 from study.sweep import resolve_trial_config
@@ -69,7 +69,8 @@ def _fixed(settings: BenchSettings, work_dir: Path, size: dict) -> dict:
                                out_root=work_dir / "prepared")
     fixed = dict(search_spaces.get("smoke").fixed)
     # The smoke space names the synthetic pretrained backbone; trials get its save_pretrained folder.
-    fixed["backbone"] = resolve_backbone(fixed["backbone"], fixed.get("num_frames"), fixed.get("image_size"))
+    fixed["backbone"] = resolve_backbone(fixed["backbone"])
+    fixed = {k: v for k, v in fixed.items() if k not in DECODE_KEYS}  # the prepared folder's: trials read them there
     return {**fixed, "prepared_dir": str(prepared), "epochs": size["epochs"],
             "steps_per_epoch": size["steps"], "seed": settings.seed}
 
@@ -143,8 +144,7 @@ def held_out_comparison(runs: dict, fixed: dict, work_dir: Path) -> list[dict]:
     data_dir = Path(read_meta(fixed["prepared_dir"]).data_dir)
     j = load_judgments(data_dir)
     test = np.sort(j.test_videos)
-    clips = load_clips(data_dir, [j.video_names[v] for v in test],
-                       DecodeSettings(num_frames=fixed["num_frames"], image_size=fixed["image_size"]),
+    clips = load_clips(data_dir, [j.video_names[v] for v in test], read_meta(fixed["prepared_dir"]).decode,
                        cache_dir=work_dir / "test-clips")
     ev = EvalSet.build(j.triplets, j.participant, j.n_videos, test)
     settings = SuiteSettings(n_boot=1000, n_perm=10)

@@ -37,9 +37,8 @@ class StepShape:
 
     def overrides(self) -> dict:
         # a preset or a folder unchanged; the synthetic pretrained backbone's name -> its folder
-        backbone = resolve_backbone(self.backbone, self.num_frames, self.image_size)
-        return {"backbone": backbone, "num_frames": self.num_frames, "image_size": self.image_size,
-                "batch_size": self.batch_size, "rsa_subset": self.rsa_subset}
+        backbone = resolve_backbone(self.backbone)
+        return {"backbone": backbone, "batch_size": self.batch_size, "rsa_subset": self.rsa_subset}
 
 
 # The default `python -m study.sweep` trial (search_spaces.smoke sizes), and a larger CPU-sized model.
@@ -73,7 +72,7 @@ def build_trainee(data_dir: Path, work_dir: Path, shape: StepShape, *, dropout: 
     cfg = TrainConfig.from_dict({"prepared_dir": str(prepared), "seed": seed, "lora_dropout": dropout,
                                  "head_dropout": dropout, **shape.overrides()})
     torch.manual_seed(seed)
-    model = build_model(cfg.model).train()
+    model = build_model(cfg.model, decode).train()
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=cfg.optim.lr)
     return Trainee(model, StepData(load_prepared(prepared), cfg, torch.device("cpu")), optimizer, cfg)
 

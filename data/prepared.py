@@ -290,6 +290,11 @@ def _check(data: PreparedData, directory: Path) -> None:
     if data.clips.ndim != 5 or data.clips.dtype != np.uint8 or data.clips.shape[2] != 3:
         raise DataError(f"{directory / 'clips.npy'}: expected uint8 (n, T, 3, H, W), got "
                         f"{data.clips.dtype} {data.clips.shape}")
+    decode = data.meta.decode  # the one source of the clip settings a trial reads: it must describe the clips
+    if data.clips.shape[1] != decode.num_frames or data.clips.shape[3:] != (decode.image_size,) * 2:
+        raise DataError(f"{directory / 'clips.npy'}: clips of {data.clips.shape[1]} frames of "
+                        f"{data.clips.shape[3]}x{data.clips.shape[4]} px, {directory / META_FILE} says "
+                        f"{decode.num_frames} of {decode.image_size}x{decode.image_size}")
     for split in ("train", "val"):
         t = getattr(data, f"triplets_{split}")
         if t.ndim != 2 or t.shape[1] != 3 or (t.size and (t.min() < 0 or t.max() >= n)):

@@ -4,11 +4,14 @@ Its backbone is the synthetic world's pretrained tiny TimeSformer (study.pretrai
 its save_pretrained folder by the sweep; `--smoke` over another space keeps the random 'tiny' preset."""
 from search_spaces.space import Choice, Float, SearchSpace
 
+# The clips the synthetic pretrained backbone (study.pretrain) is built for: 4 frames of 32 px. Declared here once;
+# the pretraining, the budget campaign and the smoke sizes below read it.
+SYNTHETIC_CLIPS = {"num_frames": 4, "image_size": 32}
+
 # `--smoke` lays these over any space, so e.g. the paper grid runs on a laptop with a random tiny backbone.
 SMOKE_SIZES = {
     "backbone": "tiny",
-    "num_frames": 4,
-    "image_size": 32,
+    **SYNTHETIC_CLIPS,
     "epochs": 3,
     "steps_per_epoch": 4,
     "batch_size": 4,

@@ -42,8 +42,7 @@ CHANCE = 1 / 3
 @torch.no_grad()
 def token_features(backbone_dir: str, clips: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """(CLS (n, d), mean of the last layer's patch tokens (n, d)) of the bare backbone."""
-    backbone = load_backbone(ModelConfig(backbone=backbone_dir, num_frames=DECODE.num_frames,
-                                         image_size=DECODE.image_size)).eval()
+    backbone = load_backbone(ModelConfig(backbone=backbone_dir), DECODE).eval()
     outs = [backbone(pixel_values=normalise_clips(torch.from_numpy(np.array(clips[k:k + batch_size]))))
             .last_hidden_state for k in range(0, len(clips), batch_size)]
     tokens = torch.cat(outs)

@@ -14,14 +14,15 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection
 
 import pandas as pd
 
 from common.errors import ConfigError, DataError
 from common.storage import check_storage
+from data.clips import DecodeSettings
 from data.judgments import MAPPING_FILE, TRIPLETS_FILE, load_judgments
 from data.splits import paper_split, random_split, split_triplets
+from search_spaces import SYNTHETIC_CLIPS
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,17 @@ def check_writable(storage: str, *, setting: str = "--storage-path") -> None:
         raise ConfigError(f"{setting} {shown}: not writable ({err.strerror})") from None
 
 
-def check_backbone(backbone: str, *, buildable: Collection[str] = (), num_frames: int | None = None,
-                   image_size: int | None = None) -> None:
-    """A preset, a local folder with config.json (or one in `buildable`), or a hub id found in the cache or
-    on a reachable hub; with num_frames and image_size, also that its configuration can take such clips
-    (trainables.backbones.check_fits). "Local folder" is the trainer's own rule (is_local_backbone)."""
+def check_backbone(backbone: str, *, decode: DecodeSettings | None = None) -> None:
+    """A preset, a local folder with config.json (or the synthetic pretrained backbone, which study.pretrain
+    builds), or a hub id found in the cache or on a reachable hub; with `decode`, the clips the trials will
+    train on, also that the backbone takes them: trainables.backbones.check_fits, the one check where clip
+    settings meet a backbone (the synthetic backbone takes only the clips it is pretrained for,
+    search_spaces.SYNTHETIC_CLIPS). "Local folder" is the trainer's own rule (is_local_backbone)."""
+    from study.pretrain import BACKBONE_NAME  # imports torch, as the check does
     from trainables.backbones import check_fits, is_local_backbone, presets
-    from trainables.config import ModelConfig
 
-    if backbone in buildable:
+    if backbone == BACKBONE_NAME:
+        _check_synthetic(backbone, decode)
         return
     if backbone not in presets():  # a preset's name means the preset, whatever folder here shares it
         if not is_local_backbone(backbone):
@@ -151,8 +154,15 @@ def check_backbone(backbone: str, *, buildable: Collection[str] = (), num_frames
                               f"{', '.join(presets())}")
         else:
             _check_weights(Path(backbone).expanduser())
-    if num_frames is not None and image_size is not None:
-        check_fits(ModelConfig(backbone=backbone, num_frames=num_frames, image_size=image_size))
+    if decode is not None:
+        check_fits(backbone, decode)
+
+
+def _check_synthetic(backbone: str, decode: DecodeSettings | None) -> None:
+    """Its weights learned these frames and this size; it is not fitted to others."""
+    for key, value in SYNTHETIC_CLIPS.items():
+        if decode is not None and getattr(decode, key) != value:
+            raise ConfigError(f"backbone {backbone!r} is pretrained at {key}={value}, got {key}={getattr(decode, key)}")
 
 
 def _check_weights(folder: Path) -> None:

@@ -37,6 +37,7 @@ from transformers import TimesformerConfig, TimesformerModel
 
 from common.atomic import atomic_folder
 from common.errors import ConfigError, cli_entry
+from search_spaces import SYNTHETIC_CLIPS
 from study.synthetic import GENERATOR_VERSION, INTERACTIONS, agent_state, render_clip, sample_interactions, \
     sample_nuisance
 from trainables.augment import parse_augment, random_view, apply_view
@@ -62,8 +63,9 @@ class PretrainConfig:
 
     seed: int = _help("seed of the corpus (its own stream, disjoint from every benchmark) and of the training", 0)
     n_videos: int = _help("videos in the pretraining corpus (a tenth held out to report the pretext fit)", 2000)
-    num_frames: int = _help("frames the backbone sees (the smoke space's num_frames)", 4)
-    image_size: int = _help("frame side the backbone sees (the smoke space's image_size)", 32)
+    num_frames: int = _help("frames the backbone sees (search_spaces.SYNTHETIC_CLIPS)", SYNTHETIC_CLIPS["num_frames"])
+    image_size: int = _help("frame side the backbone sees (search_spaces.SYNTHETIC_CLIPS)",
+                            SYNTHETIC_CLIPS["image_size"])
     source_frames: int = _help("frames rendered per clip before decoding (the benchmark's num_frames)", 16)
     frame_size: int = _help("side of the rendered frames (the benchmark's frame_size)", 64)
     latent_spread: float = _help("std of the corpus latents around their archetype (the benchmark's)", 0.15)
@@ -289,17 +291,12 @@ def build_pretrained(config: PretrainConfig, root: Path, log=None) -> Path:
     return target
 
 
-def resolve_backbone(name: str, num_frames: int | None = None, image_size: int | None = None) -> str:
-    """BACKBONE_NAME -> the folder of ensure_pretrained() (built on first use); any other name unchanged.
-    num_frames, image_size: the trial's, checked against the backbone's (ConfigError naming both)."""
+def resolve_backbone(name: str) -> str:
+    """BACKBONE_NAME -> the folder of ensure_pretrained() (built on first use); any other name unchanged. Whether
+    the clips fit it is study.preflight.check_backbone's to say."""
     if name != BACKBONE_NAME:
         return name
-    config = PretrainConfig()
-    for key, value in (("num_frames", num_frames), ("image_size", image_size)):
-        if value is not None and value != getattr(config, key):
-            raise ConfigError(f"backbone {BACKBONE_NAME!r} is pretrained at {key}={getattr(config, key)}, "
-                              f"got {key}={value}")
-    return str(ensure_pretrained(config, log=lambda line: print(line, flush=True)))
+    return str(ensure_pretrained(PretrainConfig(), log=lambda line: print(line, flush=True)))
 
 
 @cli_entry

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import search_spaces
+from data.clips import DECODE_KEYS
 from metrics.triplet_pairs import pair_counts, similarity_from_counts
 import trainables.loop as loop
 from trainables.config import TrainConfig
@@ -16,9 +17,10 @@ from trainables.config import TrainConfig
 FRAMES, SIZE = 4, 32
 
 
-def write_prepared(folder: Path, n_train: int = 30, n_val: int = 8, seed: int = 0) -> Path:
+def write_prepared(folder: Path, n_train: int = 30, n_val: int = 8, seed: int = 0, **decode) -> Path:
     """Random clips and triplets in the data.prepared format; every training pair observed at least once is
-    not needed, the human matrix is whatever the random triplets give."""
+    not needed, the human matrix is whatever the random triplets give. decode: the meta's other clip settings
+    (frame_sampling, resize)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     n = n_train + n_val
@@ -33,7 +35,7 @@ def write_prepared(folder: Path, n_train: int = 30, n_val: int = 8, seed: int = 
                             (f"human_{split}_similarity", similarity), (f"human_{split}_counts", counts)):
             np.save(folder / f"{name}.npy", array)
     (folder / "meta.json").write_text(json.dumps({"kind": "hand-made",
-                                                  "decode": {"num_frames": FRAMES, "image_size": SIZE}}))
+                                                  "decode": {"num_frames": FRAMES, "image_size": SIZE, **decode}}))
     return folder
 
 
@@ -43,10 +45,10 @@ def prepared(tmp_path_factory) -> Path:
 
 
 def paper_config(prepared: Path, **overrides) -> dict:
-    """The paper space's values at the hand-made data's size."""
-    config = {**search_spaces.PAPER_CONFIG, "backbone": "tiny", "num_frames": FRAMES, "image_size": SIZE,
-              "frame_sampling": "centres", "resize": "crop", "prepared_dir": str(prepared), "epochs": 1,
-              "steps_per_epoch": 12, "variant": "hybrid"}
+    """The paper space's training values (its clip settings are the prepared folder's) on the hand-made data."""
+    config = {k: v for k, v in search_spaces.PAPER_CONFIG.items() if k not in DECODE_KEYS}
+    config |= {"backbone": "tiny", "prepared_dir": str(prepared), "epochs": 1, "steps_per_epoch": 12,
+               "variant": "hybrid"}
     return {**config, **overrides}
 
 

@@ -14,7 +14,7 @@ def experiment(synthetic_dir, tmp_path_factory):
     import torch
 
     from data.clips import DecodeSettings
-    from data.prepared import prepare_dataset
+    from data.prepared import prepare_dataset, read_meta
     from trainables.checkpoint import save_checkpoint
     from trainables.config import TrainConfig
     from trainables.model import build_model
@@ -25,11 +25,10 @@ def experiment(synthetic_dir, tmp_path_factory):
                                out_root=root / "prepared")
     rows = []
     for k, lr in enumerate((1e-3, 3e-4, 1e-4)):
-        config = TrainConfig.from_dict({"prepared_dir": str(prepared), "num_frames": 8, "image_size": 32,
-                                        "seed": k, "lora_r": 4})
+        config = TrainConfig.from_dict({"prepared_dir": str(prepared), "seed": k, "lora_r": 4})
         torch.manual_seed(k)
-        checkpoint = save_checkpoint(root / "exp" / f"trial_{k}" / "checkpoint_000000", build_model(config.model),
-                                     config)
+        model = build_model(config.model, read_meta(prepared).decode)  # the folder's clips, as a trial builds it
+        checkpoint = save_checkpoint(root / "exp" / f"trial_{k}" / "checkpoint_000000", model, config)
         rows.append({"trial_id": f"t{k}", "status": "TERMINATED" if k < 2 else "ERROR",
                      "checkpoint_path": str(checkpoint), "best_val_ooo_acc": 0.4 + 0.1 * k, "val_ooo_acc": 0.4,
                      "best_val_rsa": 0.1, "started_at": float(k), "config/lr": lr, "config/lora_r": 4})
@@ -127,7 +126,7 @@ def test_the_best_trial_of_each_variant_is_scored_and_fine_tuning_is_paired_agai
     import torch
 
     from analysis.__main__ import main
-    from trainables.checkpoint import read_config, save_checkpoint
+    from trainables.checkpoint import read_config, read_decode, save_checkpoint
     from trainables.config import TrainConfig
     from trainables.model import build_variant_model
 
@@ -136,7 +135,8 @@ def test_the_best_trial_of_each_variant_is_scored_and_fine_tuning_is_paired_agai
     config = read_config(hybrid.checkpoint_path).to_dict()
     probe_config = TrainConfig.from_dict({**config, "variant": "linear-probe"})
     torch.manual_seed(0)
-    probe = save_checkpoint(tmp_path / "probe" / "checkpoint_000000", build_variant_model(probe_config), probe_config)
+    probe_model = build_variant_model(probe_config, read_decode(hybrid.checkpoint_path))
+    probe = save_checkpoint(tmp_path / "probe" / "checkpoint_000000", probe_model, probe_config)
     exp = tmp_path / "exp"
     exp.mkdir()
     rows = [{**hybrid.to_dict(), "config/variant": "hybrid"},

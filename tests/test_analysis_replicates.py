@@ -54,7 +54,7 @@ def replicated_experiment(synthetic_dir, tmp_path_factory):
     import torch
 
     from data.clips import DecodeSettings
-    from data.prepared import prepare_dataset
+    from data.prepared import prepare_dataset, read_meta
     from trainables.checkpoint import save_checkpoint
     from trainables.config import TrainConfig
     from trainables.model import build_variant_model
@@ -65,10 +65,10 @@ def replicated_experiment(synthetic_dir, tmp_path_factory):
                                out_root=root / "prepared")
 
     def checkpoint(name, variant, seed):
-        config = TrainConfig.from_dict({"prepared_dir": str(prepared), "num_frames": 8, "image_size": 32,
-                                        "seed": seed, "lora_r": 4, "variant": variant})
+        config = TrainConfig.from_dict({"prepared_dir": str(prepared), "seed": seed, "lora_r": 4, "variant": variant})
         torch.manual_seed(seed)
-        return str(save_checkpoint(root / "exp" / name / "checkpoint_000000", build_variant_model(config), config))
+        model = build_variant_model(config, read_meta(prepared).decode)
+        return str(save_checkpoint(root / "exp" / name / "checkpoint_000000", model, config))
 
     rows = [_search("t0", 0.6, checkpoint_path=checkpoint("t0", "hybrid", 0), **{"config/variant": "hybrid"}),
             _search("p0", 0.5, checkpoint_path=checkpoint("p0", "linear-probe", 1),

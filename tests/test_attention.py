@@ -9,6 +9,7 @@ import torch
 from analysis.attention import attention_backbone, attention_maps
 from analysis.rollout import (agent_share, divided_mixing, paired_share_difference, pixel_map, pooled_attribution,
                               rollout)
+from data.clips import DecodeSettings
 from trainables.backbones import family_of
 from trainables.checkpoint import save_checkpoint
 from trainables.config import ModelConfig, TrainConfig
@@ -16,6 +17,7 @@ from trainables.embed import embed_clips, load_trained
 from trainables.model import build_variant_model
 
 TINY = {"timesformer": "tiny", "videomae": "videomae-tiny", "vjepa2": "vjepa2-tiny", "clip": "clip-tiny"}
+CLIPS = DecodeSettings(num_frames=4, image_size=32)
 
 
 def _one_token(n: int) -> np.ndarray:
@@ -106,9 +108,9 @@ def test_agent_share_separates_an_agent_attending_model_from_a_background_attend
 @pytest.mark.parametrize("family", list(TINY))
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_every_family_rolls_out_to_one_map_per_frame(family, pooling, one_torch_thread):
-    config = ModelConfig(backbone=TINY[family], num_frames=4, image_size=32, pooling=pooling)
+    config = ModelConfig(backbone=TINY[family], pooling=pooling)
     clips = np.random.default_rng(0).integers(0, 256, (3, 4, 3, 32, 32), dtype=np.uint8)
-    maps = attention_maps(attention_backbone(TrainConfig(model=config)), config, clips)
+    maps = attention_maps(attention_backbone(TrainConfig(model=config), CLIPS), config, clips)
     assert maps.shape == (3, 4, 32, 32) and (maps >= 0).all()
     assert np.allclose(maps.sum(axis=(1, 2, 3)), 1.0)
 
@@ -116,10 +118,10 @@ def test_every_family_rolls_out_to_one_map_per_frame(family, pooling, one_torch_
 @pytest.mark.parametrize("family", list(TINY))
 def test_the_eager_backbone_of_a_checkpoint_embeds_as_the_fused_trial(family, tmp_path, one_torch_thread):
     """The maps' model (eager attention, the checkpoint's adapters) gives the trial's embeddings (fused)."""
-    config = TrainConfig(model=ModelConfig(backbone=TINY[family], num_frames=4, image_size=32, attention="sdpa",
-                                           lora_dropout=0.0, head_dropout=0.0))
+    config = TrainConfig(model=ModelConfig(backbone=TINY[family], attention="sdpa", lora_dropout=0.0,
+                                           head_dropout=0.0))
     torch.manual_seed(1)
-    model = build_variant_model(config)
+    model = build_variant_model(config, CLIPS)
     with torch.no_grad():  # adapters away from zero, so the check covers them
         for name, p in model.named_parameters():
             if "lora_B" in name:
@@ -127,7 +129,7 @@ def test_the_eager_backbone_of_a_checkpoint_embeds_as_the_fused_trial(family, tm
     save_checkpoint(tmp_path / "ckpt", model, config)
     trained, _ = load_trained(tmp_path / "ckpt")
     clips = np.random.default_rng(0).integers(0, 256, (2, 4, 3, 32, 32), dtype=np.uint8)
-    eager = attention_backbone(config, tmp_path / "ckpt")
+    eager = attention_backbone(config, trained.decode, tmp_path / "ckpt")
     with torch.no_grad():
         fused = trained.family.features(trained.backbone, torch.from_numpy(clips), config.model.pooling)
         plain = family_of(config.model.backbone).features(eager, torch.from_numpy(clips), config.model.pooling)
@@ -140,8 +142,8 @@ def test_timesformer_weights_recomputed_from_qkv_are_the_ones_transformers_retur
     which transformers does return, the two agree."""
     from analysis.attention import capture_attention
 
-    config = ModelConfig(backbone="tiny", num_frames=4, image_size=32, attention="eager")
-    backbone = attention_backbone(TrainConfig(model=config))
+    config = ModelConfig(backbone="tiny", attention="eager")
+    backbone = attention_backbone(TrainConfig(model=config), CLIPS)
     pixels = torch.randn(2, 4, 3, 32, 32)
     out = {}
     with torch.no_grad():

@@ -7,11 +7,15 @@ import pytest
 import torch
 
 from common.errors import ConfigError
+from data.clips import DecodeSettings
 from trainables.augment import (AUGMENTATIONS, EVAL_VIEWS, apply_view, augment_batch, eval_view_set, parse_augment,
                                 random_view)
 from trainables.config import TrainConfig
 from trainables.embed import backbone_features, embed_clips
 from trainables.model import IdentityLinear, build_variant_model
+
+
+CLIPS = DecodeSettings(num_frames=4, image_size=32)  # what _clips makes by default
 
 
 def _clips(n=3, frames=4, size=32, seed=0) -> torch.Tensor:
@@ -79,12 +83,12 @@ def test_bad_augment_and_eval_views_settings_are_refused_naming_the_value(bad):
 
 
 def _config(**flat) -> TrainConfig:
-    return TrainConfig.from_dict({"num_frames": 4, "image_size": 32, "lora_r": 2, **flat})
+    return TrainConfig.from_dict({"lora_r": 2, **flat})
 
 
 def test_multi_view_embeddings_are_the_renormalised_mean_of_the_single_view_embeddings():
     torch.manual_seed(0)
-    model = build_variant_model(_config(eval_views="flips"))
+    model = build_variant_model(_config(eval_views="flips"), CLIPS)
     clips = _clips(4).numpy()
     single = [embed_clips(model, np.stack([apply_view(torch.from_numpy(c), v).numpy() for c in clips]), views=[()])
               for v in EVAL_VIEWS["flips"]]
@@ -102,7 +106,7 @@ def test_multi_view_embeddings_are_the_renormalised_mean_of_the_single_view_embe
 def test_the_untrained_linear_probe_is_the_base_geometry_and_only_its_map_trains():
     torch.manual_seed(0)
     config = _config(variant="linear-probe", head_dropout=0.0)
-    model = build_variant_model(config).eval()
+    model = build_variant_model(config, CLIPS).eval()
     clips = _clips(5).numpy()
     base = backbone_features(config, clips)
     np.testing.assert_allclose(embed_clips(model, clips), base / np.linalg.norm(base, axis=1, keepdims=True),

@@ -34,11 +34,13 @@ def test_the_backbones_space_names_each_familys_hub_id_and_smoke_lays_their_tiny
 
 def test_a_frame_count_the_backbone_cannot_take_is_one_error_line_before_ray(synthetic_dir, cache, tmp_path,
                                                                               capsys):
+    from data.clips import DecodeSettings
     from trainables.config import ModelConfig
     from trainables.model import load_backbone
 
     folder = tmp_path / "videomae"
-    load_backbone(ModelConfig(backbone="videomae-tiny", num_frames=4, image_size=32)).save_pretrained(folder)
+    load_backbone(ModelConfig(backbone="videomae-tiny"), DecodeSettings(num_frames=4, image_size=32)).save_pretrained(
+        folder)
     capsys.readouterr()  # save_pretrained's progress bar
     with pytest.raises(SystemExit) as stop:
         sweep.main(["--space", "smoke", "--data", str(synthetic_dir), "--storage-path", str(tmp_path / "runs"),

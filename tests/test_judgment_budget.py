@@ -133,7 +133,7 @@ def test_a_trial_with_a_budget_trains_on_the_budget_folder(data_dir, tmp_path, o
     from trainables.loop import train
 
     full = _prepare(data_dir, tmp_path)
-    config = {"prepared_dir": str(full), "image_size": 32, "num_frames": 4, "epochs": 1, "batch_size": 4,
+    config = {"prepared_dir": str(full), "epochs": 1, "batch_size": 4,
               "steps_per_epoch": 1, "rsa_subset": 2, "seed": 7, "judgment_fraction": 0.5,
               "judgment_unit": "participants"}
     history = train(config)

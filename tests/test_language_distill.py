@@ -38,8 +38,7 @@ def test_the_language_similarity_is_written_once_per_folder_for_the_training_row
 
 
 def _config(prepared, variant: str) -> TrainConfig:
-    return TrainConfig.from_dict({"prepared_dir": str(prepared), "num_frames": 4, "image_size": 32,
-                                  "variant": variant, "epochs": 1, "steps_per_epoch": 2, "batch_size": 4,
+    return TrainConfig.from_dict({"prepared_dir": str(prepared), "variant": variant, "epochs": 1, "steps_per_epoch": 2, "batch_size": 4,
                                   "rsa_subset": 4, "lora_r": 2})
 
 

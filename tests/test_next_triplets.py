@@ -21,7 +21,7 @@ from study.budget.next_triplets import COLUMNS, summary_path
 from study.next_triplets import main
 
 REPO = Path(__file__).resolve().parents[1]
-RUN = {"image_size": 32, "num_frames": 4, "epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "rsa_subset": 4}
+RUN = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "rsa_subset": 4}
 
 
 @pytest.fixture(scope="module")

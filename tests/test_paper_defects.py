@@ -15,13 +15,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import search_spaces
-from data.clips import DecodeSettings
-from trainables.checkpoint import HEAD, check_clip_settings, read_preprocessing, save_checkpoint
+from data.prepared import read_meta
+from trainables.checkpoint import HEAD, check_clip_settings, read_decode, read_preprocessing, save_checkpoint
 from trainables.config import TrainConfig
 from trainables.embed import embed_clips, load_trained
+from trainables.loop import train
 from trainables.model import build_model
 # The hand-made prepared folder; `prepared` is a fixture used by name.
-from paper_helpers import paper_config, prepared, run_loop  # noqa: F401
+from paper_helpers import paper_config, prepared, run_loop, write_prepared  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_defect_1_checkpoint_keys_must_match_and_a_loaded_model_reproduces_its_embeddings(prepared, tmp_path):
     config = TrainConfig.from_dict(paper_config(prepared))
     torch.manual_seed(0)
-    model = build_model(config.model)
+    model = build_model(config.model, read_meta(prepared).decode)
     with torch.no_grad():
         for p in model.head.parameters():
             p.add_(torch.randn_like(p))
@@ -47,9 +48,14 @@ def test_defect_1_checkpoint_keys_must_match_and_a_loaded_model_reproduces_its_e
 
 
 def test_defect_2_one_preprocessing_path_recorded_in_the_checkpoint_and_enforced(prepared, tmp_path):
-    config = TrainConfig.from_dict(paper_config(prepared, frame_sampling="linspace", resize="squash"))
-    model = build_model(config.model).eval()
-    clips = torch.from_numpy(np.load(Path(prepared) / "clips.npy")[:2])
+    squashed = write_prepared(tmp_path / "squashed", frame_sampling="linspace", resize="squash")
+    with pytest.raises(ValueError, match="'frame_sampling' .*the prepared folder's"):
+        run_loop(paper_config(squashed, frame_sampling="linspace"))   # a trial has no clip settings of its own
+    train(paper_config(squashed, steps_per_epoch=2), checkpoint_dir=tmp_path / "run")
+    assert read_decode(tmp_path / "run" / "epoch_001") == read_meta(squashed).decode   # it trained on the folder's
+    config = TrainConfig.from_dict(paper_config(squashed))
+    model = build_model(config.model, read_meta(squashed).decode).eval()
+    clips = torch.from_numpy(np.load(Path(squashed) / "clips.npy")[:2])
     with pytest.raises(ValueError, match="clips must be uint8 .*got torch.float32"):
         model(clips.float() / 255)                               # [0, 1] pixels, as the authors' evaluation fed
     with pytest.raises(ValueError, match=r"clips must be uint8 \(B, 4, 3, 32, 32\).*\(2, 2, 3, 32, 32\)"):
@@ -59,17 +65,13 @@ def test_defect_2_one_preprocessing_path_recorded_in_the_checkpoint_and_enforced
     assert record == {"num_frames": 4, "image_size": 32, "frame_sampling": "linspace", "resize": "squash",
                       "pixels": "uint8 0-255", "pooling": "cls", "family": "timesformer", "channels": "RGB",
                       "pixel_mean": [0.45] * 3, "pixel_std": [0.225] * 3}
-    check_clip_settings(record, DecodeSettings(num_frames=4, image_size=32, frame_sampling="linspace",
-                                               resize="squash"), "meta.json")
-    with pytest.raises(ValueError, match="meta.json: clips have resize = 'crop', the checkpoint was trained "
-                                         "on 'squash'"):
-        check_clip_settings(record, DecodeSettings(num_frames=4, image_size=32, frame_sampling="linspace"),
-                            "meta.json")
+    check_clip_settings(read_decode(folder), read_meta(squashed).decode, "meta.json")
+    with pytest.raises(ValueError, match="meta.json: clips have frame_sampling = 'centres', the checkpoint was "
+                                         "trained on 'linspace'"):  # scored on another folder's (analysis.experiment)
+        check_clip_settings(read_decode(folder), read_meta(prepared).decode, "meta.json")
     (folder / "preprocessing.json").write_text(json.dumps({**record, "pixel_std": 1.0}))
     with pytest.raises(ValueError, match="preprocessing.json: trained with normalisation"):
         load_trained(folder)
-    with pytest.raises(ValueError, match="frame_sampling = 'linspace' does not match the prepared clips"):
-        run_loop(paper_config(prepared, frame_sampling="linspace"))       # training refuses them too
 
 
 def test_defect_4_the_observed_pair_mask_indexes_by_video_id_not_by_test_position():
@@ -150,7 +152,7 @@ def test_resuming_under_the_authors_protocol_reproduces_the_uninterrupted_run(pr
 
 @pytest.mark.parametrize("space, expected", [("smoke", ("centres", "crop", 4, 32)),
                                              ("paper", ("linspace", "squash", 16, 224))])
-def test_the_sweep_prepares_clips_the_way_its_trials_will_check_them(space, expected):
+def test_the_sweep_prepares_the_clips_its_space_declares(space, expected):
     """A space that leaves frame_sampling / resize unset gets today's clips, not the paper space's."""
     from study.sweep import SweepSettings
     from study.sweep.trial import TrialData

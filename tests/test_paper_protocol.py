@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import search_spaces
+from data.clips import DecodeSettings
 import trainables.loop as loop
 import trainables.objectives.terms as terms
 from trainables.config import TrainConfig
@@ -44,7 +45,7 @@ def test_the_default_config_and_the_default_space_keep_our_protocol():
     assert (config.loss.rsa_only_beta_start, config.loss.rsa_only_beta_end) == (1.0, 1.0)
     assert (config.optim.lr_schedule, config.optim.early_stop_patience) == ("warmup-cosine", 0)
     assert config.optim.select_metric == "val_ooo_acc" and config.model.head_dropout == 0.1
-    assert (config.model.frame_sampling, config.model.resize) == ("centres", "crop")
+    assert (DecodeSettings().frame_sampling, DecodeSettings().resize) == ("centres", "crop")  # the clips
     default = search_spaces.get("default")
     assert default.metric == "val_ooo_acc"
     assert default.fixed == {"backbone": "facebook/timesformer-base-finetuned-k400", "num_frames": 8,
@@ -57,12 +58,19 @@ def test_the_default_config_and_the_default_space_keep_our_protocol():
     ({"lr_schedule": "step"}, "lr_schedule must be one of .* got 'step'"),
     ({"select_metric": "val_loss"}, "select_metric must be one of .* got 'val_loss'"),
     ({"plateau_factor": 1.0}, "plateau_factor must be in \\(0, 1\\), got 1.0"),
-    ({"frame_sampling": "random"}, "frame_sampling must be one of .* got 'random'"),
-    ({"resize": "pad"}, "resize must be one of .* got 'pad'"),
 ])
 def test_bad_protocol_settings_name_the_setting_and_the_value(flat, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig.from_dict(flat)
+
+
+@pytest.mark.parametrize("flat, message", [
+    ({"frame_sampling": "random"}, "frame_sampling must be one of .* got 'random'"),
+    ({"resize": "pad"}, "resize must be one of .* got 'pad'"),
+])
+def test_bad_clip_settings_name_the_setting_and_the_value(flat, message):
+    with pytest.raises(ValueError, match=message):   # where they are set: the prepared folder's decode
+        DecodeSettings(**flat)
 
 
 # ------------------------------------------------------------------- RSA cadence, K and M, gradient
@@ -252,7 +260,7 @@ def test_linspace_frames_include_first_and_last_and_centres_do_not():
 
 
 def test_squash_keeps_the_whole_frame_and_crop_cuts_the_sides(tmp_path):
-    from data.clips import DecodeSettings, decode_clip, write_clip
+    from data.clips import decode_clip, write_clip
 
     frames = np.zeros((8, 32, 64, 3), dtype=np.uint8)           # 64 wide, 32 high
     frames[:, :, :8] = (255, 0, 0)                              # a red band at the far left

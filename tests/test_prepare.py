@@ -173,3 +173,15 @@ def test_trainer_side_reader_accepts_the_folder(data_dir, tmp_path):
     data = load_prepared(prepare(data_dir, tmp_path))
     assert isinstance(data.clips, np.memmap) and data.clips.shape[0] == len(data.video_ids)
     assert data.meta.n_triplets["train"] == len(data.triplets_train) and data.meta.decode == DECODE
+
+
+def test_a_folder_whose_meta_misdescribes_its_clips_is_refused_naming_both(data_dir, tmp_path):
+    """meta.json's decode is what a trial builds its model for: it must be the clips' frames and size."""
+    from common.errors import DataError
+    from data.prepared import load_prepared
+
+    folder = prepare(data_dir, tmp_path)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "decode": {**meta["decode"], "image_size": 64}}))
+    with pytest.raises(DataError, match=r"clips\.npy: clips of 4 frames of 32x32 px, .*meta\.json says 4 of 64x64"):
+        load_prepared(folder)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from data.clips import DecodeSettings, load_clips
+from search_spaces import SYNTHETIC_CLIPS
 from study.pretrain import (BACKBONE_NAME, N_CLASSES, TRACKED, PretrainConfig, augmented_batch, corpus_world,
                             ensure_pretrained, render_corpus, resolve_backbone, scene_labels, tracker_readouts)
 from study.synthetic import INTERACTIONS, SOCIAL_LATENTS, SyntheticConfig, generate_benchmark
@@ -105,7 +106,7 @@ def test_the_build_is_deterministic_and_loads_through_from_pretrained(tmp_path, 
     assert weights[0] == weights[1]
     summary = json.loads((folders[0] / "pretrain.json").read_text())
     assert summary["key"] == config.key() and len(summary["train_loss"]) == 1
-    model = load_backbone(ModelConfig(backbone=str(folders[0]), num_frames=4, image_size=32))
+    model = load_backbone(ModelConfig(backbone=str(folders[0])), DecodeSettings(**SYNTHETIC_CLIPS))
     assert model.config.patch_size == config.patch_size and model.config.hidden_size == config.hidden_size
     out = model(pixel_values=torch.zeros(1, 4, 3, 32, 32)).last_hidden_state
     assert out.shape == (1, 1 + 4 * 16, config.hidden_size)
@@ -115,6 +116,8 @@ def test_the_build_is_deterministic_and_loads_through_from_pretrained(tmp_path, 
 
 def test_the_pretrained_backbone_refuses_other_clip_sizes_naming_them():
     from common.errors import ConfigError
+    from study.preflight import check_backbone
 
+    check_backbone(BACKBONE_NAME, decode=DecodeSettings(**SYNTHETIC_CLIPS))
     with pytest.raises(ConfigError, match="pretrained at image_size=32, got image_size=64"):
-        resolve_backbone(BACKBONE_NAME, num_frames=4, image_size=64)
+        check_backbone(BACKBONE_NAME, decode=DecodeSettings(num_frames=4, image_size=64))

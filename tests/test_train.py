@@ -83,7 +83,7 @@ def test_bad_settings_name_the_key_and_the_value(flat, message):
 def test_every_setting_has_help_text_and_the_sweep_keys_exist():
     help_text = config_help()
     assert all(help_text.values())
-    sweep_keys = {"backbone", "num_frames", "image_size", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
+    sweep_keys = {"backbone", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
                   "head_dropout", "variant", "margin", "alpha", "beta_start", "beta_end", "beta_step", "sampling",
                   "rsa_subset", "batch_size", "lr", "weight_decay", "epochs", "steps_per_epoch", "seed",
                   "prepared_dir", "gradient_checkpointing", "precision"}
@@ -125,9 +125,10 @@ def test_resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_run(han
     assert saved["epoch"] == 1 and saved["optimizer"]["state"]
 
 
-def test_clips_that_do_not_match_the_config_are_named(handmade_prepared):
-    with pytest.raises(ValueError, match="image_size = 112 .*64"):
+def test_the_clip_settings_are_the_prepared_folders_not_the_trials(handmade_prepared):
+    with pytest.raises(ValueError, match="'image_size' .*112.*the prepared folder's"):
         train(_quick(handmade_prepared, image_size=112))
+    assert all(key not in config_help() for key in ("num_frames", "image_size", "frame_sampling", "resize"))
 
 
 def test_a_missing_prepared_folder_is_named(tmp_path):
@@ -238,7 +239,7 @@ def test_trains_on_the_synthetic_pipeline_and_embeds_the_held_out_test_clips(syn
 # decodes them (4 frames, 32 px) and fine-tuned from the pretrained backbone the default run uses
 # (study.pretrain; built once per test session). docs/trainer.md reports these runs.
 WORLDS = {"default": {}, "second": {"seed": 1, "social_weights": (0.6, 1.2, 0.8, 1.2, 0.8, 1.0, 1.0)}}
-LEARNING_RUN = {"image_size": 32, "num_frames": 4, "epochs": 4, "steps_per_epoch": 30, "batch_size": 16,
+LEARNING_RUN = {"epochs": 4, "steps_per_epoch": 30, "batch_size": 16,
                 "rsa_subset": 16, "lr": 1e-3, "lora_r": 4, "lora_alpha": 8.0}
 LEARNING_SEEDS = (0, 1)
 UNTRAINED_SEEDS = (0, 1, 2, 3, 4)
@@ -284,7 +285,7 @@ def _held_out_scores(root: Path, world: dict, overrides: dict | None = None,
     scores["base_features"] = score(None, backbone_features(base_config, clips))
     for seed in UNTRAINED_SEEDS:
         torch.manual_seed(seed)
-        scores["untrained"].append(score(build_model(TrainConfig.from_dict({**run, "seed": seed}).model)))
+        scores["untrained"].append(score(build_model(TrainConfig.from_dict({**run, "seed": seed}).model, decode)))
     for variant in variants:
         scores[variant] = []
         for seed in LEARNING_SEEDS:

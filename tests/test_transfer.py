@@ -17,7 +17,7 @@ def experiment(synthetic_dir, tmp_path_factory):
     import torch
 
     from data.clips import DecodeSettings
-    from data.prepared import prepare_dataset
+    from data.prepared import prepare_dataset, read_meta
     from trainables.checkpoint import save_checkpoint
     from trainables.config import TrainConfig
     from trainables.model import build_model
@@ -26,9 +26,9 @@ def experiment(synthetic_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("transfer")
     prepared = prepare_dataset(synthetic_dir, val_fraction=0.25, decode=DecodeSettings(num_frames=4, image_size=32),
                                out_root=root / "prepared")
-    config = TrainConfig.from_dict({"prepared_dir": str(prepared), "num_frames": 4, "image_size": 32, "lora_r": 4})
+    config = TrainConfig.from_dict({"prepared_dir": str(prepared), "lora_r": 4})
     torch.manual_seed(0)
-    model = build_model(config.model)
+    model = build_model(config.model, read_meta(prepared).decode)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:

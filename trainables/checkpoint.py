@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from common.atomic import atomic_folder
 from common.errors import DataError
-from data.clips import DecodeSettings
+from data.clips import DECODE_KEYS, DecodeSettings
 from trainables.config import TrainConfig
 from trainables.backbones import Family, family_of
 from trainables.model import VideoEmbedder, peft_backbone
@@ -52,27 +52,30 @@ def write_checkpoint_files(directory: Path, model: VideoEmbedder, config: TrainC
     save_file({k: v.detach().cpu().contiguous() for k, v in module.head.state_dict().items()},
               str(directory / HEAD))
     (directory / CONFIG).write_text(config.to_json())
-    (directory / PREPROCESSING).write_text(json.dumps(preprocessing(config, model.family), sort_keys=True,
-                                                      indent=2))
+    (directory / PREPROCESSING).write_text(json.dumps(preprocessing(config, module.decode, module.family),
+                                                      sort_keys=True, indent=2))
     if train_state is not None:
         torch.save(train_state, directory / STATE)
 
 
-def preprocessing(config: TrainConfig, family: Family) -> dict:
-    """What a clip must be for this model: frames, size, how they were picked and sized, and the backbone
-    family's layout (channel order, per-channel mean and std) the model applies itself to uint8 pixels."""
+def preprocessing(config: TrainConfig, decode: DecodeSettings, family: Family) -> dict:
+    """What a clip must be for this model: frames, size, how they were picked and sized (the prepared folder's
+    settings it trained on), and the backbone family's layout (channel order, per-channel mean and std) the model
+    applies itself to uint8 pixels."""
     m = config.model
-    return {**asdict(m.decode()), "pixels": "uint8 0-255", "pooling": m.pooling, **family.describe_layout(m)}
+    return {**asdict(decode), "pixels": "uint8 0-255", "pooling": m.pooling, **family.describe_layout(m)}
 
 
 def read_preprocessing(directory: str | Path, family: Family | None = None) -> dict:
-    """The checkpoint's preprocessing record (rebuilt from config.json for checkpoints older than the record);
-    a record whose normalisation differs from what the checkpoint's family applies in this code raises
-    DataError naming the file."""
+    """The checkpoint's preprocessing record (rebuilt from config.json, which then held the clip settings, for
+    checkpoints older than the record); a record whose normalisation differs from what the checkpoint's family
+    applies in this code raises DataError naming the file."""
     path = Path(directory) / PREPROCESSING
     config = read_config(directory)
-    expected = preprocessing(config, family or family_of(config.model.backbone))
-    record = json.loads(path.read_text()) if path.is_file() else expected
+    family = family or family_of(config.model.backbone)
+    expected = family.describe_layout(config.model)
+    record = json.loads(path.read_text()) if path.is_file() else \
+        preprocessing(config, DecodeSettings(**_clip_settings(_config_json(directory))), family)
     for key in ("pixel_mean", "pixel_std"):  # records before the families held one number for all channels
         if _per_channel(record.get(key)) != expected[key]:
             raise DataError(f"{path}: trained with normalisation {key} {record.get(key)}, this code's "
@@ -84,19 +87,36 @@ def _per_channel(value) -> list | None:
     return [value] * 3 if isinstance(value, (int, float)) else value
 
 
-def check_clip_settings(record: dict, decode: DecodeSettings, source: str) -> None:
-    """Refuse clips prepared unlike the checkpoint's preprocessing record."""
+def read_decode(directory: str | Path, family: Family | None = None) -> DecodeSettings:
+    """The clip settings a checkpoint's model was built for and trained on (its preprocessing record)."""
+    return DecodeSettings(**_clip_settings(read_preprocessing(directory, family)))
+
+
+def check_clip_settings(trained: DecodeSettings, decode: DecodeSettings, source: str) -> None:
+    """Refuse clips prepared unlike the ones a model trained on (its `.decode`: read_decode), for a model scored on
+    a prepared folder other than its own (defect 2 of the authors: evaluated on other frames than trained on)."""
     for name, have in asdict(decode).items():
-        if have != record[name]:
+        if have != getattr(trained, name):
             raise DataError(f"{source}: clips have {name} = {have!r}, the checkpoint was trained on "
-                            f"{record[name]!r}")
+                            f"{getattr(trained, name)!r}")
 
 
 def read_config(directory: str | Path) -> TrainConfig:
+    """config.json as a TrainConfig; the clip settings that checkpoints written before the prepared folder was
+    their one source carry there are left to the preprocessing record."""
+    doc = _config_json(directory)
+    return TrainConfig.from_dict({k: v for k, v in doc.items() if k not in DECODE_KEYS})
+
+
+def _config_json(directory: str | Path) -> dict:
     path = Path(directory) / CONFIG
     if not path.is_file():
         raise DataError(f"{path}: missing; not a checkpoint folder written by trainables")
-    return TrainConfig.from_dict(json.loads(path.read_text()))
+    return json.loads(path.read_text())
+
+
+def _clip_settings(doc: dict) -> dict:
+    return {k: doc[k] for k in DECODE_KEYS if k in doc}
 
 
 def load_weights(directory: str | Path, model: VideoEmbedder) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from common.errors import ConfigError
 from data.budget import JUDGMENT_UNITS, check_budget
-from data.clips import DecodeSettings
+from data.clips import DECODE_KEYS
 from trainables.augment import AUGMENTATIONS, EVAL_VIEWS, eval_view_set, parse_augment
 from trainables.objectives import DEFAULT as _DEFAULT_OBJECTIVE, OBJECTIVES
 
@@ -31,12 +31,6 @@ def _help(text: str, **kwargs) -> Any:
     return field(metadata={"help": text}, **kwargs)
 
 
-def _decode_field(name: str) -> Any:
-    """A field of DecodeSettings (declared there, once) as a flat model setting the prepared clips must match."""
-    declared = {f.name: f for f in dataclasses.fields(DecodeSettings)}[name]
-    return _help(f"{declared.metadata['help']}; must match the prepared clips.", default=declared.default)
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     backbone: str = _help("A preset with fixed random weights (each family's, e.g. 'tiny': "
@@ -44,10 +38,6 @@ class ModelConfig:
                           "'facebook/timesformer-base-finetuned-k400', or a local save_pretrained folder; its "
                           "family (trainables/backbones/) is the preset's or config.json's model_type.",
                           default="tiny")
-    num_frames: int = _decode_field("num_frames")
-    image_size: int = _decode_field("image_size")
-    frame_sampling: str = _decode_field("frame_sampling")
-    resize: str = _decode_field("resize")
     lora_r: int = _help("LoRA rank.", default=8)
     lora_alpha: float = _help("LoRA scaling numerator (scale = lora_alpha / lora_r).", default=16.0)
     lora_dropout: float = _help("Dropout on the LoRA branch, in [0, 1).", default=0.1)
@@ -68,7 +58,6 @@ class ModelConfig:
                            default="sdpa")
 
     def __post_init__(self):
-        self.decode()  # DecodeSettings validates the four clip settings
         _check_positive(self, "lora_r", "embed_dim")
         _check_fraction(self, "lora_dropout", "head_dropout")
         if self.lora_alpha <= 0:
@@ -82,10 +71,6 @@ class ModelConfig:
         _check_choice(self, "attention", ATTENTIONS)
         if not self.backbone:
             raise ConfigError("backbone must name a preset, a hub id or a folder, got ''")
-
-    def decode(self) -> DecodeSettings:
-        """The clip settings as the data layer declares them."""
-        return DecodeSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DecodeSettings)})
 
     def target_groups(self) -> tuple[str, ...]:
         return tuple(g.strip() for g in self.lora_targets.split(",") if g.strip())
@@ -243,6 +228,9 @@ class TrainConfig:
         owner = _key_owners()
         parts: dict[str, dict[str, Any]] = {name: {} for name in [*_SECTIONS, "top"]}
         for key, value in flat.items():
+            if key in DECODE_KEYS:
+                raise ConfigError(f"training setting {key!r} (value {value!r}): the clip settings are the prepared "
+                                  "folder's (its meta.json, data.prepared); set them where the folder is made")
             if key not in owner:
                 raise ConfigError(f"unknown training setting {key!r} (value {value!r}); known: {sorted(owner)}")
             section, f = owner[key]

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainables.checkpoint import load_weights, read_config, read_preprocessing
+from data.clips import DecodeSettings
+from trainables.checkpoint import load_weights, read_config, read_decode
 from trainables.config import ModelConfig, TrainConfig
 from trainables.augment import View, apply_view, eval_view_set
 from trainables.backbones import family_of
@@ -14,11 +15,12 @@ from trainables.model import VideoEmbedder, build_variant_model, load_backbone
 
 
 def load_trained(checkpoint_dir: str | Path) -> tuple[VideoEmbedder, TrainConfig]:
-    """The model a checkpoint folder describes, in eval mode on the CPU, and its resolved config."""
+    """The model a checkpoint folder describes (built for the clips it trained on: its preprocessing record), in
+    eval mode on the CPU, and its resolved config."""
     config = read_config(checkpoint_dir)
     family = family_of(config.model.backbone)
-    read_preprocessing(checkpoint_dir, family)  # refuses a checkpoint trained under another normalisation
-    model = build_variant_model(config, family)
+    decode = read_decode(checkpoint_dir, family)  # refuses a checkpoint trained under another normalisation
+    model = build_variant_model(config, decode, family)
     load_weights(checkpoint_dir, model)
     return model.eval(), config
 
@@ -53,11 +55,13 @@ def _viewed(clips: np.ndarray, view: View) -> torch.Tensor:
 @torch.no_grad()
 def backbone_features(config: TrainConfig | ModelConfig, clips: np.ndarray, batch_size: int = 8) -> np.ndarray:
     """The base backbone's pooled features (no adapters, no head; ModelConfig.pooling, through its family):
-    float32 (n, hidden_size); for a TrainConfig, the mean over its eval_views, as the trained model is evaluated."""
+    float32 (n, hidden_size); for a TrainConfig, the mean over its eval_views, as the trained model is evaluated.
+    The backbone is fitted to the clips' own frames and size."""
     model_config = config.model if isinstance(config, TrainConfig) else config
     views = eval_view_set(config.augment.eval_views) if isinstance(config, TrainConfig) else [()]
     family = family_of(model_config.backbone)
-    backbone = load_backbone(model_config, family).eval()
+    shape = DecodeSettings(num_frames=clips.shape[1], image_size=clips.shape[-1])  # how they were picked is moot
+    backbone = load_backbone(model_config, shape, family).eval()
     total = 0
     for view in views:
         total = total + torch.cat([family.features(backbone, _viewed(clips[k:k + batch_size], view),

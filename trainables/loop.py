@@ -112,9 +112,8 @@ def run(cfg: TrainConfig, worker: Worker, report: Callable, *, resume_dir: str |
     """Build, optionally resume, then train epoch by epoch, reporting metrics and a checkpoint each time."""
     budget = JudgmentBudget(cfg.sampling.judgment_fraction, cfg.sampling.judgment_unit, cfg.seed)
     data = load_prepared(prepare_budget(cfg.prepared_dir, budget))  # the folder itself for the full budget
-    _check_clip_shape(data, cfg)
     torch.manual_seed(_seed(cfg.seed, -1, 0))  # same head and adapter init on every worker
-    module = use_device(build_variant_model(cfg), cfg.model, worker.device)
+    module = use_device(build_variant_model(cfg, data.meta.decode), cfg.model, worker.device)  # the folder's clips
     steps = _steps_per_epoch(len(data.triplets_train), cfg, worker.world)
     optimizer = torch.optim.AdamW(trainable_parameters(module), lr=cfg.optim.lr,
                                   weight_decay=cfg.optim.weight_decay)
@@ -244,12 +243,3 @@ def _warmup_cosine(step: int, *, total: int, warmup: int) -> float:
 
 def _seed(seed: int, epoch: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, epoch + 1, rank]).generate_state(1)[0])
-
-
-def _check_clip_shape(data: PreparedData, cfg: TrainConfig) -> None:
-    _, frames, _, height, width = data.clips.shape
-    for name, want, got in (("num_frames", cfg.model.num_frames, frames), ("image_size", cfg.model.image_size, height),
-                            ("frame_sampling", cfg.model.frame_sampling, data.meta.decode.frame_sampling),
-                            ("resize", cfg.model.resize, data.meta.decode.resize)):
-        if want != got:
-            raise ConfigError(f"{name} = {want!r} does not match the prepared clips in {cfg.prepared_dir} ({got!r})")

@@ -11,6 +11,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from common.errors import ConfigError, DataError
+from data.clips import DecodeSettings
 from trainables.backbones import HOW_TO_POINT, Family, family_of
 from trainables.augment import eval_view_set
 from trainables.config import ModelConfig, TrainConfig
@@ -26,12 +27,12 @@ def normalise_clips(clips: torch.Tensor) -> torch.Tensor:
     return _DEFAULT.layout.normalise(clips)
 
 
-def load_backbone(config: ModelConfig, family: Family | None = None) -> nn.Module:
+def load_backbone(config: ModelConfig, decode: DecodeSettings, family: Family | None = None) -> nn.Module:
     """The trial's backbone from its family (resolved here when not given): preset, hub id or local folder,
-    fitted to the trial's clips."""
+    fitted to the clips it will see (the prepared folder's: data.prepared)."""
     family = family or family_of(config.backbone)
     try:
-        return family.build(config)
+        return family.build(config, decode)
     except (OSError, ValueError) as err:
         if isinstance(err, ConfigError):
             raise
@@ -50,14 +51,16 @@ class VideoEmbedder(nn.Module):
     """Clips -> L2-normalised embeddings: the family's pooled vector (ModelConfig.pooling) -> Linear -> LayerNorm
     -> ReLU -> Dropout -> unit norm."""
 
-    def __init__(self, backbone: nn.Module, config: ModelConfig, hidden_size: int, family: Family):
+    def __init__(self, backbone: nn.Module, config: ModelConfig, hidden_size: int, family: Family,
+                 decode: DecodeSettings):
         super().__init__()
         self.backbone = backbone
         self.family, self.pooling = family, config.pooling
         self.head = nn.Sequential(nn.Linear(hidden_size, config.embed_dim), nn.LayerNorm(config.embed_dim),
                                   nn.ReLU(), nn.Dropout(config.head_dropout))
         self.bf16 = False  # set by use_device once the device is known
-        self.clip_shape = (config.num_frames, 3, config.image_size, config.image_size)
+        self.decode = decode  # what it is built for: the prepared folder's settings (the checkpoint records them)
+        self.clip_shape = (decode.num_frames, 3, decode.image_size, decode.image_size)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """clips: uint8 (B, T, 3, H, W). Returns float32 (B, embed_dim) with unit rows.
@@ -73,21 +76,21 @@ class VideoEmbedder(nn.Module):
         return F.normalize(out.float(), dim=1)
 
 
-def build_model(config: ModelConfig, family: Family | None = None) -> VideoEmbedder:
-    """Backbone with LoRA adapters (frozen base) and a fresh head; only adapters and head train. The family is
-    resolved once (here when not given) and the model carries it (`.family`)."""
+def build_model(config: ModelConfig, decode: DecodeSettings, family: Family | None = None) -> VideoEmbedder:
+    """Backbone with LoRA adapters (frozen base) and a fresh head, for clips decoded as `decode`; only adapters and
+    head train. The family is resolved once (here when not given) and the model carries it (`.family`)."""
     family = family or family_of(config.backbone)
-    backbone = load_backbone(config, family)
+    backbone = load_backbone(config, decode, family)
     adapted = get_peft_model(backbone, lora_config(config, family))
     if config.gradient_checkpointing:
         _enable_checkpointing(backbone)
-    return VideoEmbedder(adapted, config, family.hidden_size(backbone), family)
+    return VideoEmbedder(adapted, config, family.hidden_size(backbone), family, decode)
 
 
-def build_variant_model(config: TrainConfig, family: Family | None = None) -> VideoEmbedder:
+def build_variant_model(config: TrainConfig, decode: DecodeSettings, family: Family | None = None) -> VideoEmbedder:
     """The model the trial's objective trains (LoRA adapters and a projection head, or the objective's own:
     trainables.objectives), carrying its eval_views (what embed_clips averages over)."""
-    model = build_model(config.model, family)
+    model = build_model(config.model, decode, family)
     model.eval_views = eval_view_set(config.augment.eval_views)
     return objective_of(config).prepare_model(model)
 

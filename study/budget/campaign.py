@@ -15,6 +15,7 @@ import pandas as pd
 from data.clips import DecodeSettings
 from data.judgments import MAPPING_FILE, TEST_FILE, TRIPLETS_FILE, load_judgments
 from data.prepared import load_clip_rows, load_rows_train, load_video_ids, prepare_dataset, read_meta
+from search_spaces import SYNTHETIC_CLIPS
 from study.budget.candidates import candidate_triads, presentation_order
 from study.budget.heldout import TestSet, score
 from study.budget.population import World, answer, campaign_rng
@@ -35,7 +36,7 @@ class CampaignSettings:
     train: dict = field(default_factory=dict, metadata={"help": "training settings (trainables.config keys)"})
     total_steps: int = field(default=0, metadata={"help": "optimiser steps of every round's training whatever "
                                                           "its judgments (equal_steps); 0 = train's own epochs"})
-    decode: DecodeSettings = field(default=DecodeSettings(num_frames=4, image_size=32))
+    decode: DecodeSettings = field(default=DecodeSettings(**SYNTHETIC_CLIPS))
 
 
 def run_campaign(world: World, settings: CampaignSettings, test: TestSet, work: Path) -> list[dict]:

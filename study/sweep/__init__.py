@@ -31,7 +31,7 @@ from study.sweep.command import build_parser, main, quiet_warnings, settings_fro
 from study.sweep.interrupt import EXIT_INTERRUPTED, SweepInterrupted
 from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment
 from study.sweep.overrides import (
-    build_space, clip_shape, epoch_budget, known_keys, resolve_trial_config, space_backbones, validate_space,
+    build_space, epoch_budget, known_keys, resolve_trial_config, space_backbones, space_clips, validate_space,
     with_backbone_folder,
 )
 from study.sweep.plan import (
@@ -49,9 +49,9 @@ __all__ = [
     "BEST_FILE", "EXIT_INTERRUPTED", "LOCK_FILE", "METRICS", "OBJECTIVES", "RESULTS_FILE", "SEED_MAX",
     "SETTINGS_FILE", "SIGNATURE_FILE", "TRIAL_CONFIG_KEY", "TRIAL_RECORD", "ConfigError", "ExperimentLock", "SweepInterrupted",
     "SweepOutcome", "SweepPlan", "SweepSettings", "backbone_family", "best_trial", "build_parser", "build_space",
-    "check_fit", "check_owned", "check_plain_name", "check_ray_address", "check_signed", "claim_experiment", "clip_shape",
+    "check_fit", "check_owned", "check_plain_name", "check_ray_address", "check_signed", "claim_experiment",
     "data_dir", "default_storage", "epoch_budget", "known_keys", "load_config_file", "load_settings", "main",
     "pareto_mask", "parse_value", "plan_resume", "plan_sweep", "quiet_warnings", "resolve_trial_config",
-    "results_frame", "settings_from_args", "sign_folder", "space_backbones", "this_machine", "validate_space",
-    "with_backbone_folder", "worker_bundle", "write_outputs",
+    "results_frame", "settings_from_args", "sign_folder", "space_backbones", "space_clips", "this_machine",
+    "validate_space", "with_backbone_folder", "worker_bundle", "write_outputs",
 ]

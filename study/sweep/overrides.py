@@ -11,7 +11,7 @@ import search_spaces
 from search_spaces import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, SearchSpace
 from common.errors import ConfigError
 from study.preflight import check_backbone
-from data.clips import DECODE_KEYS
+from data.clips import DECODE_KEYS, DecodeSettings
 from study.sweep.settings import SEED_MAX, SweepSettings
 
 
@@ -19,7 +19,9 @@ def known_keys() -> dict[str, str]:
     """Every setting a space, --set or a config file may name, with its help text."""
     from trainables.config import config_help
 
-    return {**config_help(), **SWEEP_ONLY_KEYS}
+    clips = {f.name: f"{f.metadata['help']} (a clip setting: the prepared folder's, made once per sweep; the trials "
+                     "read it there)" for f in dataclasses.fields(DecodeSettings)}
+    return {**config_help(), **clips, **SWEEP_ONLY_KEYS}
 
 
 def build_space(settings: SweepSettings, *, backbone: bool = True) -> SearchSpace:
@@ -103,17 +105,15 @@ def validate_space(space: SearchSpace, *, backbone: bool = True) -> None:
     if space.fixed.get("select_metric", space.metric) != space.metric:  # one metric selects, prunes and ranks
         raise ConfigError(f"space {space.name!r}: select_metric {space.fixed['select_metric']!r} differs from the "
                           f"space's metric {space.metric!r}")
+    space_clips(space)  # DecodeSettings checks the clip settings' values
     for point in _corners(space):
         try:
             TrainConfig.from_dict(resolve_trial_config({**space.fixed, **point}))
         except ValueError as err:
             raise ConfigError(f"space {space.name!r}: {err}") from None
     if backbone:
-        from study.pretrain import BACKBONE_NAME  # imports torch: only where the backbone is checked
-
-        frames, size = clip_shape(space)
         for name in space_backbones(space):
-            check_backbone(name, buildable=(BACKBONE_NAME,), num_frames=frames, image_size=size)
+            check_backbone(name, decode=space_clips(space))
 
 
 def space_backbones(space: SearchSpace) -> tuple[str, ...]:
@@ -125,12 +125,13 @@ def space_backbones(space: SearchSpace) -> tuple[str, ...]:
     return (str(space.fixed.get("backbone", ModelConfig().backbone)),)
 
 
-def clip_shape(space: SearchSpace) -> tuple[int, int]:
-    """(num_frames, image_size) of the clips the sweep prepares once for all its trials."""
-    from trainables.config import ModelConfig
-
-    return (int(space.fixed.get("num_frames", ModelConfig().num_frames)),
-            int(space.fixed.get("image_size", ModelConfig().image_size)))
+def space_clips(space: SearchSpace) -> DecodeSettings:
+    """The clip settings of the folder the sweep prepares once for all its trials: those the space fixes, the
+    rest DecodeSettings' defaults. The trials read them from that folder, not from their config."""
+    try:
+        return DecodeSettings(**{k: space.fixed[k] for k in DECODE_KEYS if k in space.fixed})
+    except ValueError as err:
+        raise ConfigError(f"space {space.name!r}: {err}") from None
 
 
 def with_backbone_folder(space: SearchSpace) -> SearchSpace:
@@ -138,14 +139,11 @@ def with_backbone_folder(space: SearchSpace) -> SearchSpace:
     once, then cached: study.pretrain), fixed or on a backbone axis; any other backbone unchanged."""
     from study.pretrain import resolve_backbone
 
-    def resolve(backbone):
-        return resolve_backbone(backbone, space.fixed.get("num_frames"), space.fixed.get("image_size"))
-
     if "backbone" in space.fixed:
-        return dataclasses.replace(space, fixed={**space.fixed, "backbone": resolve(space.fixed["backbone"])})
+        return dataclasses.replace(space, fixed={**space.fixed, "backbone": resolve_backbone(space.fixed["backbone"])})
     if "backbone" in space.params:
         axis = space.params["backbone"]
-        values = tuple(resolve(b) for b in axis.values)
+        values = tuple(resolve_backbone(b) for b in axis.values)
         return dataclasses.replace(space, params={**space.params, "backbone": type(axis)(values)})
     return space
 
@@ -160,8 +158,10 @@ def _corners(space: SearchSpace) -> list[dict]:
 
 
 def resolve_trial_config(flat: dict) -> dict:
-    """The trial's sampled settings -> the flat dict trainables reads (sweep-only keys resolved, dropped)."""
-    resolved = {k: v for k, v in flat.items() if k not in SWEEP_ONLY_KEYS and not k.startswith("_")}
+    """The trial's sampled settings -> the flat dict trainables reads (sweep-only keys resolved, dropped; the clip
+    settings dropped too: the trial reads them from its prepared folder)."""
+    resolved = {k: v for k, v in flat.items()
+                if k not in SWEEP_ONLY_KEYS and k not in DECODE_KEYS and not k.startswith("_")}
     if "lora_alpha_ratio" in flat:
         resolved["lora_alpha"] = float(flat["lora_alpha_ratio"]) * float(flat.get("lora_r", 8))
     return resolved

@@ -20,7 +20,7 @@ from search_spaces import SearchSpace
 from study.optuna_study import STUDY_FILE, check_study_file
 from study.preflight import check_backbone, preflight
 from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment, unstarted
-from study.sweep.overrides import build_space, clip_shape, space_backbones
+from study.sweep.overrides import build_space, space_backbones, space_clips
 from common.storage import local_path, read_bytes
 from study.sweep.settings import SETTINGS_FILE, SweepSettings
 from study.sweep.trust import check_owned, check_signed
@@ -141,11 +141,8 @@ def _run_preflight(settings: SweepSettings, space: SearchSpace, storage: str, se
     imports torch, so it comes after every cheaper one); one line on success."""
     report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
                        analysis=settings.analysis, storage=storage, storage_setting=setting)
-    from study.pretrain import BACKBONE_NAME  # the backbone the command builds itself
-
-    frames, size = clip_shape(space)
     for backbone in space_backbones(space):
-        check_backbone(backbone, buildable=(BACKBONE_NAME,), num_frames=frames, image_size=size)
+        check_backbone(backbone, decode=space_clips(space))
     print(report.line(), flush=True)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis.ranking import ranked
 from common.storage import write_bytes
+from data.clips import DECODE_KEYS
 from search_spaces import SWEEP_ONLY_KEYS, SearchSpace
 from study.sweep.overrides import epoch_budget, resolve_trial_config
 from study.sweep.settings import BEST_FILE, METRICS, RESULTS_FILE, TRIAL_CONFIG_KEY, TRIAL_RECORD
@@ -64,6 +65,7 @@ def _result_row(result, space: SearchSpace) -> dict:
            "backbone_family": backbone_family(config.get("backbone"))}
     row |= {f"config/{k}": v for k, v in sorted(resolve_trial_config(config).items()) if k != "prepared_dir"}
     row |= {f"config/{k}": config[k] for k in SWEEP_ONLY_KEYS if k in config}
+    row |= {f"config/{k}": config[k] for k in DECODE_KEYS if k in config}  # the space's: they made the prepared folder
     for name in METRICS:
         column = history[name] if name in history else pd.Series(dtype=float)
         row[f"final_{name}"] = float(column.iloc[-1]) if len(column) else np.nan

@@ -13,9 +13,9 @@ import ray
 from ray import train
 
 from search_spaces import SearchSpace
-from study.sweep.overrides import resolve_trial_config
+from study.sweep.overrides import resolve_trial_config, space_clips
 from common.storage import write_bytes
-from data.clips import DECODE_KEYS, DecodeSettings
+from data.clips import DecodeSettings
 from data.prepared import is_prepared, prepare_dataset, read_meta
 from study.language_targets import ensure_language_targets, needs_language
 from study.sweep.console import redirect_worker_output
@@ -38,12 +38,9 @@ class TrialData:
 
     @classmethod
     def for_sweep(cls, settings: SweepSettings, space: SearchSpace) -> "TrialData":
-        # The clip settings the space fixes; the rest are DecodeSettings' defaults, which ModelConfig's are too,
-        # so the trials check the clips against exactly these.
-        decode = DecodeSettings(**{k: space.fixed[k] for k in DECODE_KEYS if k in space.fixed})
         axis = space.params.get("variant")
         variants = axis.values if axis is not None else (space.fixed.get("variant", "hybrid"),)
-        return cls(settings.data, settings.split, settings.seed, decode, needs_language(variants))
+        return cls(settings.data, settings.split, settings.seed, space_clips(space), needs_language(variants))
 
     def prepare(self) -> Path:
         """Prepare (or reuse) the folder; the same settings give the same folder on every node."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import ConfigError
+from data.clips import DecodeSettings
 from trainables.backbones.clip import CLIP
 from trainables.backbones.family import ClipLayout, Family, backbone_source, is_local_backbone
 from trainables.backbones.timesformer import TimeSformer
@@ -59,14 +60,15 @@ HOW_TO_POINT = ("Set backbone to a local copy saved with <ModelClass>.from_pretr
                 "on a machine with internet, or to a preset: " + ", ".join(presets()) + ".")
 
 
-def check_fits(config: ModelConfig) -> None:
-    """ConfigError (one line naming the setting, its value and the backbone) when the backbone's configuration
-    cannot take the trial's frames and size; reads config.json only, loads no weights. Presets are built to fit."""
-    family = family_of(config.backbone)
-    if config.backbone in family.presets:
+def check_fits(backbone: str, decode: DecodeSettings) -> None:
+    """The one check where clip settings meet a backbone: ConfigError (one line naming the setting, its value and
+    the backbone) when the backbone's configuration cannot take these clips' frames and size. Reads config.json
+    only, loads no weights; building the backbone applies the same rule (Family.fit). Presets are built to fit."""
+    family = family_of(backbone)
+    if backbone in family.presets:
         return
-    hf_config = family.config_class.from_pretrained(backbone_source(config.backbone))
-    family.fit(hf_config, config, source=config.backbone)
+    hf_config = family.config_class.from_pretrained(backbone_source(backbone))
+    family.fit(hf_config, decode, source=backbone)
 
 
 __all__ = ["ClipLayout", "Family", "families", "presets", "family_of", "is_local_backbone", "check_fits",

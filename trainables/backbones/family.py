@@ -16,6 +16,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from common.errors import ConfigError
+from data.clips import DecodeSettings
 from trainables.config import ModelConfig
 
 PRESET_SEED = 0
@@ -24,7 +25,7 @@ PRESET_SEED = 0
 @dataclass(frozen=True)
 class ClipLayout:
     """The pixels a family's backbone expects: channel order and per-channel mean and std of [0, 1] pixels.
-    Frames and size are the trial's (ModelConfig.num_frames, image_size), fitted by Family.fit."""
+    Frames and size are the prepared clips' (DecodeSettings.num_frames, image_size), fitted by Family.fit."""
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     channels: str = "RGB"
@@ -59,11 +60,11 @@ class Family:
 
     # ------------------------------------------------------------ building
 
-    def build(self, config: ModelConfig) -> nn.Module:
-        """The backbone for this trial: preset or from_pretrained, fitted to the trial's frames and size."""
+    def build(self, config: ModelConfig, decode: DecodeSettings) -> nn.Module:
+        """The backbone for this trial: preset or from_pretrained, fitted to the clips' frames and size."""
         attention = "sdpa" if self.sdpa and config.attention == "sdpa" else "eager"
         if config.backbone in self.presets:
-            hf_config = self.preset_config(config)
+            hf_config = self.preset_config(config, decode)
             hf_config._attn_implementation = attention
             with torch.random.fork_rng(devices=[]):  # fixed base weights without disturbing the caller's RNG
                 torch.manual_seed(PRESET_SEED)
@@ -71,23 +72,23 @@ class Family:
         else:
             source = backbone_source(config.backbone)
             hf_config = self.config_class.from_pretrained(source)
-            self.fit(hf_config, config, source=config.backbone)
+            self.fit(hf_config, decode, source=config.backbone)
             model = self.model_class.from_pretrained(source, config=hf_config,
                                                      attn_implementation=attention)
-        return self.adapt(model, config)
+        return self.adapt(model, config, decode)
 
-    def preset_config(self, config: ModelConfig) -> PretrainedConfig:
-        """The preset's configuration at the trial's frames and size."""
-        shape = {self.size_key: config.image_size}
+    def preset_config(self, config: ModelConfig, decode: DecodeSettings) -> PretrainedConfig:
+        """The preset's configuration at the clips' frames and size."""
+        shape = {self.size_key: decode.image_size}
         if self.frames_key:
-            shape[self.frames_key] = config.num_frames
+            shape[self.frames_key] = decode.num_frames
         return self.config_class(**shape, **self.presets[config.backbone])
 
-    def fit(self, hf_config: PretrainedConfig, config: ModelConfig, *, source: str) -> None:
-        """Set hf_config to the trial's frames and size where the architecture allows it, else ConfigError.
-        Called before weights load (also by the sweep's preflight, on config.json alone)."""
+    def fit(self, hf_config: PretrainedConfig, decode: DecodeSettings, *, source: str) -> None:
+        """Set hf_config to the clips' frames and size where the architecture allows it, else ConfigError.
+        Called before weights load (also by the sweep's preflight, on config.json alone: check_fits)."""
 
-    def adapt(self, model: nn.Module, config: ModelConfig) -> nn.Module:
+    def adapt(self, model: nn.Module, config: ModelConfig, decode: DecodeSettings) -> nn.Module:
         """Changes made after the weights are loaded (e.g. resized time embeddings, fused attention)."""
         return model
 
@@ -135,14 +136,14 @@ def backbone_source(backbone: str) -> str:
     return str(Path(backbone).expanduser()) if is_local_backbone(backbone) else backbone
 
 
-def fit_tubelet_grid(family: Family, hf_config: PretrainedConfig, config: ModelConfig, *, source: str) -> None:
-    """For a tubelet family with computed (not learned) positions: the trial's frames must fill whole tubelets
+def fit_tubelet_grid(family: Family, hf_config: PretrainedConfig, decode: DecodeSettings, *, source: str) -> None:
+    """For a tubelet family with computed (not learned) positions: the clips' frames must fill whole tubelets
     and its size whole patches (else ConfigError naming the setting and value); then hf_config takes both."""
     for setting, step, unit in (("num_frames", hf_config.tubelet_size, "tubelets of frames"),
                                 ("image_size", hf_config.patch_size, "patches")):
-        value = getattr(config, setting)
+        value = getattr(decode, setting)
         if value % step:
             raise ConfigError(f"{setting} {value} does not fit backbone {source!r}: {family.name} embeds whole {unit} "
                               f"(a multiple of {step})")
-    setattr(hf_config, family.frames_key, config.num_frames)
-    setattr(hf_config, family.size_key, config.image_size)
+    setattr(hf_config, family.frames_key, decode.num_frames)
+    setattr(hf_config, family.size_key, decode.image_size)

@@ -3,7 +3,7 @@
 transformers computes its attention eagerly (q @ k^T, softmax); `attention="sdpa"` swaps each self-attention for
 `FusedSelfAttention` (same weights, same module names: LoRA targets are unchanged). Its layers split the tokens into
 frames by `config.num_frames`, so a clip count other than the configuration's would mis-group the attention without
-a word: `adapt` sets num_frames to the trial's and resizes the learned time embeddings to match.
+a word: `adapt` sets num_frames to the clips' and resizes the learned time embeddings to match.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from transformers import TimesformerConfig, TimesformerModel
 from transformers.models.timesformer.modeling_timesformer import TimesformerSelfAttention
 
 from trainables.backbones.family import ClipLayout, Family
+from data.clips import DecodeSettings
 from trainables.config import ModelConfig
 
 
@@ -60,8 +61,8 @@ class TimeSformer(Family):
         "temporal_dense": r"temporal_dense",
     }
 
-    def adapt(self, model: TimesformerModel, config: ModelConfig) -> TimesformerModel:
-        set_num_frames(model, config.num_frames)
+    def adapt(self, model: TimesformerModel, config: ModelConfig, decode: DecodeSettings) -> TimesformerModel:
+        set_num_frames(model, decode.num_frames)
         if config.attention == "sdpa":
             for module in model.modules():
                 if type(module) is TimesformerSelfAttention:

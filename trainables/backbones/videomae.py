@@ -8,7 +8,7 @@ from torch import nn
 from transformers import VideoMAEConfig, VideoMAEModel
 
 from trainables.backbones.family import ClipLayout, Family, fit_tubelet_grid
-from trainables.config import ModelConfig
+from data.clips import DecodeSettings
 
 
 class VideoMAE(Family):
@@ -28,8 +28,8 @@ class VideoMAE(Family):
         "mlp_out": r"output\.dense",
     }
 
-    def fit(self, hf_config: VideoMAEConfig, config: ModelConfig, *, source: str) -> None:
-        fit_tubelet_grid(self, hf_config, config, source=source)
+    def fit(self, hf_config: VideoMAEConfig, decode: DecodeSettings, *, source: str) -> None:
+        fit_tubelet_grid(self, hf_config, decode, source=source)
 
     def _hidden_states(self, model: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
         return model(pixel_values=pixels).last_hidden_state

@@ -9,7 +9,7 @@ from torch import nn
 from transformers import VJEPA2Config, VJEPA2Model
 
 from trainables.backbones.family import ClipLayout, Family, fit_tubelet_grid
-from trainables.config import ModelConfig
+from data.clips import DecodeSettings
 
 
 class VJEPA2(Family):
@@ -31,8 +31,8 @@ class VJEPA2(Family):
         "mlp_out": r"mlp\.fc2",
     }
 
-    def fit(self, hf_config: VJEPA2Config, config: ModelConfig, *, source: str) -> None:
-        fit_tubelet_grid(self, hf_config, config, source=source)
+    def fit(self, hf_config: VJEPA2Config, decode: DecodeSettings, *, source: str) -> None:
+        fit_tubelet_grid(self, hf_config, decode, source=source)
 
     def _hidden_states(self, model: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
         return model(pixel_values_videos=pixels, skip_predictor=True).last_hidden_state
