@@ -216,6 +216,10 @@ def _refusal(module: str, argv: list[str]) -> tuple[str, list[str]]:
     ("analysis.human", ["{data}", "--language-model", "{tmp}/no-such-model"], "--language-model {tmp}/no-such-model"),
     ("analysis.human", ["{data}", "--language-model", "no-such-org/no-such-model"],
      "not in the local Hugging Face cache"),
+    ("study.pretrain", ["--seed", "-1"], "--seed -1: must be a whole number in 0..4294967295"),
+    ("study.pretrain", ["--root", "{file}"], "--root {file}: exists and is not a folder"),
+    ("study.ladder", ["--backbone", "{tmp}/no-such-model"], "--backbone {tmp}/no-such-model: no save_pretrained"),
+    ("study.ladder", ["--json", "{tmp}/" + LONG], "is 300 bytes; at most 233 fit"),
 ])
 def test_every_entry_point_refuses_in_one_line_before_torch_ray_or_a_model(module, argv, says, synthetic_dir,
                                                                          tmp_path):

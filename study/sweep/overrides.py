@@ -109,7 +109,7 @@ def validate_space(space: SearchSpace, *, backbone: bool = True) -> None:
         except ValueError as err:
             raise ConfigError(f"space {space.name!r}: {err}") from None
     if backbone:
-        from study.pretrain import BACKBONE_NAME  # imports torch: only where the backbone is checked
+        from study.pretrain import BACKBONE_NAME  # here, beside the backbone check (which imports torch)
 
         frames, size = clip_shape(space)
         for name in space_backbones(space):
