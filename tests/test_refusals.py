@@ -150,7 +150,7 @@ def test_study_judgments_refuses_a_negative_seed(data, capsys):
     with pytest.raises(SystemExit) as stop:
         main([str(data), "--seed", "-1"])
     assert stop.value.code == 2
-    assert capsys.readouterr().err.strip() == "error: seed must be a whole number in 0..4294967295; got -1"
+    assert capsys.readouterr().err.strip() == "error: --seed -1: must be a whole number in 0..4294967295"
 
 
 def test_analysis_human_refuses_duplicate_names_and_all_catch_data_in_one_line(data, tmp_path, capsys):
@@ -216,10 +216,19 @@ def _refusal(module: str, argv: list[str]) -> tuple[str, list[str]]:
     ("analysis.human", ["{data}", "--language-model", "{tmp}/no-such-model"], "--language-model {tmp}/no-such-model"),
     ("analysis.human", ["{data}", "--language-model", "no-such-org/no-such-model"],
      "not in the local Hugging Face cache"),
+    ("data", ["{data}", "--seed", "-1"], "--seed -1: must be a whole number in 0..4294967295"),
+    ("data", ["{data}", "--min-catch-accuracy", "nan"], "--min-catch-accuracy nan: must be a finite number"),
+    ("study.synthetic", ["--out", "{tmp}/" + LONG], "is 300 bytes; at most 233 fit"),
     ("study.pretrain", ["--seed", "-1"], "--seed -1: must be a whole number in 0..4294967295"),
     ("study.pretrain", ["--root", "{file}"], "--root {file}: exists and is not a folder"),
     ("study.ladder", ["--backbone", "{tmp}/no-such-model"], "--backbone {tmp}/no-such-model: no save_pretrained"),
     ("study.ladder", ["--json", "{tmp}/" + LONG], "is 300 bytes; at most 233 fit"),
+    ("study.next_triplets", ["{tmp}", "--n", "5", "--strategy", "uniform", "--out", "{tmp}/o.csv", "--seed", "-1"],
+     "--seed -1: must be a whole number"),
+    ("study.next_triplets", ["{tmp}", "--n", "5", "--strategy", "uniform", "--out", "{tmp}/" + LONG],
+     "is 300 bytes; at most 233 fit"),
+    ("benchmarks", ["--out", "{file}", "--report-only"], "--out {file}: exists and is not a folder"),
+    ("benchmarks", ["--repeats", "0"], "--repeats must be an integer >= 1, got 0"),
 ])
 def test_every_entry_point_refuses_in_one_line_before_torch_ray_or_a_model(module, argv, says, synthetic_dir,
                                                                          tmp_path):
