@@ -35,26 +35,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(argv: list[str] | None = None) -> int:
     from analysis.cli import settings_from_args
-    from analysis.experiment import run_analysis
-    from analysis.report import main_table
+    from common.checks import check_folder, check_output
     from common.errors import ConfigError
     from common.storage import is_uri
 
     args = build_parser().parse_args(argv)
-    if not is_uri(args.experiment_dir) and not Path(args.experiment_dir).is_dir():
-        raise ConfigError(f"{args.experiment_dir}: no such folder (give a sweep's experiment folder)")
+    _check_experiment(args.experiment_dir)
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
-    settings, captions = settings_from_args(args)
     if args.attention < 0:
         raise ConfigError(f"--attention must be >= 0, got {args.attention}")
-    sections = _sections(args, captions)  # checks the transfer folders before any model loads
+    settings, captions = settings_from_args(args)
     out = args.out or f"{args.experiment_dir}/analysis"
+    if not is_uri(out):
+        check_output("--out", out, folder=True)
+    for folder in args.transfer:
+        check_folder("--transfer", folder)
+    # Every flag is checked: from here pandas, the analysis and (past the transfer folders' checks) the models.
+    from analysis.experiment import run_analysis
+    from analysis.report import main_table
+
+    sections = _sections(args, captions)  # checks the transfer folders before any model loads
     metrics = run_analysis(args.experiment_dir, args.top_k, per_family=args.per_family, out_dir=out,
                            settings=settings, captions=captions, sections=sections)
     _print_tables(metrics, main_table)
     print(f"\nreport: {out}/report.md")
     return 0
+
+
+def _check_experiment(experiment_dir: str) -> None:
+    """A local experiment folder and its results table (a URI's is read, and checked, by the analysis)."""
+    from common.errors import ConfigError
+    from common.storage import is_uri
+
+    if is_uri(experiment_dir):
+        return
+    if not Path(experiment_dir).is_dir():
+        raise ConfigError(f"{experiment_dir}: no such folder (give a sweep's experiment folder)")
+    if not Path(experiment_dir, "results.parquet").is_file():
+        raise ConfigError(f"{experiment_dir}/results.parquet: no results table (is {experiment_dir} a finished "
+                          "sweep's folder?)")
 
 
 def _sections(args, captions):

@@ -1,12 +1,13 @@
 """The options both analysis commands share (`python -m analysis`, `python -m analysis.human`), built from the
-settings dataclasses' own field help, so the two command lines cannot drift apart."""
+settings dataclasses' own field help, so the two command lines cannot drift apart. Light: the settings and their
+checks (the caption model's included) import neither pandas nor a model."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 
-from analysis.language import COMBINE, CaptionSettings
-from analysis.suite import EV_METHODS, RDM_METHODS, SuiteSettings
+from analysis.language import check_language_model
+from analysis.settings import COMBINE, EV_METHODS, RDM_METHODS, CaptionSettings, SuiteSettings
 
 # Options whose default is another option's value: the permutation test runs as many permutations as the
 # bootstrap draws resamples unless told otherwise.
@@ -28,14 +29,18 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[SuiteSettings, CaptionSettings]:
-    """The parsed options as settings; ConfigError naming the option when a value is refused."""
+    """The parsed options as settings; ConfigError naming the option when a value is refused (the caption model
+    too: one that cannot load here is refused now, not after the analysis has read everything)."""
+    from common.checks import as_flags
     from common.errors import ConfigError
 
     values = vars(args)
     suite = {f.name: values[f.name] for f in dataclasses.fields(SuiteSettings)}
     suite.update({name: values[source] for name, source in FOLLOWS.items() if suite[name] is None})
     try:
-        return SuiteSettings(**suite), CaptionSettings(**{f.name: values[f.name]
-                                                         for f in dataclasses.fields(CaptionSettings)})
+        settings = SuiteSettings(**suite), CaptionSettings(**{f.name: values[f.name]
+                                                             for f in dataclasses.fields(CaptionSettings)})
     except ValueError as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(as_flags(str(err), "SuiteSettings", "CaptionSettings")) from None
+    check_language_model(settings[1].language_model)
+    return settings

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from common.storage import local_folder, output_folder, read_bytes, sibling_uri
-from analysis.language import CaptionSettings
+from analysis.settings import CaptionSettings
 from analysis.ranking import LEGACY_COLUMNS, rank_column, ranked
 from analysis.scoring import BASE, LANGUAGE
 from analysis.suite import SuiteSettings

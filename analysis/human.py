@@ -4,6 +4,7 @@ baseline on the held-out test videos (no video needed).
     python -m analysis.human DATA_DIR [--out DIR] [--n-boot 1000] [--language-model NAME_OR_DIR]
 
 DATA_DIR holds all_triplets.csv, video_mapping.csv, test.csv, captions.csv and annotations.csv.
+The command checks its flags (the caption model included) before pandas, the suite or a model is imported.
 """
 from __future__ import annotations
 
@@ -11,18 +12,16 @@ import argparse
 import hashlib
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from analysis.language import CaptionSettings
-from analysis.probes import cross_validated_probes, linear_probes
-from analysis.suite import EvalSet, SuiteSettings, human_ceiling_rows, model_rows, pair_ceiling_rows, row
+from analysis.settings import CaptionSettings, SuiteSettings
 from common.atomic import atomic_path
 from common.cache import cache_root
-from data.judgments import authors_test_triplets
-from metrics.noise_ceiling import participant_consistency, split_half_reliability
-from metrics.rdm import model_rdm
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LANGUAGE = "language"
 AUTHORS_MATRIX = "authors' test matrix"
@@ -41,6 +40,10 @@ def language_model_note(model) -> str:
 def participant_quality(j) -> pd.DataFrame:
     """One row per kept participant: triplets, catch accuracy, median response time, leave-one-out
     consistency with everyone else (three-way accuracy predicted from the others' matrix)."""
+    import pandas as pd
+
+    from metrics.noise_ceiling import participant_consistency
+
     n = len(j.participants)
     accuracy = dict(zip(j.catch.participants, j.catch.catch_accuracy))
     rt = pd.Series(j.response_time).groupby(j.participant).median().reindex(range(n))
@@ -80,8 +83,13 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
                    captions: CaptionSettings = CaptionSettings()) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(metrics, participants, extras): tidy metric rows, the participant-quality table, and what the plots
     need (the test EvalSet, the language RDM, the probe table)."""
+    import pandas as pd
+
+    from analysis.probes import cross_validated_probes, linear_probes
+    from analysis.suite import EvalSet, human_ceiling_rows, model_rows, row
     from common.errors import DataError
     from data.judgments import load_judgments
+    from metrics.rdm import model_rdm
 
     data_dir = Path(data_dir)
     j = load_judgments(data_dir)
@@ -115,6 +123,9 @@ def human_analysis(data_dir: str | Path, *, settings: SuiteSettings = SuiteSetti
 def authors_matrix_rows(data_dir: Path, j, language: np.ndarray, settings: SuiteSettings) -> list[dict]:
     """The RSA, explained-variance and ceiling rows again on the authors' test matrix (the odd-one-out rows
     do not depend on it); models named '<model>, authors' test matrix'."""
+    from analysis.suite import EvalSet, model_rows, pair_ceiling_rows
+    from data.judgments import authors_test_triplets
+
     ev = EvalSet.build(j.triplets, j.participant, j.n_videos, j.test_videos,
                        pair_source=authors_test_triplets(data_dir, j.test_videos))
     ceiling = pair_ceiling_rows(ev, settings)
@@ -125,6 +136,9 @@ def authors_matrix_rows(data_dir: Path, j, language: np.ndarray, settings: Suite
 
 
 def _all_video_ceiling_rows(j, s: SuiteSettings) -> list[dict]:
+    from analysis.suite import row
+    from metrics.noise_ceiling import split_half_reliability
+
     split = split_half_reliability(j.triplets, j.participant, n_videos=j.n_videos, n_splits=s.n_splits,
                                    seed=s.seed)
     return [row("noise_ceiling_all_videos", "split_half_r", split.r_half, n=int(split.n_pairs.mean())),
@@ -155,13 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(argv: list[str] | None = None) -> int:
     from analysis.cli import settings_from_args
-    from analysis.report import human_report, main_table, write_tables
+    from common.checks import check_output
     from common.errors import ConfigError
 
     args = build_parser().parse_args(argv)
     if not args.data_dir.is_dir():
         raise ConfigError(f"{args.data_dir}: no such folder")
     settings, captions = settings_from_args(args)
+    if args.out is not None:
+        check_output("--out", args.out, folder=True)
+    from analysis.report import human_report, main_table, write_tables  # pandas: past every check
+
     start = time.perf_counter()
     metrics, participants, extras = human_analysis(args.data_dir, settings=settings, captions=captions)
     print(main_table(metrics))

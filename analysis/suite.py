@@ -3,45 +3,18 @@ resamples, so intervals and paired differences are comparable. Rows are tidy:
 (model, metric, value, ci_low, ci_high, n, ci_over)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from analysis.scorers import RULES, SCORERS, ModelScores
+from analysis.settings import SuiteSettings
 from metrics.bootstrap import paired_difference
 from metrics.noise_ceiling import (ooo_noise_ceilings, repeated_triad_agreement, rsa_noise_ceiling,
                                     split_half_from_pairs)
 from metrics.triplet_pairs import ParticipantPairs, participant_pairs, positions
 
-EV_METHODS = ("pearson", "spearman")
-RDM_METHODS = ("cosine", "correlation")
 COLUMNS = ("model", "metric", "value", "ci_low", "ci_high", "n", "ci_over")
-
-
-@dataclass(frozen=True)
-class SuiteSettings:
-    """How much resampling the suite does."""
-
-    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples per interval"})
-    n_perm: int = field(default=1000, metadata={"help": "label permutations of the RSA permutation test"})
-    n_splits: int = field(default=100, metadata={"help": "random participant split-halves (noise ceilings)"})
-    ci: float = field(default=0.95, metadata={"help": "confidence level of every interval"})
-    rdm_method: str = field(default="cosine", metadata={"help": "model RDM: 'cosine' or 'correlation'"})
-    seed: int = field(default=0, metadata={"help": "seed of every resample (shared by all models: paired)"})
-    ev_method: str = field(default="pearson", metadata={
-        "help": "explained variance as 'pearson' r^2 (ours) or 'spearman' rho^2 (the paper's, presumably); the "
-                "noise ceiling it is divided by is computed with the same correlation, never mixed"})
-
-    def __post_init__(self):
-        for name in ("n_boot", "n_perm", "n_splits"):
-            if int(getattr(self, name)) < 2:
-                raise ValueError(f"SuiteSettings.{name} must be >= 2, got {getattr(self, name)!r}")
-        if not 0.5 <= self.ci < 1:
-            raise ValueError(f"SuiteSettings.ci must be in [0.5, 1), got {self.ci!r}")
-        if self.ev_method not in EV_METHODS:
-            raise ValueError(f"SuiteSettings.ev_method must be one of {EV_METHODS}, got {self.ev_method!r}")
-        if self.rdm_method not in RDM_METHODS:
-            raise ValueError(f"SuiteSettings.rdm_method must be one of {RDM_METHODS}, got {self.rdm_method!r}")
 
 
 @dataclass(frozen=True, eq=False)

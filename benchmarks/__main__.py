@@ -20,6 +20,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.common import BenchSettings, machine, write_json
+from common.checks import as_flags, check_output
 from common.errors import ConfigError, cli_entry
 
 HERE = Path(__file__).resolve().parent
@@ -67,11 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     names = _selection(args.only)
     if args.quick and args.out is None:
         raise ConfigError("--quick needs --out DIR (quick figures must not replace benchmarks/RESULTS.md)")
+    for flag, folder in (("--out", args.out), ("--work-dir", args.work_dir)):
+        if folder is not None:
+            check_output(flag, folder, folder=True)
     try:
         repeats = args.repeats if args.repeats is not None else (2 if args.quick else 7)
         settings = BenchSettings(quick=args.quick, repeats=repeats, size=args.size)
     except ValueError as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(as_flags(str(err), "BenchSettings")) from None
     out = args.out or HERE
     if args.report_only:
         return _rerender(out)

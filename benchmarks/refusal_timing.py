@@ -1,8 +1,11 @@
 """How long `python -m study.sweep` takes to refuse bad input, as a ratio against the preflight's own time
 (study.preflight on the same data, in process), and how long every other entry point takes to refuse a bad
-flag or input (a bad storage URI and a non-Ray --ray-address included). A refusal is a whole command: Python starting, the imports
-the checks need, the checks, the `error:` line. Ray and torch are imported only past every check, so a bad
-flag, name or data file costs about a second; a bad backbone is refused last (its check imports torch).
+flag or input (a bad storage URI and a non-Ray --ray-address included, and a caption model that is neither a
+folder nor in the local Hugging Face cache). A refusal is a whole command: Python starting, the imports the
+checks need, the checks, the `error:` line. Every command imports Ray, torch, transformers and
+sentence-transformers only past its checks (tests/test_refusals.py), so a bad flag, name or data file costs
+about a second; the sweep's bad backbone is refused last (its check imports torch). The children run with
+HF_HUB_OFFLINE unset, as a user's would: the caption model's check then never asks the hub.
 
     python -m benchmarks.refusal_timing [--repeats 5] [--work-dir DIR]
 
@@ -60,17 +63,31 @@ def entry_refusals(data: Path, work: Path) -> dict[str, list[str]]:
             "study.sweep --set lr=Infinity": ["study.sweep", *store, str(work / "runs"), "--set", "lr=Infinity"],
             "study.sweep --resume (unsigned folder)": ["study.sweep", "--resume", str(_unsigned(work, data))],
             "analysis (no such folder)": ["analysis", str(work / "no-such-experiment")],
+            "analysis --language-model (not in the cache)": ["analysis", str(_a_run(work)), "--language-model",
+                                                             "no-such-org/no-such-model"],
+            "analysis.human --language-model (no such folder)": ["analysis.human", str(data), "--language-model",
+                                                                 str(work / "no-such-model")],
             "analysis.human (no such folder)": ["analysis.human", str(work / "no-such-data")],
             "data (no such folder)": ["data", str(work / "no-such-data")],
             "study.synthetic (--out is a file)": ["study.synthetic", "--out", str(_a_file(work))],
             "study.pretrain --seed -1": ["study.pretrain", "--seed", "-1"],
             "study.ladder --backbone (no such folder)": ["study.ladder", "--backbone", str(work / "no-such-model")],
+            "study.next_triplets --seed -1": ["study.next_triplets", str(work / "no-such-run"), "--n", "5",
+                                              "--strategy", "uniform", "--out", str(work / "next.csv"), "--seed",
+                                              "-1"],
             "benchmarks --only nonsense": ["benchmarks", "--only", "nonsense"]}
 
 
 def _a_file(work: Path) -> Path:
     (work / "a-file").write_text("")
     return work / "a-file"
+
+
+def _a_run(work: Path) -> Path:
+    """A folder shaped like a finished sweep's (its results table is read only past the flags' checks)."""
+    (work / "a-run").mkdir(parents=True, exist_ok=True)
+    (work / "a-run" / "results.parquet").write_bytes(b"")
+    return work / "a-run"
 
 
 def _unsigned(work: Path, data: Path) -> Path:
@@ -84,7 +101,7 @@ def _unsigned(work: Path, data: Path) -> Path:
 
 def refuse(argv: list[str], module: str = "study.sweep") -> float:
     """Seconds for the command to exit 2 with one `error:` line (anything else fails the benchmark)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | {"PYTHONPATH": str(REPO)}
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", module, *argv], cwd=REPO, env=env, capture_output=True,
                          text=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from common.checks import check_folder, check_number, check_seed
 from common.errors import cli_entry
 from data.judgments import DEFAULT_MIN_CATCH_ACCURACY, Judgments, data_fingerprint, load_judgments
 from data.splits import Split, SplitTriplets, paper_split, split_triplets
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="exclude participants whose catch-trial accuracy is below this")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation draw")
     args = parser.parse_args(argv)
+    check_number("--min-catch-accuracy", args.min_catch_accuracy, 0, 1)  # before the judgments are read
+    check_seed("--seed", args.seed)
+    check_folder("", args.data_dir)
     j = load_judgments(args.data_dir, min_catch_accuracy=args.min_catch_accuracy)
     split = paper_split(j, seed=args.seed)
     print("\n".join(_summary_lines(args.data_dir, j, split, split_triplets(j, split))))

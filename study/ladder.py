@@ -5,6 +5,8 @@ latents), of caption language and of the true similarity, with intervals over te
 the criteria read. It needs the ground truth, so it runs on synthetic benchmarks only.
 
     python -m study.ladder [--backbone FOLDER] [--world default|second] [--json OUT]
+
+The flags are checked before torch is imported (token_features imports it).
 """
 from __future__ import annotations
 
@@ -14,23 +16,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from data.judgments import load_judgments
 from analysis.language import caption_embeddings
 from data.annotations import read_captions
 from common.atomic import atomic_path
+from common.checks import check_output
 from common.errors import ConfigError, cli_entry
-from metrics.bootstrap import accuracy_samples, paired_difference, percentile_interval
-from metrics.odd_one_out import per_triplet_correct
-from metrics.rdm import model_rdm
 from metrics.triplet_pairs import positions
 from data.splits import paper_split
 from study.synthetic import SOCIAL_LATENTS, SyntheticConfig, ensure_benchmark, true_similarity
 from data.clips import DecodeSettings, load_clips
 from study.pretrain import PretrainConfig
-from trainables.config import ModelConfig
-from trainables.model import load_backbone, normalise_clips
 
 WORLDS = {"default": SyntheticConfig(),
           "second": SyntheticConfig(seed=1, social_weights=(0.6, 1.2, 0.8, 1.2, 0.8, 1.0, 1.0))}
@@ -39,12 +36,17 @@ DECODE = DecodeSettings(num_frames=PretrainConfig().num_frames, image_size=Pretr
 CHANCE = 1 / 3
 
 
-@torch.no_grad()
 def token_features(backbone_dir: str, clips: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """(CLS (n, d), mean of the last layer's patch tokens (n, d)) of the bare backbone."""
+    import torch
+
+    from trainables.config import ModelConfig
+    from trainables.model import load_backbone, normalise_clips
+
     backbone = load_backbone(ModelConfig(backbone=backbone_dir), DECODE).eval()
-    outs = [backbone(pixel_values=normalise_clips(torch.from_numpy(np.array(clips[k:k + batch_size]))))
-            .last_hidden_state for k in range(0, len(clips), batch_size)]
+    with torch.no_grad():
+        outs = [backbone(pixel_values=normalise_clips(torch.from_numpy(np.array(clips[k:k + batch_size]))))
+                .last_hidden_state for k in range(0, len(clips), batch_size)]
     tokens = torch.cat(outs)
     return tokens[:, 0].numpy(), tokens[:, 1:].mean(1).numpy()
 
@@ -62,6 +64,8 @@ def readout_similarity(train_x: np.ndarray, train_latents: np.ndarray, test_x: n
 
 def ladder(data_dir: Path, backbone_dir: str, world: SyntheticConfig, cache_dir: Path | None = None) -> dict:
     """Every rung's accuracy [95% interval] and the criteria's paired gaps, as a JSON-able dict."""
+    from metrics.rdm import model_rdm  # scipy, as the metrics below: past the command's checks
+
     judgments = load_judgments(data_dir)
     split = paper_split(judgments, val_fraction=world.val_fraction, seed=world.split_seed)
     videos = np.concatenate([split.train, np.sort(split.test)])
@@ -93,6 +97,9 @@ def _latents(data_dir: Path) -> np.ndarray:
 
 
 def _scores(similarities: dict, triplets: np.ndarray) -> dict:
+    from metrics.bootstrap import accuracy_samples, paired_difference, percentile_interval
+    from metrics.odd_one_out import per_triplet_correct
+
     correct = {name: per_triplet_correct(s, triplets) for name, s in similarities.items()}
     samples = {name: accuracy_samples(c, triplets) for name, c in correct.items()}
     out = {name: [float(correct[name].mean()), *percentile_interval(samples[name])] for name in correct}
@@ -126,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.backbone is not None and not (Path(args.backbone).expanduser() / "config.json").is_file():
         raise ConfigError(f"--backbone {args.backbone}: no save_pretrained folder (config.json) there")
+    if args.json is not None:
+        check_output("--json", args.json, folder=False)
     world = WORLDS[args.world]
     result = ladder(ensure_benchmark(config=world), args.backbone or str(ensure_pretrained()), world)
     print(f"{args.world} world, {result['n_test_videos']} test videos, {result['n_test_triplets']} test triplets, "

@@ -17,6 +17,10 @@ The simulated humans' similarity, weights and judgments are never used. The back
 `save_pretrained` and the sweep loads it through `TimesformerModel.from_pretrained(folder)`, the path a user with
 the real weights takes. `ensure_pretrained()` builds it once under `$SOCIAL_ALIGN_CACHE/pretrained/`, in a folder
 named by a hash of its settings. See docs/synthetic.md.
+
+This module (the settings, the corpus, the cached folder, `python -m study.pretrain`) imports neither torch nor
+transformers: the training is study.pretext, imported only when a build runs, so a refused command returns at
+once and the sweep's checks can name the backbone without loading torch.
 """
 from __future__ import annotations
 
@@ -28,21 +32,22 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import torch
-from torch import nn
-from transformers import TimesformerConfig, TimesformerModel
 
 from common.atomic import atomic_folder
+from common.checks import check_output, check_seed
 from common.errors import ConfigError, cli_entry
 from search_spaces import SYNTHETIC_CLIPS
 from study.synthetic import GENERATOR_VERSION, INTERACTIONS, agent_state, render_clip, sample_interactions, \
     sample_nuisance
-from trainables.augment import parse_augment, random_view, apply_view
+from trainables.augment import parse_augment
 from data.clips import DecodeSettings, decode_clip, default_cache_root, write_clip
-from trainables.model import normalise_clips
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from transformers import TimesformerConfig
 
 PRETRAIN_VERSION = 2  # bump whenever the same config would give other weights
 BACKBONE_NAME = "synthetic-pretrained"  # what a search space names; the sweep swaps in ensure_pretrained()
@@ -105,6 +110,8 @@ class PretrainConfig:
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     def backbone_config(self) -> TimesformerConfig:
+        from transformers import TimesformerConfig
+
         return TimesformerConfig(num_frames=self.num_frames, image_size=self.image_size,
                                  hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
                                  num_attention_heads=self.num_attention_heads,
@@ -171,87 +178,6 @@ def render_corpus(config: PretrainConfig) -> dict[str, np.ndarray]:
             "tracks": tracks}
 
 
-# ---------------------------------------------------------------- training
-
-class Pretext(nn.Module):
-    """The backbone with its two pretext heads: classes from CLS, tracker read-outs from the mean patch token."""
-
-    def __init__(self, config: PretrainConfig):
-        super().__init__()
-        self.backbone = TimesformerModel(config.backbone_config())
-        self.classes = nn.Linear(config.hidden_size, N_CLASSES)
-        self.tracker = nn.Linear(config.hidden_size, len(TRACKED))
-
-    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self.backbone(pixel_values=normalise_clips(clips)).last_hidden_state
-        return self.classes(tokens[:, 0]), self.tracker(tokens[:, 1:].mean(1))
-
-
-def pretrain(config: PretrainConfig, log=None, corpus: dict | None = None) -> tuple[TimesformerModel, dict]:
-    """Train the backbone on the pretext. Returns it and a summary with the held-out pretext scores (a tenth of
-    the corpus, unaugmented). log: called with a line after each epoch; corpus: render_corpus(config) if given."""
-    corpus = corpus if corpus is not None else render_corpus(config)
-    n_held = max(1, config.n_videos // 10)
-    tracks = corpus["tracks"]
-    tracks = (tracks - tracks[n_held:].mean(0)) / (tracks[n_held:].std(0) + 1e-6)
-    data = {"clips": torch.from_numpy(corpus["clips"]), "tracks": torch.from_numpy(tracks),
-            **{k: torch.from_numpy(corpus[k]) for k in ("scene_class", "dominant")}}
-    torch.manual_seed(config.seed)
-    model, names = Pretext(config), parse_augment(config.augment)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps = config.epochs * -(-(config.n_videos - n_held) // config.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.05)
-    rng, history = np.random.default_rng([config.seed, CORPUS_TAG]), []
-    for epoch in range(config.epochs):
-        model.train()
-        losses = []
-        for idx in (n_held + torch.randperm(config.n_videos - n_held)).split(config.batch_size):
-            clips, labels = augmented_batch(data, idx, names, rng)
-            loss = _pretext_loss(model(clips), labels, data["tracks"][idx], config.tracker_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        history.append(float(np.mean(losses)))
-        if log is not None:
-            log(f"pretrain epoch {epoch + 1}/{config.epochs}: loss {history[-1]:.4f}")
-    model.eval()
-    return model.backbone, {"train_loss": history, **_held_out(model, data, n_held)}
-
-
-def augmented_batch(data: dict, idx: torch.Tensor, names, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch's clips (data: render_corpus's arrays as tensors) each under a random view of `names`, and their
-    class labels with the dominant background channel as the view shows it."""
-    clips, labels = [], []
-    for i in idx.tolist():
-        view = random_view(names, rng)
-        order = dict(view).get("channels", (0, 1, 2))
-        clips.append(apply_view(data["clips"][i], view))
-        labels.append(int(data["scene_class"][i]) * 3 + list(order).index(int(data["dominant"][i])))
-    return torch.stack(clips), torch.tensor(labels)
-
-
-def _pretext_loss(out, labels: torch.Tensor, tracks: torch.Tensor, tracker_weight: float) -> torch.Tensor:
-    classes, tracked = out
-    return nn.functional.cross_entropy(classes, labels) + tracker_weight * nn.functional.mse_loss(tracked, tracks)
-
-
-@torch.no_grad()
-def _held_out(model: Pretext, data: dict, n_held: int) -> dict:
-    outs = [model(part) for part in data["clips"][:n_held].split(64)]
-    classes, tracked = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs]).numpy()
-    labels = data["scene_class"][:n_held] * 3 + data["dominant"][:n_held]
-    truth = data["tracks"][:n_held].numpy()
-    r2 = 1 - ((tracked - truth) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0).clip(1e-9)
-    kind = classes.reshape(len(classes), len(INTERACTIONS), -1).logsumexp(2).argmax(1)
-    return {"held_out_class_accuracy": round(float((classes.argmax(1) == labels).float().mean()), 4),
-            "held_out_class_chance": round(1 / N_CLASSES, 4),
-            "held_out_interaction_accuracy": round(float((kind == labels // SCENE_CLASSES).float().mean()), 4),
-            "held_out_interaction_chance": round(1 / len(INTERACTIONS), 4),
-            "held_out_tracker_r2": {name: round(float(v), 4) for name, v in zip(TRACKED, r2)}}
-
-
 # ---------------------------------------------------------------- the cached folder
 
 def pretrained_root() -> Path:
@@ -282,8 +208,10 @@ def build_pretrained(config: PretrainConfig, root: Path, log=None) -> Path:
     target = Path(root) / f"timesformer-synthetic-{config.key()}"
     if (target / "pretrain.json").is_file():
         return target
+    from study.pretext import pretrain  # torch: only once a build runs
+
     with atomic_folder(target, existing="keep", complete=lambda folder: (folder / "pretrain.json").is_file()) as tmp:
-        backbone, summary = pretrain(config, log)
+        backbone, summary = pretrain(config, log, corpus=render_corpus(config))
         backbone.save_pretrained(tmp)
         # Written last: its presence marks a finished folder.
         (tmp / "pretrain.json").write_text(json.dumps({"key": config.key(), "config": asdict(config),
@@ -307,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true",
                         help="build under --root even where study/weights/ ships this build (to check it)")
     args = parser.parse_args(argv)
-    if not 0 <= args.seed <= 2**32 - 1:  # numpy's seeds are unsigned 32-bit
-        raise ConfigError(f"--seed {args.seed}: must be a whole number in 0..{2**32 - 1}")
+    check_seed("--seed", args.seed)
+    if args.root is not None:
+        check_output("--root", args.root, folder=True)
     config, log = PretrainConfig(seed=args.seed), (lambda line: print(line, flush=True))
     folder = build_pretrained(config, args.root or pretrained_root(), log) if args.rebuild else \
         ensure_pretrained(config, args.root, log)

@@ -134,4 +134,4 @@ def test_a_refused_setting_exits_2_naming_it(tmp_path, capsys):
         main([str(tmp_path), "--ci", "1.5"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "SuiteSettings.ci" in err and "1.5" in err
+    assert err.startswith("error: ") and "--ci" in err and "1.5" in err

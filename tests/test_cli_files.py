@@ -105,12 +105,13 @@ def test_the_sweep_filters_only_the_named_notices_here_and_for_its_workers(monke
 
 @pytest.mark.parametrize("module, argv, named", [
     ("analysis.timing", ["{missing}"], "{missing}/video_mapping.csv: file not found"),
-    ("data.__main__", ["{missing}"], "{missing}/video_mapping.csv: file not found"),
+    ("data.__main__", ["{missing}"], "{missing}: no such folder"),
     ("analysis.human", ["{missing}"], "{missing}: no such folder"),
     ("analysis.__main__", ["{missing}"], "{missing}: no such folder"),
     ("study.sweep", ["--data", "{missing}", "--no-dashboard"], "--data {missing}: no such folder"),
     ("study.sweep", ["--config", "{missing}/sweep.yaml"], "--config {missing}/sweep.yaml: no such file"),
-    ("study.synthetic", ["--tiny", "--out", "{blocked}/out"], "{blocked}: file exists"),
+    ("study.synthetic", ["--tiny", "--out", "{blocked}/out"], "--out {blocked}/out: cannot be written ({blocked} is "
+                                                              "not a folder)"),
 ])
 def test_every_command_names_a_missing_file_or_folder_in_one_line(module, argv, named, tmp_path, capsys):
     (tmp_path / "blocked").write_text("a file where a folder should be")

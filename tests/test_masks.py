@@ -73,4 +73,4 @@ def test_the_out_of_distribution_domain_is_one_flag(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         synthetic_main(["--out", str(tmp_path / "bad"), "--tiny", "--domain", "cartoon"])
     assert exit_.value.code == 2 and not (tmp_path / "bad").exists()
-    assert "SyntheticConfig.domain must be one of" in capsys.readouterr().err
+    assert "--domain must be one of" in capsys.readouterr().err

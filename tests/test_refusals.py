@@ -20,6 +20,7 @@ import pytest
 import study.sweep as sweep
 from sweep_helpers import refused
 from data.judgments import load_judgments
+from common.errors import ConfigError
 from data.splits import paper_split
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,7 +150,7 @@ def test_study_judgments_refuses_a_negative_seed(data, capsys):
     with pytest.raises(SystemExit) as stop:
         main([str(data), "--seed", "-1"])
     assert stop.value.code == 2
-    assert capsys.readouterr().err.strip() == "error: seed must be a whole number in 0..4294967295; got -1"
+    assert capsys.readouterr().err.strip() == "error: --seed -1: must be a whole number in 0..4294967295"
 
 
 def test_analysis_human_refuses_duplicate_names_and_all_catch_data_in_one_line(data, tmp_path, capsys):
@@ -179,3 +180,111 @@ def test_a_full_disk_is_one_line_naming_the_file_and_exit_1(synthetic_dir, tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: disk full writing {target}; free space there and --resume the experiment folder "
                    "(the files the sweep writes itself are whole or absent)"]
+
+
+# ------------------------------------------------------------------------------------- every entry point
+# Each command refuses bad input in one `error:` line, exit 2, before torch, transformers, Ray or
+# sentence-transformers is imported (its time: benchmarks/refusal_timing.py). A child process runs the command as
+# `python -m` would and says afterwards which of them were imported.
+HEAVY = ("torch", "transformers", "ray", "sentence_transformers")
+CHILD = ("import runpy, sys\nmodule, sys.argv = sys.argv[1], sys.argv[1:]\ntry:\n"
+         "    runpy.run_module(module, run_name='__main__', alter_sys=True)\n    code = 0\n"
+         "except SystemExit as stop:\n    code = stop.code\n"
+         f"print(code, *sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+LONG = "x" * 300  # a name no file system takes
+
+
+def _refusal(module: str, argv: list[str]) -> tuple[str, list[str]]:
+    """Run `python -m MODULE ARGV` in a child; it must exit 2 with one `error:` line. Returns the line and the
+    heavy modules it imported. HF_HUB_OFFLINE is left unset: the caption model's check is offline by default."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | {"PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", CHILD, module, *argv], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=300)
+    code, *heavy = out.stdout.strip().splitlines()[-1].split()
+    err = out.stderr.strip().splitlines()
+    assert code == "2" and len(err) == 1 and err[0].startswith("error: "), (code, out.stderr[-2000:])
+    return err[0], heavy
+
+
+@pytest.mark.parametrize("module, argv, says", [
+    ("analysis", ["{run}", "--language-model", "{tmp}/no-such-model"], "--language-model {tmp}/no-such-model: no "
+                                                                        "such folder"),
+    ("analysis", ["{run}", "--language-model", "no-such-org/no-such-model"],
+     "--language-model no-such-org/no-such-model: no such folder, and not in the local Hugging Face cache"),
+    ("analysis", ["{run}", "--n-boot", "1"], "--n-boot must be >= 2, got 1"),
+    ("analysis", ["{run}", "--out", "{file}"], "--out {file}: exists and is not a folder"),
+    ("analysis.human", ["{data}", "--language-model", "{tmp}/no-such-model"], "--language-model {tmp}/no-such-model"),
+    ("analysis.human", ["{data}", "--language-model", "no-such-org/no-such-model"],
+     "not in the local Hugging Face cache"),
+    ("data", ["{data}", "--seed", "-1"], "--seed -1: must be a whole number in 0..4294967295"),
+    ("data", ["{data}", "--min-catch-accuracy", "nan"], "--min-catch-accuracy nan: must be a finite number"),
+    ("study.synthetic", ["--out", "{tmp}/" + LONG], "is 300 bytes; at most 233 fit"),
+    ("study.pretrain", ["--seed", "-1"], "--seed -1: must be a whole number in 0..4294967295"),
+    ("study.pretrain", ["--root", "{file}"], "--root {file}: exists and is not a folder"),
+    ("study.ladder", ["--backbone", "{tmp}/no-such-model"], "--backbone {tmp}/no-such-model: no save_pretrained"),
+    ("study.ladder", ["--json", "{tmp}/" + LONG], "is 300 bytes; at most 233 fit"),
+    ("study.next_triplets", ["{tmp}", "--n", "5", "--strategy", "uniform", "--out", "{tmp}/o.csv", "--seed", "-1"],
+     "--seed -1: must be a whole number"),
+    ("study.next_triplets", ["{tmp}", "--n", "5", "--strategy", "uniform", "--out", "{tmp}/" + LONG],
+     "is 300 bytes; at most 233 fit"),
+    ("benchmarks", ["--out", "{file}", "--report-only"], "--out {file}: exists and is not a folder"),
+    ("benchmarks", ["--repeats", "0"], "--repeats must be an integer >= 1, got 0"),
+])
+def test_every_entry_point_refuses_in_one_line_before_torch_ray_or_a_model(module, argv, says, synthetic_dir,
+                                                                         tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.parquet").write_bytes(b"")  # read only past the flags' checks
+    (tmp_path / "a-file").write_text("")
+    names = {"run": run, "tmp": tmp_path, "file": tmp_path / "a-file", "data": synthetic_dir}
+    line, heavy = _refusal(module, [a.format(**names) for a in argv])
+    assert says.format(**names) in line and heavy == []
+
+
+def test_a_caption_model_in_the_local_cache_or_a_folder_is_accepted_without_the_network(tmp_path, monkeypatch):
+    from analysis.language import check_language_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(tmp_path / "hub"))
+    repo = tmp_path / "hub" / "models--sentence-transformers--tiny-model"  # the hub cache's own layout
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("0" * 40) / "modules.json").write_text("[]")
+    check_language_model("tiny-model")  # a bare name is sentence-transformers/<name>, as the library reads it
+    check_language_model("sentence-transformers/tiny-model")
+    check_language_model(None)  # the bundled model
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ConfigError, match="holds no sentence-transformers model"):
+        check_language_model(tmp_path / "folder")
+    (tmp_path / "folder" / "config.json").write_text("{}")
+    check_language_model(tmp_path / "folder")
+    with pytest.raises(ConfigError, match="other-model: no such folder, and not in the local Hugging Face cache"):
+        check_language_model("other-model")
+
+
+def test_online_the_hub_is_asked_once_and_for_a_bounded_time(tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from analysis import language
+
+    asked = []
+
+    def no_answer(self, repo, timeout=None):
+        asked.append((repo, timeout))
+        raise TimeoutError("no answer")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", no_answer)
+    with pytest.raises(ConfigError, match=f"the hub did not answer within {language.HUB_TIMEOUT_S} s"):
+        language.check_language_model("org/model")
+    assert asked == [("org/model", language.HUB_TIMEOUT_S)]
+
+    def not_found(self, repo, timeout=None):
+        raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # its __init__ wants a real HTTP response
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", not_found)
+    with pytest.raises(ConfigError, match="org/model: no such folder, and no such model on the hub"):
+        language.check_language_model("org/model")

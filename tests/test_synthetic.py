@@ -226,7 +226,7 @@ def test_bad_config_names_the_setting_and_value(kwargs, message):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--n-videos", "3"], "error: SyntheticConfig.n_videos must be an integer >= 9, got 3"),
+    (["--n-videos", "3"], "error: --n-videos must be an integer >= 9, got 3"),
     (["--temperature", "warm"], "invalid float value: 'warm'"),
     (["--social-weights", "1,x"], "expected comma-separated numbers"),
 ])

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import atomic_path
+from common.checks import check_output, check_seed
 from common.errors import ConfigError, DataError
 from data.judgments import data_fingerprint, load_judgments
 from data.prepared import load_rows_train, load_video_ids, read_meta
@@ -36,10 +37,14 @@ class Request:
 
 
 def check_request(runs: list[str], data: str | None, n: str, strategy: str, out: str, seed: int = 0) -> Request:
-    """Every refusal, before anything heavy: N, the strategy, the runs' checkpoints, the data folder's fingerprint."""
+    """Every refusal, before anything heavy: N, the strategy, the seed, the output file, the runs' checkpoints, the
+    data folder's fingerprint."""
     count = _positive_int(n)
     if strategy not in STRATEGIES:
         raise ConfigError(f"--strategy {strategy!r}: unknown; expected one of {', '.join(STRATEGIES)}")
+    check_seed("--seed", seed)
+    for path in (out, summary_path(Path(out))):  # the summary beside it has the longer name
+        check_output("--out", path, folder=False)
     checkpoints = tuple(c for run in runs for c in run_checkpoints(Path(run)))
     needed = STRATEGIES[strategy].models_needed
     if len(checkpoints) < needed:

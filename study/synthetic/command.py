@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.errors import cli_entry
+from common.checks import as_flags, check_output
+from common.errors import ConfigError, cli_entry
 from study.synthetic.config import SyntheticConfig
 from study.synthetic.folder import generate_benchmark
 
@@ -44,9 +45,12 @@ def _parse_bool(text: str) -> bool:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
-    out, tiny = args.pop("out"), args.pop("tiny")
+    out, tiny = check_output("--out", args.pop("out"), folder=True), args.pop("tiny")
     overrides = {k: v for k, v in args.items() if v is not None}
-    config = SyntheticConfig.tiny(**overrides) if tiny else SyntheticConfig(**overrides)
+    try:
+        config = SyntheticConfig.tiny(**overrides) if tiny else SyntheticConfig(**overrides)
+    except ConfigError as err:
+        raise ConfigError(as_flags(str(err), "SyntheticConfig")) from None
     folder = generate_benchmark(out, config)
     ceiling = json.loads((folder / "ground_truth" / "noise_ceiling.json").read_text())
     print(f"wrote {folder}: {config.n_videos} videos, {len(pd.read_csv(folder / 'all_triplets.csv'))} trials")

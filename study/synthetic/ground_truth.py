@@ -3,7 +3,6 @@ reliability, and the pixel-similarity check (noise_ceiling.json)."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
 
 from metrics.triplet_pairs import pair_counts
 from study.synthetic.config import SyntheticConfig
@@ -38,6 +37,8 @@ def _pair_proportions(stims: np.ndarray, odd_pos: np.ndarray, n: int) -> tuple[n
 
 def _one_split_half(rng, latents: np.ndarray, config: SyntheticConfig, n_people: int) -> tuple[float, float]:
     """Simulate the study once with fresh people; correlate the P matrices of two halves of them."""
+    from scipy.stats import rankdata  # scipy only when a benchmark is generated, not when a command starts
+
     per_person = config.n_sets * config.trials_per_set
     weights = participant_weights(rng, n_people, config)
     person = np.repeat(np.arange(n_people), per_person)
@@ -62,6 +63,8 @@ def simulated_split_half(rng, latents: np.ndarray, config: SyntheticConfig, n_pe
 
 def pixel_similarity_spearman(videos: np.ndarray, similarity: np.ndarray) -> float:
     """Spearman r between raw-pixel similarity (Pearson r of flattened clips) and `similarity`, upper pairs."""
+    from scipy.stats import spearmanr
+
     flat = videos.reshape(len(videos), -1).astype(np.float64)
     pixel = np.corrcoef(flat)
     upper = np.triu_indices(len(videos), k=1)
