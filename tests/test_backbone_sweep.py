@@ -77,6 +77,15 @@ def test_backbones_smoke_runs_the_four_families_and_each_checkpoint_reloads(back
         np.testing.assert_array_equal(first, second)
 
 
+def test_the_sweeps_own_analysis_goes_per_family_where_the_backbone_was_searched(backbones_sweep):
+    from study.sweep.results import several_families
+
+    frame = pd.read_parquet(backbones_sweep / "results.parquet")
+    assert several_families(frame)
+    assert not several_families(frame.assign(backbone_family="timesformer"))     # one family: the plain table
+    assert not several_families(frame.drop(columns="backbone_family"))            # a table from before families
+
+
 @pytest.mark.slow  # embeds every video with eight models and loads the sentence model
 def test_the_analysis_scores_the_best_trial_of_each_family_against_its_own_base(backbones_sweep):
     from analysis.experiment import run_analysis

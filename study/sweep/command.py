@@ -140,8 +140,10 @@ def _analyse(outcome: SweepOutcome, top_k: int) -> bool:
     the analysis is printed, and False is returned (the command then exits 1)."""
     try:
         import analysis
+        from study.sweep.results import several_families
 
-        table = analysis.run_analysis(outcome.experiment_dir, top_k)
+        # each family's best trial against its own base where the backbone was searched, as --per-family does
+        table = analysis.run_analysis(outcome.experiment_dir, top_k, per_family=several_families(outcome.results))
         print(analysis.main_table(table))
         print(f"analysis report: {outcome.experiment_dir}/analysis/report.md (metrics.parquet and plots beside it)")
         return True

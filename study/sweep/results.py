@@ -74,6 +74,12 @@ def _result_row(result, space: SearchSpace) -> dict:
     return row
 
 
+def several_families(frame: pd.DataFrame) -> bool:
+    """Whether a sweep's trials span several backbone families (the `backbones` space): its analysis then scores
+    the best trial of each family against that family's own base (`python -m analysis --per-family`)."""
+    return "backbone_family" in frame.columns and frame["backbone_family"].dropna().nunique() > 1
+
+
 def backbone_family(backbone: str | None) -> str | None:
     """The family (trainables/backbones/) a trial's backbone belongs to; None where it cannot be told (a hub id
     the analysis machine cannot reach, a folder that is gone)."""
