@@ -270,4 +270,4 @@ def test_cli_bad_setting_exits_2_with_one_line(real_data_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
         judgments_main([str(real_data_dir), "--min-catch-accuracy", "2"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines() == ["error: min_catch_accuracy must be in [0, 1]; got 2.0"]
+    assert capsys.readouterr().err.strip().splitlines() == ["error: --min-catch-accuracy 2.0: must be a finite number in [0, 1]"]
