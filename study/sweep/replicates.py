@@ -9,7 +9,9 @@ where the backbone is searched) is trained again from scratch on K fresh seeds, 
 - Epoch rule, fixed before any replicate runs: a replicate is stopped right after the epoch at which its search
   trial reached its best validation value (the epoch the selected checkpoint is from), with the configuration's
   whole schedule otherwise unchanged (its `epochs` still sets the cosine and beta schedules), and its checkpoint
-  is the one of that epoch. Its own validation figures are recorded, never used to pick an epoch.
+  is the one of that epoch; in a space that runs ASHA, the configuration's whole schedule instead: there the
+  search trial's best epoch depends on whether ASHA cut it short, which with concurrent trials depends on which
+  trial reached the rung first. Their own validation figures are recorded, never used to pick an epoch.
 - Resumable: the plan is recorded in EXPERIMENT/replicates.json before the first replicate starts; the trials are
   a Tune experiment of their own in EXPERIMENT/replicates/, restored (finished trials kept, unfinished ones from
   their last checkpoint) by `--resume`. No searcher: the Optuna study never sees them.
@@ -44,7 +46,15 @@ STAGE_DIR = "replicates"  # the replicates' own Tune experiment, inside the swee
 REPLICATE_STREAM = 0x5245504C  # "REPL": the seed stream of the replicates, apart from every search seed
 # Keys of a replicate's trial config; resolve_trial_config drops "_" keys, so the trainer never sees them.
 OF_KEY, INDEX_KEY, STOP_KEY = "_replicate_of", "_replicate_index", "_stop_epoch"
-EPOCH_RULE = "the epoch of the selected search trial's best validation value (its checkpoint's epoch)"
+# The epoch rule, one of two by the space (fixed before any replicate runs; recorded in the plan).
+BEST_EPOCH_RULE = "each stopped after the epoch of its search trial's best validation value (its checkpoint's epoch)"
+WHOLE_SCHEDULE_RULE = ("each run for its configuration's whole schedule (ASHA cut search trials short, so a search "
+                       "trial's best epoch depends on which trial reached a rung first)")
+
+
+def epoch_rule(space: SearchSpace) -> str:
+    """The replicates' epoch rule in this space."""
+    return WHOLE_SCHEDULE_RULE if space.asha else BEST_EPOCH_RULE
 
 
 def replicate_count(settings: SweepSettings, space: SearchSpace) -> int:
@@ -92,13 +102,15 @@ def make_plan(frame: pd.DataFrame, grid, space: SearchSpace, settings: SweepSett
     seeds = replicate_seeds(settings.seed, k, taken)
     trials = []
     for _, row in selected_trials(frame, space).iterrows():
-        stop = best_epoch(histories[row["trial_id"]], space)
+        history = histories[row["trial_id"]]
+        stop = None if space.asha else best_epoch(history, space)
         for index, seed in enumerate(seeds):
-            config = {**_plain(configs[row["trial_id"]]), "seed": seed, OF_KEY: row["trial_id"], INDEX_KEY: index,
-                      STOP_KEY: stop}
+            config = {**_plain(configs[row["trial_id"]]), "seed": seed, OF_KEY: row["trial_id"], INDEX_KEY: index}
+            if stop is not None:
+                config[STOP_KEY] = stop
             trials.append({"replicate_of": row["trial_id"], "replicate_index": index, "seed": seed,
                            "stop_epoch": stop, "group": str(row.get(group_column(space))), "config": config})
-    return {"replicates": k, "seeds": seeds, "epoch_rule": EPOCH_RULE, "metric": space.metric, "trials": trials}
+    return {"replicates": k, "seeds": seeds, "epoch_rule": epoch_rule(space), "metric": space.metric, "trials": trials}
 
 
 def best_epoch(history: pd.DataFrame | None, space: SearchSpace) -> int:
@@ -164,7 +176,7 @@ def _sign_experiment(experiment: str) -> None:
 def _announce(stage: dict) -> None:
     configs = sorted({t["replicate_of"] for t in stage["trials"]})
     print(f"[sweep] replicates: {len(configs)} selected configuration(s) ({', '.join(configs)}) x "
-          f"{stage['replicates']} fresh seed(s) {stage['seeds']}, each stopped after {EPOCH_RULE}", flush=True)
+          f"{stage['replicates']} fresh seed(s) {stage['seeds']}, {stage['epoch_rule']}", flush=True)
 
 
 def _dirname(trial) -> str:
