@@ -1,8 +1,11 @@
 """The prepared folder: layout, no test clips, triplets as rows, similarity, reuse and invalidation, bad input."""
 from __future__ import annotations
 
+import errno
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +176,41 @@ def test_trainer_side_reader_accepts_the_folder(data_dir, tmp_path):
     data = load_prepared(prepare(data_dir, tmp_path))
     assert isinstance(data.clips, np.memmap) and data.clips.shape[0] == len(data.video_ids)
     assert data.meta.n_triplets["train"] == len(data.triplets_train) and data.meta.decode == DECODE
+
+
+def _full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("where", ["clip cache", "copied clips", "arrays"])
+def test_a_full_cache_disk_is_one_data_error_and_leaves_no_temporary_file(where, data_dir, tmp_path, monkeypatch):
+    if where == "clip cache":  # the decoded clips' space is taken before the first write (no SIGBUS)
+        monkeypatch.setattr("data.clips.os.posix_fallocate", _full)
+    elif where == "copied clips":  # the clip cache fits, its copy into the folder does not
+        monkeypatch.setattr("data.prepared.os.link", _full)
+        monkeypatch.setattr("data.prepared.allocated_memmap", lambda path, shape: _full())
+    else:
+        monkeypatch.setattr("data.prepared.np.save", _full)
+    with pytest.raises(DataError) as err:
+        prepare(data_dir, tmp_path / "cache")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'cache'}") and "disk full" in message
+    assert "$SOCIAL_ALIGN_CACHE" in message and ("MiB" in message) == (where == "clip cache")
+    left = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert not [name for name in left if ".tmp" in name or name.startswith(".")], left
+    assert not list((tmp_path / "cache").glob("*prepared-*"))
+
+
+def test_a_real_full_disk_under_the_cache_root_is_one_line_exit_2_not_sigbus(data_dir, small_disk):
+    """On a 64 KiB tmpfs (the clips need 108 KiB): the cache used to die with SIGBUS (exit 135, no message,
+    temporary files left). Run apart, so that a SIGBUS cannot take the test session with it."""
+    script = ("from common.errors import cli_entry; from data.clips import DecodeSettings; "
+              "from data.prepared import prepare_dataset; import sys; cli_entry(lambda: prepare_dataset("
+              "sys.argv[1], val_fraction=0.34, decode=DecodeSettings(num_frames=4, image_size=32), "
+              "out_root=sys.argv[2]) and None)()")
+    done = subprocess.run([sys.executable, "-c", script, str(data_dir), str(small_disk / "cache")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1, (done.returncode, done.stderr[-2000:])
+    assert err[0].startswith(f"error: {small_disk / 'cache'}") and "disk full writing the cache" in err[0]
+    assert not [p.name for p in small_disk.rglob("*") if p.is_file()]
