@@ -5,6 +5,7 @@ renamed onto it, so an interrupted run never leaves a half-written file that a l
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -25,6 +26,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as err:
+        if err.errno == errno.ENOSPC and err.filename in (None, str(tmp)):  # a write names no file: say which
+            raise OSError(errno.ENOSPC, err.strerror, str(target)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

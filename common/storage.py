@@ -1,5 +1,6 @@
 """Files and folders of an experiment wherever the sweep keeps it: a local folder or a URI (file://, s3://,
-gs://), through pyarrow's filesystems as Ray Tune writes them. Local files are written whole or not at all."""
+gs://), through pyarrow's filesystems as Ray Tune writes them. Local files are written whole or not at all, Ray
+Tune's own included (`tune_filesystem`)."""
 from __future__ import annotations
 
 import contextlib
@@ -96,6 +97,19 @@ def write_bytes(target: str, data: bytes) -> None:
         return
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+def tune_filesystem(location: str):
+    """The filesystem Ray Tune writes an experiment folder at `location` through: for a local folder one whose
+    files appear only whole (common.whole_files), so a full disk leaves Tune's last whole copy of each file;
+    None (Tune's own choice) for a bucket, whose puts are whole already."""
+    if is_uri(location):
+        return None
+    import pyarrow.fs
+
+    from common.whole_files import WholeFiles
+
+    return pyarrow.fs.PyFileSystem(WholeFiles())
 
 
 def read_bytes(source: str) -> bytes | None:

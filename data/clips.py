@@ -6,8 +6,10 @@ it is written to a temporary name and renamed, so an interrupted build never lea
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from common.atomic import atomic_path
-from common.cache import cache_root
+from common.cache import cache_root, room_for
 from common.errors import ConfigError, DataError
 
 _CACHE_VERSION = 1  # bump when the decoded pixels would change for the same key (resize rule, sampling)
@@ -170,7 +172,8 @@ def load_clips(
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_root() / "clips"
     target = cache_dir / f"clips-{key}.npy"
     if not target.exists():
-        _build_cache(sources, settings, target, key_doc)
+        with room_for(cache_dir, needed=len(sources) * settings.num_frames * 3 * settings.image_size ** 2):
+            _build_cache(sources, settings, target, key_doc)
     return _open_checked(target, len(sources), settings)
 
 
@@ -188,12 +191,29 @@ def _build_cache(sources: list[Path], settings: DecodeSettings, target: Path, ke
     """Decode every source into a temporary .npy, then rename it into place (the sidecar goes first)."""
     shape = (len(sources), settings.num_frames, 3, settings.image_size, settings.image_size)
     with atomic_path(target) as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        out = allocated_memmap(tmp, shape)
         for row, path in enumerate(sources):
             out[row] = decode_clip(path, settings)
         out.flush()
         del out
         _write_json_atomic(_sidecar(target), key_doc)
+
+
+def allocated_memmap(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A new uint8 .npy of `shape` memory-mapped for writing, its disk space taken before the first write: a
+    page the disk cannot hold would otherwise kill the process with SIGBUS (no message, temporary files left);
+    here a full disk is an OSError naming the file, before anything is written."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    if hasattr(os, "posix_fallocate"):  # not on macOS, whose filesystems allocate what a mapping writes
+        try:
+            with open(path, "r+b") as file:
+                os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
+        except OSError as err:
+            if err.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a filesystem that cannot: it allocates as written
+                return out
+            del out
+            raise OSError(err.errno, err.strerror, str(path)) from None
+    return out
 
 
 def _open_checked(target: Path, n_videos: int, settings: DecodeSettings) -> np.ndarray:

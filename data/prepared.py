@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import atomic_folder, atomic_path
+from common.cache import room_for
 from common.errors import ConfigError, DataError
 from metrics.triplet_pairs import positions
 from data.budget import JudgmentBudget, budget_summary, sample_judgments
 from data.judgments import DEFAULT_MIN_CATCH_ACCURACY, Judgments, data_fingerprint, load_judgments
 from data.splits import Split, SplitTriplets, paper_split, random_split, similarity_matrix, split_triplets
-from data.clips import DecodeSettings, default_cache_root, load_clips
+from data.clips import DecodeSettings, allocated_memmap, default_cache_root, load_clips
 
 FORMAT_VERSION = 1  # bump when the folder's files or their meaning change
 SPLIT_KINDS = ("paper", "random")
@@ -108,7 +109,8 @@ def prepare_dataset(data_dir: str | Path, *, split: str = "paper", seed: int = 0
     target = root / f"prepared-{key}"
     if _is_complete(target, key):
         return target
-    return _build(target, data_dir, j, chosen, decode, budget, meta={"key": key, "settings": settings})
+    with room_for(root):
+        return _build(target, data_dir, j, chosen, decode, budget, meta={"key": key, "settings": settings})
 
 
 def prepare_budget(prepared_dir: str | Path, budget: JudgmentBudget) -> Path:
@@ -183,7 +185,7 @@ def _write_clips(path: Path, data_dir: Path, names: list[str], decode: DecodeSet
             return
         except OSError:  # another filesystem, or links not allowed: fall through to a copy
             pass
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=clips.shape)
+    out = allocated_memmap(path, clips.shape)
     for row in range(len(clips)):  # row by row: the clips may not fit in memory at full size
         out[row] = clips[row]
     out.flush()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,25 @@ def cache(tmp_path_factory):
         root = tmp_path_factory.mktemp("cache")
         patch.setenv("SOCIAL_ALIGN_CACHE", str(root))
         yield root
+
+
+@pytest.fixture
+def small_disk(tmp_path, request):
+    """A folder on a tmpfs of `size` (indirect parameter, default 64k), unmounted after the test: a real full
+    disk. Mounting needs root or CAP_SYS_ADMIN; where it is refused the test is skipped saying so (each such
+    test has an injected twin that always runs)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    size = getattr(request, "param", "64k")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs here ({mounted.stderr.strip() or mounted.returncode}); "
+                    "the injected full-disk tests cover the same code")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,8 +1,11 @@
 """The prepared folder: layout, no test clips, triplets as rows, similarity, reuse and invalidation, bad input."""
 from __future__ import annotations
 
+import errno
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +180,6 @@ def test_trainer_side_reader_accepts_the_folder(data_dir, tmp_path):
 
 def test_a_folder_whose_meta_misdescribes_its_clips_is_refused_naming_both(data_dir, tmp_path):
     """meta.json's decode is what a trial builds its model for: it must be the clips' frames and size."""
-    from common.errors import DataError
     from data.prepared import load_prepared
 
     folder = prepare(data_dir, tmp_path)
@@ -185,3 +187,41 @@ def test_a_folder_whose_meta_misdescribes_its_clips_is_refused_naming_both(data_
     (folder / "meta.json").write_text(json.dumps({**meta, "decode": {**meta["decode"], "image_size": 64}}))
     with pytest.raises(DataError, match=r"clips\.npy: clips of 4 frames of 32x32 px, .*meta\.json says 4 of 64x64"):
         load_prepared(folder)
+
+
+def _full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("where", ["clip cache", "copied clips", "arrays"])
+def test_a_full_cache_disk_is_one_data_error_and_leaves_no_temporary_file(where, data_dir, tmp_path, monkeypatch):
+    if where == "clip cache":  # the decoded clips' space is taken before the first write (no SIGBUS)
+        monkeypatch.setattr("data.clips.os.posix_fallocate", _full)
+    elif where == "copied clips":  # the clip cache fits, its copy into the folder does not
+        monkeypatch.setattr("data.prepared.os.link", _full)
+        monkeypatch.setattr("data.prepared.allocated_memmap", lambda path, shape: _full())
+    else:
+        monkeypatch.setattr("data.prepared.np.save", _full)
+    with pytest.raises(DataError) as err:
+        prepare(data_dir, tmp_path / "cache")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'cache'}") and "disk full" in message
+    assert "$SOCIAL_ALIGN_CACHE" in message and ("MiB" in message) == (where == "clip cache")
+    left = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert not [name for name in left if ".tmp" in name or name.startswith(".")], left
+    assert not list((tmp_path / "cache").glob("*prepared-*"))
+
+
+def test_a_real_full_disk_under_the_cache_root_is_one_line_exit_2_not_sigbus(data_dir, small_disk):
+    """On a 64 KiB tmpfs (the clips need 108 KiB): the cache used to die with SIGBUS (exit 135, no message,
+    temporary files left). Run apart, so that a SIGBUS cannot take the test session with it."""
+    script = ("from common.errors import cli_entry; from data.clips import DecodeSettings; "
+              "from data.prepared import prepare_dataset; import sys; cli_entry(lambda: prepare_dataset("
+              "sys.argv[1], val_fraction=0.34, decode=DecodeSettings(num_frames=4, image_size=32), "
+              "out_root=sys.argv[2]) and None)()")
+    done = subprocess.run([sys.executable, "-c", script, str(data_dir), str(small_disk / "cache")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1, (done.returncode, done.stderr[-2000:])
+    assert err[0].startswith(f"error: {small_disk / 'cache'}") and "disk full writing the cache" in err[0]
+    assert not [p.name for p in small_disk.rglob("*") if p.is_file()]

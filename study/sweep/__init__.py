@@ -8,6 +8,7 @@ trial. One module per job:
 - trust: which folders a --resume may run code from (owner, mode, this user's keyed hash of Tune's state);
 - lock: the exclusive lock that makes one process the experiment folder's only writer;
 - interrupt: Ctrl-C, SIGTERM and SIGHUP stop the sweep resumably, a second one exits at once;
+- diskfull: a full disk stops the sweep resumably, in one line, every file it wrote whole (imports Ray);
 - signer: the Tune callback that signs the experiment folder as Tune writes it (imports Ray);
 - console: what the sweep prints, and where Ray's and the workers' output goes instead;
 - tune: Tune's objects, the per-trial TorchTrainer and the Tuner (`run_sweep`, `resume_sweep`);

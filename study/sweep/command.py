@@ -21,6 +21,7 @@ from common.errors import ConfigError, cli_entry
 from common.storage import local_path, write_bytes
 from study.optuna_study import STUDY_FILE, storage_url
 from study.sweep.interrupt import RESUME_FILE, SweepInterrupted, exit_status, interruptible, say, signal_name
+from study.sweep.lock import unstarted
 from study.sweep.plan import plan_resume, plan_sweep
 from study.sweep.settings import SweepOutcome, SweepSettings, load_config_file, parse_value
 
@@ -190,9 +191,21 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as err:
             if err.errno != errno.ENOSPC:
                 raise
-            say(f"error: disk full writing {err.filename or 'the experiment folder'}; free space there and "
-                "--resume the experiment folder (the files the sweep writes itself are whole or absent)")
+            say(_disk_full(err))
             return 1
+
+
+def _disk_full(err: OSError) -> str:
+    """One line for a full disk: the file, and how to go on once there is space (study.sweep.diskfull)."""
+    experiment = getattr(err, "experiment", None)
+    line = f"error: disk full writing {err.filename or 'the experiment folder'}; free space there and "
+    if experiment is None:
+        return line + "--resume the experiment folder (the files the sweep writes itself are whole or absent)"
+    local = local_path(experiment)
+    if local is not None and unstarted(local):  # stopped before Tune began: the same command takes it over
+        return line + "run the same command again (no trial had started)"
+    return line + (f"continue the stopped sweep with: python -m study.sweep --resume {experiment} (every file it "
+                   "wrote is whole; its trials go on from their last checkpoint)")
 
 
 def _stopped_resumably(stop: SweepInterrupted) -> int:

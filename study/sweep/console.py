@@ -21,6 +21,10 @@ QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY"
 
 def quiet_console(experiment: str, verbose: bool) -> None:
     """Send Ray's and Optuna's log lines to EXPERIMENT/ray.log (unless verbose) and say where everything goes."""
+    # A log line no handler can write (a full disk under Ray's session folder or the experiment folder) is
+    # dropped, not reported as "--- Logging error ---" with a traceback once per line: the sweep's own write
+    # that fails says so in one line (study.sweep.diskfull).
+    logging.raiseExceptions = False
     if verbose or "://" in experiment:
         return
     os.environ.update(QUIET_LIBRARIES | {QUIET_ENV: "1"})
@@ -32,9 +36,6 @@ def quiet_console(experiment: str, verbose: bool) -> None:
     transformers.utils.logging.set_verbosity_error()
     log = Path(experiment) / RAY_LOG
     handler = logging.FileHandler(log)
-    # A log line that cannot be written (a full disk) is dropped, not reported on the console as
-    # "--- Logging error ---" once per line: the sweep's own write that fails says so in one line.
-    handler.handleError = lambda record: None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("ray", "optuna"):
         logger = logging.getLogger(name)

@@ -11,7 +11,9 @@ from common.errors import ConfigError
 
 LOCK_FILE = ".sweep.lock"
 # What a sweep stopped before Tune began leaves in its folder; such a folder can be run again under its name.
-_UNSTARTED = {LOCK_FILE, "sweep.json", "ray.log", ".sweep-signature"}
+# (A full disk can stop it after the Optuna study was made, or once Tune has probed the folder with its marker,
+# but before Tune wrote tuner.pkl: the same command then goes on with that study.)
+_UNSTARTED = {LOCK_FILE, "sweep.json", "ray.log", ".sweep-signature", "optuna.db", ".validate_storage_marker"}
 
 
 def unstarted(folder: Path) -> bool:

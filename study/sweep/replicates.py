@@ -31,10 +31,10 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, SyncConfig
 from ray.tune.stopper import Stopper
 
 from analysis.ranking import ranked
-from common.storage import local_path, read_bytes, write_bytes
+from common.storage import local_path, read_bytes, tune_filesystem, write_bytes
 from search_spaces import SearchSpace
 from study.sweep.console import TrialLines
-from study.sweep.interrupt import fit_or_stop
+from study.sweep.diskfull import DiskGuard, fit_guarded
 from study.sweep.plan import SweepPlan
 from study.sweep.signer import StateSigner, signing
 from study.sweep.trust import check_owned, check_signed, sign_folder
@@ -156,7 +156,8 @@ def run_replicates(search: pd.DataFrame, grid, settings: SweepSettings, plan: Sw
             if local is not None:  # restoring unpickles its tuner.pkl, as the search's --resume does
                 check_owned(local)
                 check_signed(local, "--resume")
-            tuner = tune.Tuner.restore(folder, trainable=trainer, resume_unfinished=True)
+            tuner = tune.Tuner.restore(folder, trainable=trainer, resume_unfinished=True,
+                                       storage_filesystem=tune_filesystem(folder))
         else:
             tuner = tune.Tuner(trainer, param_space={TRIAL_CONFIG_KEY: tune.grid_search(
                                    [t["config"] for t in stage["trials"]])},
@@ -164,7 +165,7 @@ def run_replicates(search: pd.DataFrame, grid, settings: SweepSettings, plan: Sw
                                                            trial_dirname_creator=_dirname),
                                run_config=_run_config(plan.experiment, settings))
         _sign_experiment(plan.experiment)  # replicates.json and replicates/tuner.pkl, before any trial runs
-        return fit_or_stop(tuner, interrupts, plan.experiment)
+        return fit_guarded(tuner, interrupts, plan.experiment)
 
 
 def _sign_experiment(experiment: str) -> None:
@@ -185,8 +186,10 @@ def _dirname(trial) -> str:
 
 def _run_config(experiment: str, settings: SweepSettings) -> RunConfig:
     return RunConfig(
-        name=STAGE_DIR, storage_path=experiment, verbose=2 if settings.verbose else 0, stop=EpochRule(),
-        callbacks=[TrialLines(0), StateSigner()],  # 0: no ASHA here, every replicate that ends is "finished"
+        name=STAGE_DIR, storage_path=experiment, storage_filesystem=tune_filesystem(experiment),
+        verbose=2 if settings.verbose else 0, stop=EpochRule(),
+        # TrialLines(0): no ASHA here, every replicate that ends is "finished"
+        callbacks=[TrialLines(0), StateSigner(), DiskGuard()],
         failure_config=FailureConfig(max_failures=settings.max_failures),
         checkpoint_config=CheckpointConfig(num_to_keep=1),  # the latest: the rule's epoch once the trial ends
         sync_config=SyncConfig(sync_artifacts=True))

@@ -58,7 +58,12 @@ def signing(experiment: str) -> Iterator[None]:
     _active.append(folder)
     try:
         yield
-    finally:
+    except BaseException:
         _active.remove(folder)
-        if folder.is_dir():
-            sign_folder(folder)
+        with contextlib.suppress(OSError):  # a full disk: the error on its way out says so
+            if folder.is_dir():
+                sign_folder(folder)
+        raise
+    _active.remove(folder)
+    if folder.is_dir():
+        sign_folder(folder)

@@ -2,6 +2,7 @@
 prepared data it trains on, and the trial record (trial.json)."""
 from __future__ import annotations
 
+import errno
 import json
 import platform
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from data.clips import DecodeSettings
 from data.prepared import is_prepared, prepare_dataset, read_meta
 from study.language_targets import ensure_language_targets, needs_language
 from study.sweep.console import redirect_worker_output
+from study.sweep.diskfull import wait_for_stop
 from study.sweep.plan import data_dir
 from study.sweep.settings import TRIAL_RECORD, SweepSettings
 
@@ -59,9 +61,14 @@ def trial_worker(config: dict, data: TrialData | None = None) -> None:
     if data is not None and not is_prepared(settings["prepared_dir"]):
         settings["prepared_dir"] = str(data.prepare())
     redirect_worker_output(context.get_trial_dir(), context.get_world_rank())
-    if context.get_world_rank() == 0:
-        _write_trial_record(context.get_trial_dir(), config, settings)
-    train_loop_per_worker(settings)
+    try:
+        if context.get_world_rank() == 0:
+            _write_trial_record(context.get_trial_dir(), config, settings)
+        train_loop_per_worker(settings)
+    except OSError as err:  # a checkpoint (or this record) on a full disk: the sweep stops, the trial resumes
+        if err.errno != errno.ENOSPC:
+            raise
+        wait_for_stop(err)
 
 
 def _write_trial_record(trial_dir: str, config: dict, settings: dict) -> None:

@@ -27,10 +27,11 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, Float, Int, SearchSpace
 from common.errors import ConfigError
-from common.storage import write_bytes
+from common.storage import tune_filesystem, write_bytes
 from study.optuna_study import close_abandoned_trials, optuna_plots, study_storage
 from study.sweep.console import TrialLines, quiet_console
-from study.sweep.interrupt import SweepInterrupted, fit_or_stop, hangup_deferred, interruptible, ray_start_stopped
+from study.sweep.diskfull import DiskGuard, fit_guarded, full_disk_stops
+from study.sweep.interrupt import SweepInterrupted, hangup_deferred, interruptible, ray_start_stopped
 from study.sweep.overrides import epoch_budget, with_backbone_folder
 from study.sweep.plan import SweepPlan, plan_resume, plan_sweep
 from study.sweep.replicates import run_replicates
@@ -103,8 +104,9 @@ def build_trainer(settings: SweepSettings, worker: Callable[..., None] = trial_w
 
 def run_config(storage: str, name: str, space: SearchSpace, settings: SweepSettings) -> RunConfig:
     return RunConfig(
-        name=name, storage_path=storage, verbose=2 if settings.verbose else 0,
-        callbacks=[TrialLines(epoch_budget(space.fixed)), StateSigner()],
+        name=name, storage_path=storage, storage_filesystem=tune_filesystem(storage),
+        verbose=2 if settings.verbose else 0,
+        callbacks=[TrialLines(epoch_budget(space.fixed)), StateSigner(), DiskGuard()],
         failure_config=FailureConfig(max_failures=settings.max_failures),
         # The best checkpoint is evaluated later; the latest is always kept for crash recovery.
         checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric,
@@ -120,7 +122,7 @@ def run_sweep(settings: SweepSettings, *, worker: Callable[..., None] = trial_wo
     try:
         space = with_backbone_folder(plan.space)  # the synthetic pretrained backbone is built once, past the checks
         prepared = prepare_data(settings, space)
-        with interruptible() as interrupts:
+        with interruptible() as interrupts, full_disk_stops(plan.experiment):
             return _run_tuner(settings, plan, space, prepared, worker, interrupts)
     finally:
         if plan.lock is not None:
@@ -147,7 +149,7 @@ def _run_tuner(settings: SweepSettings, plan: SweepPlan, space: SearchSpace, pre
             tuner = tune.Tuner(build_trainer(settings, worker, data), param_space=param_space(space, constants),
                                tune_config=tune_config(space, settings, plan.experiment),
                                run_config=run_config(plan.storage, plan.name, space, settings))
-            grid = fit_or_stop(tuner, interrupts, plan.experiment)
+            grid = fit_guarded(tuner, interrupts, plan.experiment)
             replicates = _replicate(grid, settings, plan, space, build_trainer(settings, worker, data), interrupts)
         return _finish(grid, replicates, plan.experiment, space, settings)
     finally:
@@ -175,7 +177,8 @@ def resume_sweep(experiment_dir: str, ray_address: str | None = None, *, analysi
         if not tune.Tuner.can_restore(plan.experiment):
             raise ConfigError(f"--resume {experiment_dir}: not a sweep experiment folder (no {SETTINGS_FILE} and "
                               "Tune experiment state there)")
-        return _resume_tuner(settings, plan, worker)
+        with full_disk_stops(plan.experiment):
+            return _resume_tuner(settings, plan, worker)
     finally:
         if plan.lock is not None:
             plan.lock.release()
@@ -194,8 +197,8 @@ def _resume_tuner(settings: SweepSettings, plan: SweepPlan, worker: Callable[...
             data = TrialData.for_sweep(settings, space)
             with signing(plan.experiment):
                 tuner = tune.Tuner.restore(plan.experiment, trainable=build_trainer(settings, worker, data),
-                                           resume_unfinished=True)
-                grid = fit_or_stop(tuner, interrupts, plan.experiment)
+                                           resume_unfinished=True, storage_filesystem=tune_filesystem(plan.experiment))
+                grid = fit_guarded(tuner, interrupts, plan.experiment)
                 replicates = _replicate(grid, settings, plan, space, build_trainer(settings, worker, data),
                                         interrupts)
             return _finish(grid, replicates, plan.experiment, space, settings)
