@@ -27,7 +27,7 @@ from metrics.triplet_pairs import positions
 from data.splits import paper_split
 from study.synthetic import SOCIAL_LATENTS, SyntheticConfig, ensure_benchmark, true_similarity
 from data.clips import DecodeSettings, load_clips
-from study.pretrain import PretrainConfig
+from study.pretrain_corpus import PretrainConfig
 
 WORLDS = {"default": SyntheticConfig(),
           "second": SyntheticConfig(seed=1, social_weights=(0.6, 1.2, 0.8, 1.2, 0.8, 1.0, 1.0))}

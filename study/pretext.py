@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from transformers import TimesformerModel
 
-from study.pretrain import CORPUS_TAG, INTERACTIONS, N_CLASSES, SCENE_CLASSES, TRACKED, PretrainConfig, render_corpus
+from study.pretrain_corpus import CORPUS_TAG, INTERACTIONS, N_CLASSES, SCENE_CLASSES, TRACKED, PretrainConfig, render_corpus
 from trainables.augment import apply_view, parse_augment, random_view
 from trainables.model import normalise_clips
 

@@ -14,8 +14,9 @@ import torch
 from data.clips import DecodeSettings, load_clips
 from search_spaces import SYNTHETIC_CLIPS
 from study.pretext import augmented_batch
-from study.pretrain import (BACKBONE_NAME, N_CLASSES, TRACKED, PretrainConfig, corpus_world, ensure_pretrained,
-                            render_corpus, resolve_backbone, scene_labels, tracker_readouts)
+from study.pretrain import BACKBONE_NAME, ensure_pretrained, resolve_backbone
+from study.pretrain_corpus import (N_CLASSES, TRACKED, PretrainConfig, corpus_world, render_corpus, scene_labels,
+                                   tracker_readouts)
 from study.synthetic import INTERACTIONS, SOCIAL_LATENTS, SyntheticConfig, generate_benchmark
 from trainables.config import ModelConfig
 from trainables.model import load_backbone
