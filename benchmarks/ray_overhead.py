@@ -102,7 +102,7 @@ def _ray_trial(config: dict, work_dir: Path, cores: int) -> dict:
     """ray.init, then one Tune trial of TorchTrainer with one worker holding every core; shutdown."""
     threads_file = work_dir / f"threads-{uuid.uuid4().hex[:8]}.json"
     start = time.perf_counter()
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"RAY_TRAIN_V2_ENABLED": "0"}})
     init_s = time.perf_counter() - start
     try:

@@ -48,7 +48,7 @@ def run(settings: BenchSettings, work_dir: Path, plot_path: Path | None = None) 
     size = dict(trials=2, epochs=2, steps=1, seeds=1) if settings.quick else dict(trials=24, epochs=4, steps=30,
                                                                                      seeds=3)
     fixed = _fixed(settings, work_dir, size)
-    ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"RAY_TRAIN_V2_ENABLED": "0"}})
     try:
         runs = {method: [_search(method, settings.seed + k, fixed, size, work_dir) for k in range(size["seeds"])]

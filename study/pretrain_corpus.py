@@ -7,6 +7,7 @@ import hashlib
 import json
 import tempfile
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np

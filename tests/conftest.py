@@ -92,6 +92,8 @@ def small_disk(tmp_path, request):
 def pytest_collection_modifyitems(config, items):
     """Tests marked `gpu` need a CUDA GPU: they run only when `-m` names the marker (`-m gpu`), and are
     reported as deselected otherwise (CI has no GPU); a `-m gpu` run without a GPU fails, never skips."""
+    for item in items:  # pytest-xdist (--dist loadgroup): a module's tests share a worker and its fixtures
+        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
     if "gpu" in (config.getoption("-m") or ""):
         return
     kept = [item for item in items if "gpu" not in item.keywords]

@@ -154,7 +154,7 @@ def worker(config):
     np.save(os.path.join(config["out"], f"weights_rank{rank}.npy"), weights)
 
 mode, out, train_config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
 try:
     scaling = ScalingConfig(num_workers=2, use_gpu=False,
                             **({} if ray.train.is_v2_enabled() else {"trainer_resources": {"CPU": 0}}))
