@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from search_spaces import backbones, default, paper, smoke
+from search_spaces.backbones import EVERY_FAMILY, EVERY_FAMILY_TINY
 from search_spaces.paper import PAPER_CONFIG
 from search_spaces.smoke import SMOKE_SIZES, SYNTHETIC_CLIPS
 from search_spaces.space import SWEEP_ONLY_KEYS, Choice, Float, Grid, Int, Param, SearchSpace
@@ -22,4 +23,4 @@ def get(name: str) -> SearchSpace:
 
 
 __all__ = ["SearchSpace", "Float", "Int", "Choice", "Grid", "Param", "SWEEP_ONLY_KEYS", "PAPER_CONFIG",
-           "SMOKE_SIZES", "SYNTHETIC_CLIPS", "get", "names"]
+           "SMOKE_SIZES", "SYNTHETIC_CLIPS", "EVERY_FAMILY", "EVERY_FAMILY_TINY", "get", "names"]

@@ -3,6 +3,9 @@ results.parquet and in the analysis (best trial of each family side by side), an
 Ray starts."""
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +14,7 @@ import ray
 import search_spaces
 import study.sweep as sweep
 from search_spaces import Grid
+from study.sweep.overrides import expand_families
 from study.sweep.settings import SweepSettings
 from trainables.backbones import families
 
@@ -23,9 +27,20 @@ def no_ray_left():
     ray.shutdown()
 
 
-def test_the_backbones_space_names_each_familys_hub_id_and_smoke_lays_their_tiny_presets():
+def test_the_backbones_space_compares_every_registered_family_and_smoke_lays_their_tiny_presets(monkeypatch):
     space = search_spaces.get("backbones")
-    assert space.params["backbone"] == Grid(tuple(f.hub_ids[0] for f in families().values()))
+    assert space.params["backbone"] == Grid((search_spaces.EVERY_FAMILY,))  # no list of its own to keep
+    assert expand_families(space).params["backbone"] == Grid((  # the v2 paper's four, in the registry's order
+        "facebook/timesformer-base-finetuned-k400", "MCG-NJU/videomae-base", "facebook/vjepa2-vitl-fpc64-256",
+        "openai/clip-vit-base-patch32"))
+    # A family added to trainables.backbones' registry joins the comparison, hub id and tiny preset, with no
+    # other line anywhere.
+    added = {**families(), "new": SimpleNamespace(hub_ids=("org/new-video-model",), tiny_preset="new-tiny")}
+    monkeypatch.setattr("trainables.backbones.families", lambda: added)
+    assert expand_families(space).params["backbone"].values[-1] == "org/new-video-model"
+    assert expand_families(dataclasses.replace(space, params={"backbone": Grid(
+        (search_spaces.EVERY_FAMILY_TINY,))})).params["backbone"].values[-1] == "new-tiny"
+    monkeypatch.undo()
     smoke = sweep.build_space(SweepSettings(space="backbones", smoke=True))
     assert smoke.params["backbone"] == Grid(("tiny", "videomae-tiny", "vjepa2-tiny", "clip-tiny"))
     assert sweep.space_backbones(smoke) == ("tiny", "videomae-tiny", "vjepa2-tiny", "clip-tiny")

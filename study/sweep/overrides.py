@@ -36,8 +36,24 @@ def build_space(settings: SweepSettings, *, backbone: bool = True) -> SearchSpac
     space = _override(space, settings.overrides)
     if settings.num_samples is not None:
         space = dataclasses.replace(space, num_samples=settings.num_samples)
+    space = expand_families(space)
     validate_space(space, backbone=backbone)
     return space
+
+
+def expand_families(space: SearchSpace) -> SearchSpace:
+    """A backbone axis naming search_spaces.EVERY_FAMILY (or EVERY_FAMILY_TINY) with every registered backbone
+    family's first hub checkpoint (or tiny preset), in the registry's order: a family added to
+    trainables.backbones joins the `backbones` comparison with no other line."""
+    axis = space.params.get("backbone")
+    if axis is None or not {search_spaces.EVERY_FAMILY, search_spaces.EVERY_FAMILY_TINY} & set(axis.values):
+        return space
+    from trainables.backbones import families  # transformers: only for a space that compares families
+
+    every = {search_spaces.EVERY_FAMILY: [f.hub_ids[0] for f in families().values()],
+             search_spaces.EVERY_FAMILY_TINY: [f.tiny_preset for f in families().values()]}
+    values = tuple(dict.fromkeys(b for value in axis.values for b in every.get(value, [value])))
+    return dataclasses.replace(space, params={**space.params, "backbone": type(axis)(values)})
 
 
 def _override(space: SearchSpace, values: dict) -> SearchSpace:

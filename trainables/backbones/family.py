@@ -46,8 +46,8 @@ class Family:
 
     name: ClassVar[str]
     model_types: ClassVar[tuple[str, ...]]  # config.json's model_type values this family loads
-    hub_ids: ClassVar[tuple[str, ...]]  # documented checkpoints (they need a machine with internet)
-    presets: ClassVar[dict[str, dict]]  # preset name -> config keyword arguments (random weights)
+    hub_ids: ClassVar[tuple[str, ...]]  # documented checkpoints, the first the comparison's (they need internet)
+    presets: ClassVar[dict[str, dict]]  # preset name -> config keyword arguments (random weights), the tiny first
     config_class: ClassVar[type[PretrainedConfig]]
     model_class: ClassVar[type[PreTrainedModel]]
     layout: ClassVar[ClipLayout]
@@ -57,6 +57,11 @@ class Family:
     lora_groups: ClassVar[dict[str, str]]  # LoRA target group -> regex of module names inside one layer
     frames_key: ClassVar[str | None] = "num_frames"  # the configuration's frame count (None: an image model)
     size_key: ClassVar[str] = "image_size"  # the configuration's frame side
+
+    @property
+    def tiny_preset(self) -> str:
+        """The family's tiny random preset (its first): what the tests and `--space backbones --smoke` run."""
+        return next(iter(self.presets))
 
     # ------------------------------------------------------------ building
 
