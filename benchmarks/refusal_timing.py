@@ -4,7 +4,8 @@ flag or input (a bad storage URI and a non-Ray --ray-address included, and a cap
 folder nor in the local Hugging Face cache). A refusal is a whole command: Python starting, the imports the
 checks need, the checks, the `error:` line. Every command imports Ray, torch, transformers and
 sentence-transformers only past its checks (tests/test_refusals.py), so a bad flag, name or data file costs
-about a second; the sweep's bad backbone is refused last (its check imports torch). The children run with
+about a second; the sweep refuses a backbone folder that is not there before its data checks, without torch
+(its whole backbone check, which imports torch, comes last). The children run with
 HF_HUB_OFFLINE unset, as a user's would: the caption model's check then never asks the hub.
 
     python -m benchmarks.refusal_timing [--repeats 5] [--work-dir DIR]
@@ -52,7 +53,7 @@ def refusals(data: Path, bad_data: Path, store: Path) -> dict[str, list[str]]:
     return {"flag (--seed -1)": [*base, "--seed", "-1"],
             "name (--name ../x)": [*base, "--name", "../x"],
             "data (a rating 'high')": ["--data", str(bad_data), "--storage-path", str(store), "--no-dashboard"],
-            "backbone (no such folder; after the data checks)": [*base, "--set", "backbone=/no/such/model"]}
+            "backbone (no such folder)": [*base, "--set", "backbone=/no/such/model"]}
 
 
 def entry_refusals(data: Path, work: Path) -> dict[str, list[str]]:

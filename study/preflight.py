@@ -23,6 +23,7 @@ from data.clips import DecodeSettings
 from data.judgments import MAPPING_FILE, TRIPLETS_FILE, load_judgments
 from data.splits import paper_split, random_split, split_triplets
 from search_spaces import SYNTHETIC_CLIPS
+from trainables.backbone_source import FOLDER_HINT, check_folder, is_local_backbone, never_a_preset
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,11 @@ def preflight(data_dir: str | Path, *, split: str = "paper", seed: int = 0, anal
     chosen = (paper_split if split == "paper" else random_split)(j, seed=seed)
     check_split_triplets(data_dir, j, chosen, split=split, seed=seed, test=analysis)
     ids = sorted(set(chosen.train) | set(chosen.val) | (set(chosen.test) if analysis else set()))
+    if analysis:  # two tables: cheaper than opening every video
+        _check_analysis_files(data_dir, j.video_names)
     rows = _mapping_rows(data_dir)
     for i in ids:
         check_video(data_dir / "videos" / j.video_names[i], where=f"{MAPPING_FILE} row {rows[j.video_names[i]]}")
-    if analysis:
-        _check_analysis_files(data_dir, j.video_names)
     return PreflightReport(len(ids), analysis, time.perf_counter() - start)
 
 
@@ -134,6 +135,19 @@ def check_writable(storage: str, *, setting: str = "--storage-path") -> None:
         raise ConfigError(f"{setting} {shown}: not writable ({err.strerror})") from None
 
 
+def check_backbone_source(backbone: str) -> None:
+    """The half of check_backbone that needs neither torch nor the family registry, for a name that can only be
+    a local folder or a hub id (trainables.backbone_source.never_a_preset): the folder holds config.json and
+    whole safetensors files, or the hub id is in the local cache or on a reachable hub. Other names (presets,
+    the synthetic backbone, a bare folder name) are check_backbone's. Cheap, so a sweep runs it first."""
+    if not never_a_preset(backbone):
+        return
+    if is_local_backbone(backbone):
+        _check_weights(check_folder(backbone))
+    else:
+        _check_hub_backbone(backbone, hint=FOLDER_HINT + ".")
+
+
 def check_backbone(backbone: str, *, decode: DecodeSettings | None = None) -> None:
     """A preset, a local folder with config.json (or the synthetic pretrained backbone, which study.pretrain
     builds), or a hub id found in the cache or on a reachable hub; with `decode`, the clips the trials will
@@ -141,19 +155,16 @@ def check_backbone(backbone: str, *, decode: DecodeSettings | None = None) -> No
     settings meet a backbone (the synthetic backbone takes only the clips it is pretrained for,
     search_spaces.SYNTHETIC_CLIPS). "Local folder" is the trainer's own rule (is_local_backbone)."""
     from study.pretrain import BACKBONE_NAME  # imports torch, as the check does
-    from trainables.backbones import check_fits, is_local_backbone, presets
+    from trainables.backbones import HOW_TO_POINT, check_fits, presets
 
     if backbone == BACKBONE_NAME:
         _check_synthetic(backbone, decode)
         return
     if backbone not in presets():  # a preset's name means the preset, whatever folder here shares it
         if not is_local_backbone(backbone):
-            _check_hub_backbone(backbone, presets())
-        elif not (Path(backbone).expanduser() / "config.json").is_file():
-            raise ConfigError(f"backbone {backbone!r}: no folder with config.json there; presets: "
-                              f"{', '.join(presets())}")
+            _check_hub_backbone(backbone, hint=HOW_TO_POINT)
         else:
-            _check_weights(Path(backbone).expanduser())
+            _check_weights(check_folder(backbone, hint=HOW_TO_POINT))
     if decode is not None:
         check_fits(backbone, decode)
 
@@ -177,7 +188,7 @@ def _check_weights(folder: Path) -> None:
             raise ConfigError(f"backbone {str(folder)!r}: {path} is not a whole safetensors file ({err})") from None
 
 
-def _check_hub_backbone(backbone: str, presets) -> None:
+def _check_hub_backbone(backbone: str, *, hint: str) -> None:
     from huggingface_hub import constants, try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(backbone, "config.json"), str):
@@ -190,6 +201,5 @@ def _check_hub_backbone(backbone: str, presets) -> None:
         AutoConfig.from_pretrained(backbone)
     except Exception as err:  # noqa: BLE001 - any failure means trials could not load it either
         raise ConfigError(f"backbone {backbone!r}: not in the local Hugging Face cache and not loadable from "
-                          f"{host} ({type(err).__name__}: {err}); use a preset ({', '.join(presets)}) or a "
-                          "local folder saved with save_pretrained") from None
+                          f"{host} ({type(err).__name__}: {err}). {hint}") from None
 

@@ -11,6 +11,7 @@ import torch
 from common.errors import ConfigError
 from study.preflight import check_backbone
 from data.clips import DecodeSettings
+from trainables.backbone_source import never_a_preset
 from trainables.backbones import check_fits, families, family_of, presets
 from trainables.config import ModelConfig
 from trainables.embed import backbone_features, embed_clips
@@ -29,6 +30,13 @@ def test_every_family_has_a_tiny_preset_and_a_documented_hub_id():
     for name, family in families().items():
         assert presets()[TINY[name]] == name and family.hub_ids
         assert family_of(family.hub_ids[0]) is family  # a documented hub id needs no network to be placed
+
+
+def test_no_preset_looks_like_a_folder_or_a_hub_id():
+    """The sweep refuses a missing folder or hub id before torch loads (study.preflight.check_backbone_source),
+    which is sound only while no preset's name has a '/' or starts like a path."""
+    assert presets() and not [name for name in presets() if never_a_preset(name)]
+    assert never_a_preset("org/name") and never_a_preset("./tiny") and never_a_preset("~/m")
 
 
 @pytest.mark.parametrize("family", list(TINY))

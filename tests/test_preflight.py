@@ -98,10 +98,14 @@ def test_without_the_analysis_only_training_videos_are_needed(data, tmp_path):
     """--no-analysis: the test videos, captions and annotations are not read, so they are not required."""
     for name in _names(data, "test.csv"):
         (data / "videos" / name).unlink()
+    captions = (data / "captions.csv").read_bytes()
     (data / "captions.csv").unlink()
     report = preflight(data, analysis=False, storage=str(tmp_path / "runs"))
     n_all = len(_names(data, "video_mapping.csv"))
     assert report.n_videos == n_all - len(set(_names(data, "test.csv"))) and not report.analysis_files
+    with pytest.raises(DataError, match="captions.csv: no captions file"):
+        preflight(data, analysis=True)
+    (data / "captions.csv").write_bytes(captions)  # the tables come first; then the test videos are needed too
     with pytest.raises(DataError, match="video file not found"):
         preflight(data, analysis=True)
     assert not (tmp_path / "runs").exists()

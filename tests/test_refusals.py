@@ -227,6 +227,8 @@ def _refusal(module: str, argv: list[str]) -> tuple[str, list[str]]:
      "--seed -1: must be a whole number"),
     ("study.next_triplets", ["{tmp}", "--n", "5", "--strategy", "uniform", "--out", "{tmp}/" + LONG],
      "is 300 bytes; at most 233 fit"),
+    ("study.sweep", ["--data", "{data}", "--storage-path", "{tmp}/store", "--no-dashboard", "--set",
+                     "backbone={tmp}/no-such-model"], "backbone '{tmp}/no-such-model': no folder with config.json"),
     ("benchmarks", ["--out", "{file}", "--report-only"], "--out {file}: exists and is not a folder"),
     ("benchmarks", ["--repeats", "0"], "--repeats must be an integer >= 1, got 0"),
 ])

@@ -18,7 +18,7 @@ from pathlib import Path
 from common.errors import ConfigError
 from search_spaces import SearchSpace
 from study.optuna_study import STUDY_FILE, check_study_file
-from study.preflight import check_backbone, preflight
+from study.preflight import check_backbone, check_backbone_source, preflight
 from study.sweep.lock import LOCK_FILE, ExperimentLock, claim_experiment, unstarted
 from study.sweep.overrides import build_space, space_backbones, space_clips
 from common.storage import local_path, read_bytes
@@ -137,8 +137,11 @@ def _experiment_dir(settings: SweepSettings) -> tuple[str, str]:
 
 
 def _run_preflight(settings: SweepSettings, space: SearchSpace, storage: str, setting: str) -> None:
-    """study.preflight on the folder the trials and the analysis will read, then the backbone (its check
+    """The backbones' torch-free half first (a missing folder or an unreachable hub id is refused in a second),
+    study.preflight on the folder the trials and the analysis will read, then the backbones' whole check (it
     imports torch, so it comes after every cheaper one); one line on success."""
+    for backbone in space_backbones(space):
+        check_backbone_source(backbone)
     report = preflight(data_dir(settings.data), split=settings.split, seed=settings.seed,
                        analysis=settings.analysis, storage=storage, storage_setting=setting)
     for backbone in space_backbones(space):

@@ -5,12 +5,11 @@ one line in `_FAMILIES`; nothing else in the project names a family.
 config.json's model_type, as transformers' Auto classes do)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from common.errors import ConfigError
 from data.clips import DecodeSettings
+from trainables.backbone_source import FOLDER_HINT, backbone_source, check_folder, is_local_backbone
 from trainables.backbones.clip import CLIP
-from trainables.backbones.family import ClipLayout, Family, backbone_source, is_local_backbone
+from trainables.backbones.family import ClipLayout, Family
 from trainables.backbones.timesformer import TimeSformer
 from trainables.backbones.videomae import VideoMAE
 from trainables.backbones.vjepa2 import VJEPA2
@@ -46,8 +45,8 @@ def family_of(backbone: str) -> Family:
 def _model_type(backbone: str) -> str | None:
     from transformers import PretrainedConfig
 
-    if is_local_backbone(backbone) and not (Path(backbone_source(backbone)) / "config.json").is_file():
-        raise ConfigError(f"backbone {backbone!r}: no folder with config.json there. " + HOW_TO_POINT)
+    if is_local_backbone(backbone):
+        check_folder(backbone, hint=HOW_TO_POINT)
     try:
         return PretrainedConfig.get_config_dict(backbone_source(backbone))[0].get("model_type")
     except (OSError, ValueError) as err:
@@ -56,8 +55,7 @@ def _model_type(backbone: str) -> str | None:
                           + HOW_TO_POINT) from None
 
 
-HOW_TO_POINT = ("Set backbone to a local copy saved with <ModelClass>.from_pretrained(hub_id).save_pretrained(DIR) "
-                "on a machine with internet, or to a preset: " + ", ".join(presets()) + ".")
+HOW_TO_POINT = FOLDER_HINT + ": " + ", ".join(presets()) + "."
 
 
 def check_fits(backbone: str, decode: DecodeSettings) -> None:

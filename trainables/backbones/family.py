@@ -8,7 +8,6 @@ local save_pretrained folder; the last two go through the family's `model_class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -17,6 +16,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from common.errors import ConfigError
 from data.clips import DecodeSettings
+from trainables.backbone_source import backbone_source
 from trainables.config import ModelConfig
 
 PRESET_SEED = 0
@@ -127,18 +127,6 @@ class Family:
         """The preprocessing record a checkpoint carries (trainables.checkpoint)."""
         return {"family": self.name, "channels": self.layout.channels, "pixel_mean": list(self.layout.mean),
                 "pixel_std": list(self.layout.std)}
-
-
-def is_local_backbone(backbone: str) -> bool:
-    """The one rule for "this backbone names a local folder" (else a hub id): it exists, starts like a path,
-    or has more slashes than `org/name`."""
-    return (Path(backbone).expanduser().exists() or backbone.startswith((".", "/", "~"))
-            or backbone.count("/") > 1)
-
-
-def backbone_source(backbone: str) -> str:
-    """What from_pretrained is given: the expanded folder for a local backbone, else the hub id."""
-    return str(Path(backbone).expanduser()) if is_local_backbone(backbone) else backbone
 
 
 def fit_tubelet_grid(family: Family, hf_config: PretrainedConfig, decode: DecodeSettings, *, source: str) -> None:
