@@ -36,6 +36,9 @@ class Embedded:
     # a model -> what its seed resampling is keyed by (analysis.replicates.draw_seed): its name without the trial
     # id, which Tune draws at random, so a second run of the same sweep gives the same intervals; default: name
     identities: dict[str, str] = field(default_factory=dict)
+    # a replicated model -> its replicates' checkpoint locations, in the order of `runs` (scored again on transfer
+    # sets by analysis.transfer)
+    run_checkpoints: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def finished_trials(experiment_dir: str | Path, top_k: int = 1, per: tuple[str, ...] = (VARIANT,), *,
@@ -105,7 +108,7 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
     clips, ids, data_dir, test, names = _clips_for(prepared)
     family = {trial.trial_id: model.family.name for trial, model, _ in loaded}  # each model carries its family
     several, replicated = len(set(family.values())) > 1, any(len(r) for r in replicates.values())
-    models, runs, base_of, configs, identities = {}, {}, {}, {}, {}
+    models, runs, base_of, configs, identities, sources = {}, {}, {}, {}, {}, {}
     for trial, model, config in loaded:
         suffix = f" ({family[trial.trial_id]})" if several else ""
         if BASE + suffix not in models:  # the family's base: its first (best) trial's backbone, no fine-tuning
@@ -116,8 +119,8 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
         seeds = replicates.get(trial.trial_id, pd.DataFrame())
         if len(seeds):
             pooled = f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
-            runs[pooled] = [_embed_replicate(row.checkpoint_path, config.prepared_dir, clips)
-                            for row in seeds.itertuples()]
+            sources[pooled] = tuple(seeds["checkpoint_path"])
+            runs[pooled] = [embed_replicate(path, config.prepared_dir, clips) for path in sources[pooled]]
             base_of[pooled], configs[pooled] = BASE + suffix, config
             identity = pooled.replace(f" {trial.trial_id}", "", 1)
             identities[pooled] = pooled if identity in identities.values() else identity
@@ -126,7 +129,7 @@ def embed_everything(trials: pd.DataFrame, *, replicates: dict[str, pd.DataFrame
     models[LANGUAGE] = language[ids]
     variants = {m: objective_of(c).name for m, c in configs.items()}  # contract C2: from the config, not a label
     probes = tuple(m for m in base_of if objective_of(configs[m]).probe)
-    return Embedded(ids, models, data_dir, test, base_of, runs, variants, probes, identities)
+    return Embedded(ids, models, data_dir, test, base_of, runs, variants, probes, identities, sources)
 
 
 def _loaded(checkpoint_path: str, prepared_dir: str | None):
@@ -140,8 +143,9 @@ def _loaded(checkpoint_path: str, prepared_dir: str | None):
     return model, config
 
 
-def _embed_replicate(checkpoint_path: str, prepared_dir: str, clips: np.ndarray) -> tuple[int, np.ndarray]:
-    """(training seed, embeddings) of one replicate, read through the chosen trial's clips."""
+def embed_replicate(checkpoint_path: str, prepared_dir: str, clips: np.ndarray) -> tuple[int, np.ndarray]:
+    """(training seed, embeddings) of one replicate, reading `clips` (decoded as the chosen trial's prepared folder
+    decodes: a replicate trained on another folder must fit those settings)."""
     model, config = _loaded(checkpoint_path, prepared_dir)
     return config.seed, _embed(model, clips)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.experiment import Embedded
+from analysis.experiment import Embedded, embed_replicate
 from analysis.scoring import LANGUAGE, score_embedded
 from analysis.suite import SuiteSettings
 from common.errors import DataError
@@ -44,8 +44,9 @@ def transfer_embedded(loaded: list, emb: Embedded, data_dir: str | Path, *, lang
                       combine: str = "mean", cache_dir: Path | None = None) -> tuple[Embedded, np.ndarray]:
     """Every model of the main analysis (same labels, same bases) embedding every video of `data_dir`, each
     decoded as its checkpoint's clips were. loaded: (label, model, TrainConfig) per analysed trial, in the order of
-    `single_runs(emb)`. Returns the Embedded and the clips of the test videos (for the attention maps). A
-    replicated model's seeds are not scored here (its search run is)."""
+    `single_runs(emb)`. A replicated model's seeds are embedded again from their checkpoints (emb.run_checkpoints)
+    and keep their seed draws (emb.identities), so its seed mean and two-level interval are the main table's rule.
+    Returns the Embedded and the clips of the test videos (for the attention maps)."""
     from analysis.human import cached_caption_embeddings
     from data.judgments import load_judgments
 
@@ -59,14 +60,29 @@ def transfer_embedded(loaded: list, emb: Embedded, data_dir: str | Path, *, lang
         if base not in models:
             models[base] = _backbone(config, clips)
         models[label] = _embed(label, model, clips)
+    first = loaded[0][2]  # every analysed checkpoint reads the first trial's clips (analysis.experiment)
+    runs = _replicates(emb, _clips(data_dir, names, first) if emb.run_checkpoints else None, first.prepared_dir)
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language
     ordered = {k: models[k] for k in emb.models if k in models}  # the main table's column order
-    test_clips = _clips(data_dir, [names[i] for i in judgments.test_videos], loaded[0][2])
-    labels = [label for label, _, _ in loaded]
+    test_clips = _clips(data_dir, [names[i] for i in judgments.test_videos], first)
+    labels = [label for label, _, _ in loaded] + list(runs)
     return Embedded(ids, ordered, data_dir, np.asarray(judgments.test_videos),
-                    {k: emb.base_of[k] for k in labels}, variants={k: emb.variants[k] for k in labels},
-                    probes=tuple(k for k in emb.probes if k in labels)), test_clips
+                    {k: emb.base_of[k] for k in labels}, runs, variants={k: emb.variants[k] for k in labels},
+                    probes=tuple(k for k in emb.probes if k in labels),
+                    identities={k: v for k, v in emb.identities.items() if k in runs},
+                    run_checkpoints={k: emb.run_checkpoints[k] for k in runs}), test_clips
+
+
+def _replicates(emb: Embedded, clips: np.ndarray | None, prepared_dir: str) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """Each replicated model's (seed, embeddings) per replicate on the transfer folder's clips."""
+    runs = {}
+    for name, checkpoints in emb.run_checkpoints.items():
+        try:
+            runs[name] = [embed_replicate(path, prepared_dir, clips) for path in checkpoints]
+        except DataError as err:
+            raise DataError(f"{name}: cannot take the transfer folder's clips: {err}") from None
+    return runs
 
 
 def single_runs(emb: Embedded) -> list[str]:

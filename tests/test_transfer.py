@@ -13,7 +13,8 @@ import pytest
 
 @pytest.fixture(scope="module")
 def experiment(synthetic_dir, tmp_path_factory):
-    """A one-trial experiment folder in the trainer's checkpoint format (adapters moved off zero)."""
+    """A one-trial experiment folder in the trainer's checkpoint format (adapters moved off zero), the trial
+    replicated on two more seeds (their adapters moved off zero by other draws)."""
     import torch
 
     from data.clips import DecodeSettings
@@ -26,17 +27,20 @@ def experiment(synthetic_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("transfer")
     prepared = prepare_dataset(synthetic_dir, val_fraction=0.25, decode=DecodeSettings(num_frames=4, image_size=32),
                                out_root=root / "prepared")
-    config = TrainConfig.from_dict({"prepared_dir": str(prepared), "lora_r": 4})
-    torch.manual_seed(0)
-    model = build_model(config.model, read_meta(prepared).decode)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.3)
-    checkpoint = save_checkpoint(root / "exp" / "trial_0" / "checkpoint_000000", model, config)
-    pd.DataFrame([{"trial_id": "t0", "status": "TERMINATED", "checkpoint_path": str(checkpoint),
-                   "best_val_ooo_acc": 0.5, "val_ooo_acc": 0.5, "config/lr": 1e-3}]
-                 ).to_parquet(root / "exp" / "results.parquet", index=False)
+    rows = []
+    for seed, trial, stage in ((0, "t0", "search"), (1, "r0", "replicate"), (2, "r1", "replicate")):
+        config = TrainConfig.from_dict({"prepared_dir": str(prepared), "lora_r": 4, "seed": seed})
+        torch.manual_seed(seed)
+        model = build_model(config.model, read_meta(prepared).decode)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.3)
+        checkpoint = save_checkpoint(root / "exp" / f"trial_{trial}" / "checkpoint_000000", model, config)
+        rows.append({"trial_id": trial, "status": "TERMINATED", "checkpoint_path": str(checkpoint), "stage": stage,
+                     "replicate_of": None if seed == 0 else "t0", "replicate_index": seed - 1,
+                     "best_val_ooo_acc": 0.5, "val_ooo_acc": 0.5, "config/lr": 1e-3, "config/seed": seed})
+    pd.DataFrame(rows).to_parquet(root / "exp" / "results.parquet", index=False)
     (root / "exp" / "best.json").write_text(json.dumps({"trial_id": "t0"}))
     return root / "exp"
 
@@ -52,7 +56,8 @@ def ood_dir(tmp_path_factory):
 def test_transfer_rows_equal_the_folder_scored_directly_and_attention_is_scored(experiment, synthetic_dir, ood_dir,
                                                                                  tmp_path, capsys):
     """The training folder again, as a transfer set (its copy without agent masks: maps drawn, score absent), and
-    the out-of-distribution world."""
+    the out-of-distribution world; the replicated trial's seed mean, per-seed rows and two-level intervals
+    included."""
     from analysis.__main__ import main
 
     again = shutil.copytree(synthetic_dir, tmp_path / "again")
@@ -64,20 +69,27 @@ def test_transfer_rows_equal_the_folder_scored_directly_and_attention_is_scored(
     metrics = pd.read_parquet(out / "metrics.parquet")
     assert set(metrics.transfer_set) == {"", "again", "ood"}
     scored = ["ooo_acc_three_way", "rsa_spearman", "diff_vs_base_ooo_acc_three_way", "diff_vs_base_rsa_spearman"]
-    main_rows, repeated = (metrics[(metrics.transfer_set == s) & metrics.metric.isin(scored)
-                                & metrics.ci_over.str.startswith("videos")].set_index(["model", "metric", "ci_over"])
-                        for s in ("", "again"))
-    assert len(main_rows) >= 6
-    pd.testing.assert_series_equal(repeated.value.sort_index(), main_rows.value.sort_index(), atol=1e-6, rtol=0)
+    single, pooled = "hybrid t0 (single run)", "hybrid t0 (2 seeds)"
+    main_rows, repeated = (metrics[(metrics.transfer_set == s) & metrics.metric.isin(scored)].assign(
+        seed=lambda f: f.seed.fillna(-1)).set_index(["model", "metric", "seed", "ci_over"])[["value", "ci_low",
+                                                                                             "ci_high"]]
+        for s in ("", "again"))
+    assert {"base", single, pooled} <= set(main_rows.index.get_level_values("model"))
+    assert {1, 2} <= set(main_rows.loc[pooled].index.get_level_values("seed"))  # the per-seed rows
+    assert main_rows.index.get_level_values("ci_over").str.startswith("seeds x videos").sum() >= 4
+    pd.testing.assert_frame_equal(repeated.sort_index(), main_rows.sort_index(), atol=1e-6, rtol=0)
     ood = metrics[(metrics.transfer_set == "ood") & (metrics.metric == "ooo_acc_three_way")]
-    assert {"base", "hybrid t0", "language"} <= set(ood.model)
+    assert {"base", single, pooled, "language"} <= set(ood.model)
+    mean = ood[(ood.model == pooled) & ood.seed.isna()]
+    assert len(mean) == 1 and mean.seeds.iloc[0] == 2 and mean.ci_over.iloc[0].startswith("seeds x videos")
+    assert np.isclose(mean.value.iloc[0], ood[(ood.model == pooled) & ood.seed.notna()].value.mean())
     for world in ("", "ood"):
         share = metrics[(metrics.transfer_set == world) & (metrics.metric == "attention_on_agents")]
-        assert set(share.model) == {"base", "hybrid t0", "uniform"}
+        assert set(share.model) == {"base", single, "uniform"}
         assert ((share.ci_low <= share.value) & (share.value <= share.ci_high) & (share.value > 0)).all()
         diff = metrics[(metrics.transfer_set == world) & (metrics.metric == "diff_vs_base_attention_on_agents")]
         value = share.set_index("model").value
-        assert np.isclose(diff.value.iloc[0], value["hybrid t0"] - value["base"])
+        assert np.isclose(diff.value.iloc[0], value[single] - value["base"])
     assert not ((metrics.transfer_set == "again") & metrics.metric.str.contains("attention")).any()
     report = (out / "report.md").read_text()
     assert "No attention_on_agents:" in report and (out / "attention_again.png").is_file()
