@@ -54,14 +54,17 @@ def transfer_embedded(loaded: list, emb: Embedded, data_dir: str | Path, *, lang
     judgments = load_judgments(data_dir)
     names, ids = list(judgments.video_names), np.arange(judgments.n_videos)
     models: dict[str, np.ndarray] = {}
+    decoded: dict[str, np.ndarray] = {}  # prepared folder -> the folder's clips decoded its way (once each)
     for label, model, config in loaded:
-        clips = _clips(data_dir, names, config)
+        if config.prepared_dir not in decoded:
+            decoded[config.prepared_dir] = _clips(data_dir, names, config)
+        clips = decoded[config.prepared_dir]
         base = emb.base_of[label]
         if base not in models:
             models[base] = _backbone(config, clips)
         models[label] = _embed(label, model, clips)
     first = loaded[0][2]  # every analysed checkpoint reads the first trial's clips (analysis.experiment)
-    runs = _replicates(emb, _clips(data_dir, names, first) if emb.run_checkpoints else None, first.prepared_dir)
+    runs = _replicates(emb, decoded[first.prepared_dir], first.prepared_dir)
     language = cached_caption_embeddings(data_dir, names, model=language_model, combine=combine, cache_dir=cache_dir)
     models[LANGUAGE] = language
     ordered = {k: models[k] for k in emb.models if k in models}  # the main table's column order
@@ -74,7 +77,7 @@ def transfer_embedded(loaded: list, emb: Embedded, data_dir: str | Path, *, lang
                     run_checkpoints={k: emb.run_checkpoints[k] for k in runs}), test_clips
 
 
-def _replicates(emb: Embedded, clips: np.ndarray | None, prepared_dir: str) -> dict[str, list[tuple[int, np.ndarray]]]:
+def _replicates(emb: Embedded, clips: np.ndarray, prepared_dir: str) -> dict[str, list[tuple[int, np.ndarray]]]:
     """Each replicated model's (seed, embeddings) per replicate on the transfer folder's clips."""
     runs = {}
     for name, checkpoints in emb.run_checkpoints.items():
