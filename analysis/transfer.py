@@ -73,8 +73,7 @@ def transfer_embedded(loaded: list, emb: Embedded, data_dir: str | Path, *, lang
     return Embedded(ids, ordered, data_dir, np.asarray(judgments.test_videos),
                     {k: emb.base_of[k] for k in labels}, runs, variants={k: emb.variants[k] for k in labels},
                     probes=tuple(k for k in emb.probes if k in labels),
-                    identities={k: v for k, v in emb.identities.items() if k in runs},
-                    run_checkpoints={k: emb.run_checkpoints[k] for k in runs}), test_clips
+                    identities=emb.identities, run_checkpoints=emb.run_checkpoints), test_clips
 
 
 def _replicates(emb: Embedded, clips: np.ndarray, prepared_dir: str) -> dict[str, list[tuple[int, np.ndarray]]]:
